@@ -1,0 +1,83 @@
+package wire
+
+// WebSocket frames on /v1/ws. Every frame is one JSON text message with a
+// type. The client's first frame must be hello (the token travels here, not in
+// the URL, so it never lands in an access log); the server answers ready or
+// closes with CloseUnauthorized.
+const (
+	FrameHello   = "hello"   // client → server: token, device, resume cursors
+	FrameReady   = "ready"   // server → client: hello accepted
+	FrameSend    = "send"    // client → server: a SendRequest for SessionID
+	FrameAck     = "ack"     // server → client: the send with this ID is durable
+	FrameError   = "error"   // server → client: the frame with this ID failed
+	FrameMessage = "message" // server → client: a new message in a session
+	FrameReceipt = "receipt" // server → client: a member's read cursor moved
+	FrameSession = "session" // server → client: a session changed
+	FrameGap     = "gap"     // server → client: messages that no longer exist
+	FramePing    = "ping"    // either way: application heartbeat
+	FramePong    = "pong"    // either way: answer to ping
+)
+
+// WebSocket close codes beside the standard ones (1000 normal, 1001 going away
+// on shutdown). Documented in docs/protocol.md.
+const (
+	CloseUnauthorized = 4001 // no hello in time, bad or expired token, unknown device
+	CloseProtocol     = 4002 // a frame that is not valid JSON or has an unknown type
+	CloseSlowConsumer = 4008 // the send queue overflowed; reconnect and resume by seq
+	CloseTokenExpired = 4010 // the token expired while connected; reconnect with a new one
+)
+
+// Frame is the one envelope of every WebSocket message. Only the fields of its
+// type are set.
+type Frame struct {
+	Type string `json:"type"`
+	// ID is chosen by the client on send and echoed on the matching ack or error.
+	ID string `json:"id,omitempty"`
+
+	// hello
+	Token  string            `json:"token,omitempty"`
+	Device string            `json:"device,omitempty"`
+	Resume map[string]uint64 `json:"resume,omitempty"` // session id → last seq held
+
+	// send, gap, session
+	SessionID string `json:"sessionId,omitempty"`
+
+	Send    *SendRequest  `json:"send,omitempty"`
+	Ack     *SendResponse `json:"ack,omitempty"`
+	Error   *Error        `json:"error,omitempty"`
+	Ready   *Ready        `json:"ready,omitempty"`
+	Message *Message      `json:"message,omitempty"`
+	Receipt *Receipt      `json:"receipt,omitempty"`
+	Session *SessionEvent `json:"session,omitempty"`
+	Gap     *Gap          `json:"gap,omitempty"`
+}
+
+// Ready answers a valid hello.
+type Ready struct {
+	ConnID           string `json:"connId"`
+	User             string `json:"user"`
+	Device           string `json:"device"`
+	HeartbeatSeconds int    `json:"heartbeatSeconds"`
+}
+
+// Reasons carried by a session event.
+const (
+	SessionCreated          = "created"
+	SessionConsentGranted   = "consent_granted"
+	SessionConsentWithdrawn = "consent_withdrawn"
+)
+
+// SessionEvent tells members that a session changed.
+type SessionEvent struct {
+	SessionID string `json:"sessionId"`
+	Reason    string `json:"reason"`
+	User      string `json:"user,omitempty"` // the member it concerns
+}
+
+// Gap says that the messages after After and before Next are gone (deleted
+// by retention) and will never be delivered.
+type Gap struct {
+	SessionID string `json:"sessionId"`
+	After     uint64 `json:"after"`
+	Next      uint64 `json:"next"`
+}

@@ -1,0 +1,181 @@
+// Package wire holds the JSON shapes of Bedside's HTTP API and WebSocket frames.
+//
+// It is shared by the hub (the server) and the client SDK, and so it holds no
+// server code and imports nothing of ours: the SDK compiles to WebAssembly
+// with it and nothing more. Envelope headers and bodies are opaque bytes here;
+// encoding/json carries them as standard base64.
+package wire
+
+import "time"
+
+// Version is the protocol version spoken over /v1.
+const Version = 1
+
+// Error is the body of every error answer, over HTTP and in WebSocket error
+// frames. Code is stable and meant for programs; Message is for people.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Error codes. The table in docs/api.md maps each to its HTTP status.
+const (
+	CodeBadRequest        = "bad_request"         // 400: malformed or invalid input
+	CodeUnauthorized      = "unauthorized"        // 401: missing, expired or forged token
+	CodeForbidden         = "forbidden"           // 403: authenticated but not allowed
+	CodeConsentRequired   = "consent_required"    // 403: a patient member has no active consent
+	CodeNotFound          = "not_found"           // 404: no such thing, or not yours
+	CodeMethodNotAllowed  = "method_not_allowed"  // 405
+	CodeConflict          = "conflict"            // 409: same clientMsgId, different content
+	CodeTooLarge          = "too_large"           // 413: envelope over the configured limit
+	CodeTooManyRecipients = "too_many_recipients" // 400: more recipient headers than allowed
+	CodeUnsupportedMedia  = "unsupported_media"   // 415: body is not application/json
+	CodeUnavailable       = "unavailable"         // 503: shutting down or store unavailable
+	CodeInternal          = "internal"            // 500: a bug or a failing disk, never bad input
+)
+
+// Roles a token may carry.
+const (
+	RolePatient   = "patient"
+	RoleClinician = "clinician"
+	RoleAdmin     = "admin"
+)
+
+// Device is one device of a user with its public keys. The server stores
+// public keys only; private keys never leave the device.
+type Device struct {
+	ID          string    `json:"id"`
+	User        string    `json:"user"`
+	SigningKey  []byte    `json:"signingKey"`  // Ed25519 public key, 32 bytes
+	ExchangeKey []byte    `json:"exchangeKey"` // X25519 public key, 32 bytes
+	CreatedAt   time.Time `json:"createdAt"`
+}
+
+// PutDeviceRequest is the body of PUT /v1/devices/{device}.
+type PutDeviceRequest struct {
+	SigningKey  []byte `json:"signingKey"`
+	ExchangeKey []byte `json:"exchangeKey"`
+}
+
+// DeviceList answers GET /v1/users/{user}/devices.
+type DeviceList struct {
+	Devices []Device `json:"devices"`
+}
+
+// Session kinds and states.
+const (
+	KindChat    = "chat"
+	StateOpen   = "open"
+	StateClosed = "closed"
+)
+
+// CreateSessionRequest is the body of POST /v1/sessions. The caller is always a
+// member, whether or not it names itself.
+type CreateSessionRequest struct {
+	Members []string `json:"members"`
+}
+
+// Member is one member of a session with their read cursor.
+type Member struct {
+	User    string `json:"user"`
+	Role    string `json:"role"`
+	ReadSeq uint64 `json:"readSeq"`
+}
+
+// Session describes a session as its members see it.
+type Session struct {
+	ID        string    `json:"id"`
+	Kind      string    `json:"kind"`
+	State     string    `json:"state"`
+	Members   []Member  `json:"members"`
+	HeadSeq   uint64    `json:"headSeq"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// SessionList answers GET /v1/sessions.
+type SessionList struct {
+	Sessions []Session `json:"sessions"`
+}
+
+// SendRequest is the body of POST /v1/sessions/{id}/messages and of a
+// WebSocket send frame. Recipients maps a device id to that device's key
+// header; header and body are opaque to the server.
+type SendRequest struct {
+	ClientMsgID  string            `json:"clientMsgId"`
+	SenderDevice string            `json:"senderDevice"`
+	Recipients   map[string][]byte `json:"recipients"`
+	Body         []byte            `json:"body"`
+}
+
+// SendResponse acknowledges a durably stored message: 201 when new, 200 when
+// it repeats an earlier send with the same clientMsgId.
+type SendResponse struct {
+	Seq uint64    `json:"seq"`
+	TS  time.Time `json:"ts"`
+}
+
+// Message is one entry of a session log as one device receives it: only that
+// device's header is included.
+type Message struct {
+	SessionID    string    `json:"sessionId"`
+	Seq          uint64    `json:"seq"`
+	TS           time.Time `json:"ts"`
+	ClientMsgID  string    `json:"clientMsgId"`
+	SenderUser   string    `json:"senderUser"`
+	SenderDevice string    `json:"senderDevice"`
+	Header       []byte    `json:"header,omitempty"`
+	Body         []byte    `json:"body"`
+}
+
+// MessageList answers GET /v1/sessions/{id}/messages. HeadSeq is the session's
+// newest seq when the page was read; a page shorter than the limit with its
+// last seq below HeadSeq cannot happen, so callers page until they reach it.
+type MessageList struct {
+	Messages []Message `json:"messages"`
+	HeadSeq  uint64    `json:"headSeq"`
+}
+
+// ReceiptRequest is the body of PATCH /v1/sessions/{id}/receipts.
+type ReceiptRequest struct {
+	ReadSeq uint64 `json:"readSeq"`
+}
+
+// Receipt tells where a member's read cursor stands.
+type Receipt struct {
+	SessionID string `json:"sessionId"`
+	User      string `json:"user"`
+	ReadSeq   uint64 `json:"readSeq"`
+}
+
+// Consent scopes and record kinds.
+const (
+	ScopeChat       = "chat"
+	ConsentGrant    = "grant"
+	ConsentWithdraw = "withdraw"
+)
+
+// ConsentRequest is the body of POST /v1/consents.
+type ConsentRequest struct {
+	Scope         string `json:"scope"`
+	PolicyVersion string `json:"policyVersion"`
+}
+
+// Consent is one append-only consent record. A withdrawal is its own record
+// whose Withdraws names the grant it ends; no record is ever edited.
+type Consent struct {
+	ID            string    `json:"id"`
+	User          string    `json:"user"`
+	Kind          string    `json:"kind"`
+	Scope         string    `json:"scope"`
+	PolicyVersion string    `json:"policyVersion,omitempty"`
+	Withdraws     string    `json:"withdraws,omitempty"`
+	Active        bool      `json:"active"` // for a grant: not withdrawn yet
+	At            time.Time `json:"at"`
+}
+
+// ConsentList answers GET /v1/consents, oldest record first.
+type ConsentList struct {
+	Consents []Consent `json:"consents"`
+}

@@ -1,0 +1,167 @@
+// Package storage defines what Bedside keeps and the rules for keeping it.
+//
+// The hub talks to a Store and never to a database: the embedded bbolt store
+// (storage/boltstore) serves a single clinic node, and a cluster store can
+// follow behind the same interface. A Store holds only what the server may
+// know: public keys, ciphertext envelopes with their routing metadata, read
+// cursors and append-only consent records. It never holds plaintext, private
+// keys or tokens, and it cannot tell one envelope from another except by the
+// metadata the hub gives it.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors returned by every Store. Implementations wrap them with %w; callers
+// test with errors.Is.
+var (
+	ErrNotFound        = errors.New("storage: not found")
+	ErrConflict        = errors.New("storage: conflicts with what is stored")
+	ErrConsentRequired = errors.New("storage: a patient member has no active chat consent")
+	ErrBeyondHead      = errors.New("storage: read cursor beyond the session's head")
+	ErrSessionClosed   = errors.New("storage: session is closed")
+	ErrClosed          = errors.New("storage: store is closed")
+)
+
+// User is what the server knows of a user: the id and role from their token.
+type User struct {
+	ID        string
+	Role      string
+	CreatedAt time.Time
+}
+
+// Device is one device of a user with its public keys.
+type Device struct {
+	User        string
+	ID          string
+	SigningKey  []byte // Ed25519 public key
+	ExchangeKey []byte // X25519 public key
+	CreatedAt   time.Time
+}
+
+// Member is one member of a session; Role is the user's role when the
+// session was created, and decides whether the consent gate applies.
+type Member struct {
+	User string
+	Role string
+}
+
+// Session is a conversation between members. HeadSeq is the seq of its newest
+// message, 0 when it has none.
+type Session struct {
+	ID        string
+	Kind      string
+	State     string
+	Members   []Member
+	HeadSeq   uint64
+	CreatedAt time.Time
+}
+
+// Message is one entry of a session log. Recipients maps each recipient device
+// to its opaque key header; Body is the opaque envelope.
+type Message struct {
+	SessionID    string
+	Seq          uint64
+	TS           time.Time
+	ClientMsgID  string
+	SenderUser   string
+	SenderDevice string
+	Recipients   map[string][]byte
+	Body         []byte
+}
+
+// AppendRequest asks to add Message to its session's log. The store assigns
+// Seq and TS. RequireConsent names users who must hold an active chat consent
+// when the message is written, checked in the same transaction as the write so
+// that a withdrawal and a send cannot race past each other.
+type AppendRequest struct {
+	Message        Message
+	RequireConsent []string
+}
+
+// AppendResult is the outcome of an append. Duplicate is true when the same
+// sender device sent the same client message id with the same content before;
+// Seq and TS are then the original ones and nothing new was stored.
+type AppendResult struct {
+	Seq       uint64
+	TS        time.Time
+	Duplicate bool
+}
+
+// Consent is one append-only consent record: a grant, or a withdrawal naming
+// the grant it ends in Withdraws.
+type Consent struct {
+	ID            string
+	User          string
+	Kind          string // "grant" or "withdraw"
+	Scope         string
+	PolicyVersion string
+	Withdraws     string
+	At            time.Time
+}
+
+// Store keeps Bedside's data. All methods are safe for concurrent use. Every
+// write has reached stable storage when the method returns without error.
+type Store interface {
+	// PutUser records a user and their current role, replacing the role.
+	PutUser(ctx context.Context, u User) error
+	// GetUser returns ErrNotFound for a user never seen.
+	GetUser(ctx context.Context, id string) (User, error)
+
+	// PutDevice registers a device. Registering the same keys again is a
+	// no-op; other keys under an existing device id give ErrConflict.
+	PutDevice(ctx context.Context, d Device) error
+	// GetDevice returns ErrNotFound unless user owns a device with that id.
+	GetDevice(ctx context.Context, user, id string) (Device, error)
+	// ListDevices returns a user's devices ordered by id; none is not an error.
+	ListDevices(ctx context.Context, user string) ([]Device, error)
+
+	// CreateSession stores a new session; an existing id gives ErrConflict.
+	CreateSession(ctx context.Context, s Session) error
+	// GetSession returns the session with its current HeadSeq, or ErrNotFound.
+	GetSession(ctx context.Context, id string) (Session, error)
+	// ListSessions returns the sessions user is a member of, newest first.
+	ListSessions(ctx context.Context, user string) ([]Session, error)
+
+	// Append writes a message durably, or returns the original for a retry.
+	// Errors: ErrNotFound (no session), ErrSessionClosed, ErrConsentRequired,
+	// ErrConflict (same sender device and client message id, other content).
+	// Concurrent appends share commits.
+	Append(ctx context.Context, req AppendRequest) (AppendResult, error)
+	// Messages returns up to limit messages with seq > after, in seq order.
+	Messages(ctx context.Context, sessionID string, after uint64, limit int) ([]Message, error)
+
+	// MoveReadCursor moves user's read cursor in a session forward to seq and
+	// returns where it now stands and whether it moved; a lower seq changes
+	// nothing. A seq past the head gives ErrBeyondHead.
+	MoveReadCursor(ctx context.Context, sessionID, user string, seq uint64) (uint64, bool, error)
+	// ReadCursors returns each member's read cursor; members who never read
+	// are absent (their cursor is 0).
+	ReadCursors(ctx context.Context, sessionID string) (map[string]uint64, error)
+
+	// AddConsent appends a consent record. A withdrawal must name an active
+	// grant of the same user (else ErrNotFound, or ErrConflict if that grant
+	// was already withdrawn) and takes its scope from it.
+	AddConsent(ctx context.Context, c Consent) (Consent, error)
+	// Consents returns a user's consent records, oldest first.
+	Consents(ctx context.Context, user string) ([]Consent, error)
+	// ActiveConsent reports whether user holds a grant in scope that has not
+	// been withdrawn.
+	ActiveConsent(ctx context.Context, user, scope string) (bool, error)
+
+	// Ping reports whether the store can serve; the hub's readiness uses it.
+	Ping(ctx context.Context) error
+	// Close stops accepting work, finishes writes under way and releases
+	// the store. It may be called more than once.
+	Close() error
+}
+
+// Consent record kinds and the scope the chat gate checks.
+const (
+	ConsentGrant    = "grant"
+	ConsentWithdraw = "withdraw"
+	ScopeChat       = "chat"
+)
