@@ -1,0 +1,258 @@
+// Command bedside runs a Bedside hub and its administration commands.
+//
+//	bedside serve [--config FILE] [--listen ADDR] [--data DIR] ...
+//	bedside token --user ID --role patient|clinician|admin [--ttl 1h] [--data DIR | --config FILE]
+//	bedside version
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/acme/autocert"
+
+	"github.com/bedside/bedside/hub"
+	"github.com/bedside/bedside/hub/auth"
+	"github.com/bedside/bedside/storage/boltstore"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const (
+	dbFile  = "bedside.db"
+	keyFile = "token.key"
+)
+
+const usage = `usage:
+  bedside serve [flags]     run the hub (bedside serve -h lists the flags)
+  bedside token [flags]     print a signed token for a user
+  bedside version           print the version
+`
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], getenv, stderr)
+	case "token":
+		err = token(args[1:], getenv, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "bedside", version)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "bedside: unknown command %q\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		return 2
+	case err != nil:
+		fmt.Fprintln(stderr, "bedside:", err)
+		return 1
+	}
+	return 0
+}
+
+var errUsage = errors.New("usage")
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bedside serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f serveFlags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bedside serve: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	cfg, err := loadConfig(fs, &f, getenv)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(&cfg, stderr)
+	if err != nil {
+		return err
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return serveHub(ctx, &cfg, log)
+}
+
+func newLogger(cfg *config, w io.Writer) (*slog.Logger, error) {
+	level, err := cfg.logLevel()
+	if err != nil {
+		return nil, err
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+// serveHub runs the hub until ctx ends, then shuts down in order: stop
+// taking connections, finish requests and writes in flight, close sockets
+// with "going away", close the store.
+func serveHub(ctx context.Context, cfg *config, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("make data directory: %w", err)
+	}
+	dbPath := filepath.Join(cfg.Data, dbFile)
+	keyPath := filepath.Join(cfg.Data, keyFile)
+	key, created, err := auth.LoadOrCreateKey(keyPath)
+	if err != nil {
+		return err
+	}
+	store, err := boltstore.Open(dbPath, boltstore.Options{})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	log.Info("bedside starting", "version", version, "data", cfg.Data, "db", dbPath,
+		"tokenKey", keyPath, "tokenKeyCreated", created)
+
+	h, err := hub.New(hub.Options{Store: store, TokenKey: key, Config: cfg.Limits, Logger: log})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           h.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	ln, err := listen(cfg, srv)
+	if err != nil {
+		return err
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "tls", cfg.tls())
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	return shutdown(cfg, log, srv, h, serveErr)
+}
+
+func shutdown(cfg *config, log *slog.Logger, srv *http.Server, h *hub.Hub, serveErr chan error) error {
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+
+	h.Drain()
+	err := srv.Shutdown(ctx)
+	if e := <-serveErr; !errors.Is(e, http.ErrServerClosed) && err == nil {
+		err = e
+	}
+	if e := h.Shutdown(ctx); err == nil {
+		err = e
+	}
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// listen opens the listener, wrapped in TLS when configured.
+func listen(cfg *config, srv *http.Server) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	var tc *tls.Config
+	switch {
+	case cfg.TLS.Cert != "":
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("load TLS certificate: %w", err)
+		}
+		tc = &tls.Config{Certificates: []tls.Certificate{cert}}
+	case len(cfg.TLS.AutocertDomains) > 0:
+		m := &autocert.Manager{
+			Prompt:     autocert.AcceptTOS,
+			HostPolicy: autocert.HostWhitelist(cfg.TLS.AutocertDomains...),
+			Cache:      autocert.DirCache(filepath.Join(cfg.Data, "autocert")),
+			Email:      cfg.TLS.AutocertEmail,
+		}
+		tc = m.TLSConfig()
+	default:
+		return ln, nil
+	}
+	tc.MinVersion = tls.VersionTLS12
+	if len(tc.NextProtos) == 0 {
+		tc.NextProtos = []string{"h2", "http/1.1"}
+	}
+	srv.TLSConfig = tc
+	return tls.NewListener(ln, tc), nil
+}
+
+func token(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bedside token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	user := fs.String("user", "", "user `id` (the token's sub)")
+	role := fs.String("role", "", "patient, clinician or admin")
+	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
+	var f serveFlags
+	fs.StringVar(&f.data, "data", "", "data `directory` holding token.key (default ./data; env BEDSIDE_DATA)")
+	fs.StringVar(&f.config, "config", "", "YAML configuration `file` naming the data directory")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *user == "" || *role == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "bedside token: --user and --role are required")
+		fs.Usage()
+		return errUsage
+	}
+
+	cfg, err := loadConfig(fs, &f, getenv)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("make data directory: %w", err)
+	}
+	key, _, err := auth.LoadOrCreateKey(filepath.Join(cfg.Data, keyFile))
+	if err != nil {
+		return err
+	}
+	tok, err := auth.Mint(key, *user, *role, *ttl, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}

@@ -1,0 +1,484 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/bedside/bedside/hub/auth"
+	"github.com/bedside/bedside/hub/wire"
+	"github.com/bedside/bedside/storage"
+)
+
+// caller is the authenticated user of a request.
+type caller struct {
+	user string
+	role string
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request, c caller) error
+
+// route registers an authenticated API handler. The handler returns an error
+// instead of writing one, so that every failure is answered and counted the
+// same way.
+func (h *Hub) route(mux *http.ServeMux, pattern string, fn handlerFunc) {
+	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		c, err := h.authenticate(r)
+		if err == nil {
+			err = fn(w, r, c)
+		}
+		if err != nil {
+			h.writeError(w, pattern, err)
+		}
+	})
+}
+
+func (h *Hub) writeError(w http.ResponseWriter, route string, err error) {
+	e, internal := toAPIError(err)
+	if internal {
+		h.log.Error("request failed", "route", route, "err", err)
+	}
+	h.metrics.errors.WithLabelValues(e.code).Inc()
+	writeJSON(w, e.status, e.wire())
+}
+
+func (h *Hub) unknownRoute(w http.ResponseWriter, r *http.Request) {
+	h.metrics.errors.WithLabelValues(wire.CodeNotFound).Inc()
+	writeJSON(w, http.StatusNotFound, notFound("route").wire())
+}
+
+func (h *Hub) authenticate(r *http.Request) (caller, error) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		return caller{}, errUnauthorized
+	}
+	claims, err := auth.Verify(h.tokenKey, token, h.now())
+	if err != nil {
+		return caller{}, err
+	}
+	return caller{user: claims.User, role: claims.Role}, nil
+}
+
+// rememberUser records the caller and their current role.
+func (h *Hub) rememberUser(ctx context.Context, c caller) error {
+	u, err := h.store.GetUser(ctx, c.user)
+	if err == nil && u.Role == c.role {
+		return nil
+	}
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	return h.store.PutUser(ctx, storage.User{ID: c.user, Role: c.role, CreatedAt: h.now()})
+}
+
+func (h *Hub) putDevice(w http.ResponseWriter, r *http.Request, c caller) error {
+	id := r.PathValue("device")
+	if err := validID("device id", id); err != nil {
+		return err
+	}
+	var req wire.PutDeviceRequest
+	if err := decodeJSON(w, r, maxSmallBody, &req); err != nil {
+		return err
+	}
+	if len(req.SigningKey) != keySize || len(req.ExchangeKey) != keySize {
+		return badRequest("signingKey and exchangeKey must be %d bytes each", keySize)
+	}
+	if bytes.Equal(req.ExchangeKey, make([]byte, keySize)) {
+		return badRequest("exchangeKey is all zeros")
+	}
+
+	ctx := r.Context()
+	old, err := h.store.GetDevice(ctx, c.user, id)
+	switch {
+	case err == nil:
+		if !bytes.Equal(old.SigningKey, req.SigningKey) || !bytes.Equal(old.ExchangeKey, req.ExchangeKey) {
+			return errorf(http.StatusConflict, wire.CodeConflict,
+				"device %s is registered with other keys; register a new device id", id)
+		}
+		writeJSON(w, http.StatusOK, wireDevice(old))
+		return nil
+	case !errors.Is(err, storage.ErrNotFound):
+		return err
+	}
+
+	devs, err := h.store.ListDevices(ctx, c.user)
+	if err != nil {
+		return err
+	}
+	if len(devs) >= maxDevicesPerUser {
+		return errorf(http.StatusConflict, wire.CodeConflict,
+			"user already has %d devices, the most allowed", len(devs))
+	}
+	if err := h.rememberUser(ctx, c); err != nil {
+		return err
+	}
+	d := storage.Device{User: c.user, ID: id, SigningKey: req.SigningKey,
+		ExchangeKey: req.ExchangeKey, CreatedAt: h.now()}
+	if err := h.store.PutDevice(ctx, d); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, wireDevice(d))
+	return nil
+}
+
+func (h *Hub) listDevices(w http.ResponseWriter, r *http.Request, c caller) error {
+	user := r.PathValue("user")
+	if err := validUser(user); err != nil {
+		return err
+	}
+	devs, err := h.store.ListDevices(r.Context(), user)
+	if err != nil {
+		return err
+	}
+	out := wire.DeviceList{Devices: make([]wire.Device, 0, len(devs))}
+	for _, d := range devs {
+		out.Devices = append(out.Devices, wireDevice(d))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Hub) createSession(w http.ResponseWriter, r *http.Request, c caller) error {
+	var req wire.CreateSessionRequest
+	if err := decodeJSON(w, r, maxSmallBody, &req); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	if err := h.rememberUser(ctx, c); err != nil {
+		return err
+	}
+
+	members := []storage.Member{{User: c.user, Role: c.role}}
+	seen := map[string]bool{c.user: true}
+	for _, u := range req.Members {
+		if err := validUser(u); err != nil {
+			return err
+		}
+		if seen[u] {
+			continue
+		}
+		seen[u] = true
+		if len(members) >= h.cfg.MaxMembers {
+			return badRequest("a session has at most %d members", h.cfg.MaxMembers)
+		}
+		known, err := h.store.GetUser(ctx, u)
+		if errors.Is(err, storage.ErrNotFound) {
+			return notFound("user " + u)
+		}
+		if err != nil {
+			return err
+		}
+		members = append(members, storage.Member{User: u, Role: known.Role})
+	}
+	if len(members) < 2 {
+		return badRequest("members must name at least one other user")
+	}
+
+	s := storage.Session{ID: newID("s"), Kind: wire.KindChat, State: wire.StateOpen,
+		Members: members, CreatedAt: h.now()}
+	if err := h.store.CreateSession(ctx, s); err != nil {
+		return err
+	}
+	h.publish(ctx, Event{Users: memberIDs(s), Session: &wire.SessionEvent{
+		SessionID: s.ID, Reason: wire.SessionCreated, User: c.user}})
+	writeJSON(w, http.StatusCreated, wireSession(s, nil))
+	return nil
+}
+
+func (h *Hub) listSessions(w http.ResponseWriter, r *http.Request, c caller) error {
+	ctx := r.Context()
+	ss, err := h.store.ListSessions(ctx, c.user)
+	if err != nil {
+		return err
+	}
+	out := wire.SessionList{Sessions: make([]wire.Session, 0, len(ss))}
+	for _, s := range ss {
+		cur, err := h.store.ReadCursors(ctx, s.ID)
+		if err != nil {
+			return err
+		}
+		out.Sessions = append(out.Sessions, wireSession(s, cur))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Hub) getSession(w http.ResponseWriter, r *http.Request, c caller) error {
+	ctx := r.Context()
+	s, err := h.memberSession(ctx, r.PathValue("id"), c.user)
+	if err != nil {
+		return err
+	}
+	cur, err := h.store.ReadCursors(ctx, s.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, wireSession(s, cur))
+	return nil
+}
+
+// memberSession loads a session the user is a member of. Sessions of others
+// are reported as not found, so that their ids cannot be probed.
+func (h *Hub) memberSession(ctx context.Context, id, user string) (storage.Session, error) {
+	if err := validID("session id", id); err != nil {
+		return storage.Session{}, err
+	}
+	s, err := h.store.GetSession(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Session{}, notFound("session")
+	}
+	if err != nil {
+		return storage.Session{}, err
+	}
+	for _, m := range s.Members {
+		if m.User == user {
+			return s, nil
+		}
+	}
+	return storage.Session{}, notFound("session")
+}
+
+// consentGate refuses access to a session's data while any patient member
+// lacks an active chat consent. Sends check again inside the write.
+func (h *Hub) consentGate(ctx context.Context, s storage.Session) error {
+	for _, u := range patients(s) {
+		ok, err := h.store.ActiveConsent(ctx, u, storage.ScopeChat)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errConsentRequired
+		}
+	}
+	return nil
+}
+
+func patients(s storage.Session) []string {
+	var ps []string
+	for _, m := range s.Members {
+		if m.Role == wire.RolePatient {
+			ps = append(ps, m.User)
+		}
+	}
+	return ps
+}
+
+func (h *Hub) sendMessage(w http.ResponseWriter, r *http.Request, c caller) error {
+	start := time.Now()
+	var req wire.SendRequest
+	if err := decodeJSON(w, r, h.sendBodyLimit(), &req); err != nil {
+		return err
+	}
+	resp, dup, err := h.send(r.Context(), c, r.PathValue("id"), &req)
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	if dup {
+		status = http.StatusOK
+	} else {
+		h.metrics.messages.WithLabelValues("http").Inc()
+	}
+	writeJSON(w, status, resp)
+	h.metrics.sendLatency.WithLabelValues("http").Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// send is the one path by which a message enters a session, over HTTP or
+// WebSocket: check, write durably, then fan out. dup reports a retry.
+func (h *Hub) send(ctx context.Context, c caller, sessionID string,
+	req *wire.SendRequest) (resp wire.SendResponse, dup bool, err error) {
+	if err := h.validateSend(req); err != nil {
+		return resp, false, err
+	}
+	s, err := h.memberSession(ctx, sessionID, c.user)
+	if err != nil {
+		return resp, false, err
+	}
+	if _, err := h.store.GetDevice(ctx, c.user, req.SenderDevice); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return resp, false, badRequest("senderDevice is not a registered device of yours")
+		}
+		return resp, false, err
+	}
+
+	msg := storage.Message{SessionID: s.ID, ClientMsgID: req.ClientMsgID, SenderUser: c.user,
+		SenderDevice: req.SenderDevice, Recipients: req.Recipients, Body: req.Body}
+	res, err := h.store.Append(ctx, storage.AppendRequest{Message: msg, RequireConsent: patients(s)})
+	if err != nil {
+		return resp, false, err
+	}
+	resp = wire.SendResponse{Seq: res.Seq, TS: res.TS}
+	if res.Duplicate {
+		return resp, true, nil
+	}
+
+	msg.Seq, msg.TS = res.Seq, res.TS
+	h.publish(ctx, Event{Users: memberIDs(s), Message: &msg})
+	return resp, false, nil
+}
+
+func (h *Hub) listMessages(w http.ResponseWriter, r *http.Request, c caller) error {
+	ctx := r.Context()
+	s, err := h.memberSession(ctx, r.PathValue("id"), c.user)
+	if err != nil {
+		return err
+	}
+	after, err := queryUint(r, "after", 0)
+	if err != nil {
+		return err
+	}
+	limit, err := queryUint(r, "limit", historyPage)
+	if err != nil {
+		return err
+	}
+	if limit < 1 || limit > historyMax {
+		return badRequest("limit must be 1-%d", historyMax)
+	}
+	device := r.Header.Get("X-Bedside-Device")
+	if device != "" {
+		if err := h.ownDevice(ctx, c.user, device); err != nil {
+			return err
+		}
+	}
+	if err := h.consentGate(ctx, s); err != nil {
+		return err
+	}
+
+	msgs, err := h.store.Messages(ctx, s.ID, after, int(limit))
+	if err != nil {
+		return err
+	}
+	out := wire.MessageList{Messages: make([]wire.Message, 0, len(msgs)), HeadSeq: s.HeadSeq}
+	for _, m := range msgs {
+		out.Messages = append(out.Messages, wireMessage(m, device))
+		out.HeadSeq = max(out.HeadSeq, m.Seq)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Hub) ownDevice(ctx context.Context, user, device string) error {
+	if err := validID("device", device); err != nil {
+		return err
+	}
+	_, err := h.store.GetDevice(ctx, user, device)
+	if errors.Is(err, storage.ErrNotFound) {
+		return badRequest("X-Bedside-Device is not a registered device of yours")
+	}
+	return err
+}
+
+func (h *Hub) moveReceipt(w http.ResponseWriter, r *http.Request, c caller) error {
+	ctx := r.Context()
+	s, err := h.memberSession(ctx, r.PathValue("id"), c.user)
+	if err != nil {
+		return err
+	}
+	var req wire.ReceiptRequest
+	if err := decodeJSON(w, r, maxSmallBody, &req); err != nil {
+		return err
+	}
+	if err := h.consentGate(ctx, s); err != nil {
+		return err
+	}
+
+	at, moved, err := h.store.MoveReadCursor(ctx, s.ID, c.user, req.ReadSeq)
+	if err != nil {
+		return err
+	}
+	rc := wire.Receipt{SessionID: s.ID, User: c.user, ReadSeq: at}
+	if moved {
+		h.publish(ctx, Event{Users: memberIDs(s), Receipt: &rc})
+	}
+	writeJSON(w, http.StatusOK, rc)
+	return nil
+}
+
+func (h *Hub) grantConsent(w http.ResponseWriter, r *http.Request, c caller) error {
+	if c.role != wire.RolePatient {
+		return errorf(http.StatusForbidden, wire.CodeForbidden, "only patients record their consent")
+	}
+	var req wire.ConsentRequest
+	if err := decodeJSON(w, r, maxSmallBody, &req); err != nil {
+		return err
+	}
+	if req.Scope != wire.ScopeChat {
+		return badRequest("scope must be %q", wire.ScopeChat)
+	}
+	if err := validPolicyVersion(req.PolicyVersion); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	if err := h.rememberUser(ctx, c); err != nil {
+		return err
+	}
+
+	rec, err := h.store.AddConsent(ctx, storage.Consent{ID: newID("c"), User: c.user,
+		Kind: storage.ConsentGrant, Scope: req.Scope, PolicyVersion: req.PolicyVersion, At: h.now()})
+	if err != nil {
+		return err
+	}
+	h.tellSessions(ctx, c.user, wire.SessionConsentGranted)
+	writeJSON(w, http.StatusCreated, wireConsent(rec, true))
+	return nil
+}
+
+func (h *Hub) listConsents(w http.ResponseWriter, r *http.Request, c caller) error {
+	recs, err := h.store.Consents(r.Context(), c.user)
+	if err != nil {
+		return err
+	}
+	withdrawn := map[string]bool{}
+	for _, rec := range recs {
+		if rec.Kind == storage.ConsentWithdraw {
+			withdrawn[rec.Withdraws] = true
+		}
+	}
+	out := wire.ConsentList{Consents: make([]wire.Consent, 0, len(recs))}
+	for _, rec := range recs {
+		active := rec.Kind == storage.ConsentGrant && !withdrawn[rec.ID]
+		out.Consents = append(out.Consents, wireConsent(rec, active))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Hub) withdrawConsent(w http.ResponseWriter, r *http.Request, c caller) error {
+	id := r.PathValue("id")
+	if err := validID("consent id", id); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	rec, err := h.store.AddConsent(ctx, storage.Consent{ID: newID("c"), User: c.user,
+		Kind: storage.ConsentWithdraw, Withdraws: id, At: h.now()})
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return notFound("consent")
+	case errors.Is(err, storage.ErrConflict):
+		return errorf(http.StatusConflict, wire.CodeConflict, "consent %s is already withdrawn", id)
+	case err != nil:
+		return err
+	}
+	h.tellSessions(ctx, c.user, wire.SessionConsentWithdrawn)
+	writeJSON(w, http.StatusOK, wireConsent(rec, false))
+	return nil
+}
+
+// tellSessions tells the members of every session of user that something
+// about user changed.
+func (h *Hub) tellSessions(ctx context.Context, user, reason string) {
+	ss, err := h.store.ListSessions(ctx, user)
+	if err != nil {
+		// The change itself is stored; members learn of it on their next call.
+		h.log.Error("list sessions for a consent event", "err", err)
+		return
+	}
+	for _, s := range ss {
+		h.publish(ctx, Event{Users: memberIDs(s), Session: &wire.SessionEvent{
+			SessionID: s.ID, Reason: reason, User: user}})
+	}
+}

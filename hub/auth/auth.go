@@ -1,0 +1,173 @@
+// Package auth mints and checks the bearer tokens that identify Bedside users.
+//
+// A token is a JWT signed with HMAC-SHA256 under a key kept beside the data
+// (token.key, mode 0600). It carries the user id (sub), the role and the
+// expiry (exp). `bedside token` mints one for testing and administration; a
+// clinic's own login service mints the same tokens with the same key, so the
+// hub never needs to know its users' passwords.
+package auth
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Leeway is how far apart the clocks of the token minter and the hub may be.
+const Leeway = 30 * time.Second
+
+// KeySize is the length of a token-signing key in bytes.
+const KeySize = 32
+
+// Errors returned by this package.
+var (
+	ErrInvalidToken = errors.New("auth: invalid token")
+	ErrExpired      = errors.New("auth: token expired")
+	ErrBadClaims    = errors.New("auth: bad claims")
+	ErrKeyFile      = errors.New("auth: bad key file")
+)
+
+var (
+	// userPattern is what a user id may look like: it appears in URLs and
+	// storage keys, so keep it plain.
+	userPattern = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,128}$`)
+	roles       = map[string]bool{"patient": true, "clinician": true, "admin": true}
+)
+
+// ValidUser reports whether s is an acceptable user id.
+func ValidUser(s string) bool { return userPattern.MatchString(s) }
+
+// ValidRole reports whether s is one of the roles a token may carry.
+func ValidRole(s string) bool { return roles[s] }
+
+// Claims is what a valid token says.
+type Claims struct {
+	User    string
+	Role    string
+	Expires time.Time
+}
+
+type jwtClaims struct {
+	Role string `json:"role"`
+	jwt.RegisteredClaims
+}
+
+// Mint signs a token for user with role that expires after ttl.
+func Mint(key []byte, user, role string, ttl time.Duration, now time.Time) (string, error) {
+	if !ValidUser(user) {
+		return "", fmt.Errorf("%w: user id %q", ErrBadClaims, user)
+	}
+	if !ValidRole(role) {
+		return "", fmt.Errorf("%w: role %q", ErrBadClaims, role)
+	}
+	if ttl <= 0 {
+		return "", fmt.Errorf("%w: ttl must be positive", ErrBadClaims)
+	}
+	c := jwtClaims{
+		Role: role,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Subject:   user,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+		},
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(key)
+}
+
+// Verify checks a token's signature, expiry and claims.
+func Verify(key []byte, token string, now time.Time) (Claims, error) {
+	var c jwtClaims
+	p := jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithLeeway(Leeway),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+	)
+	_, err := p.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return key, nil })
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return Claims{}, fmt.Errorf("%w: %w", ErrExpired, err)
+	case err != nil:
+		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	if !ValidUser(c.Subject) || !ValidRole(c.Role) {
+		return Claims{}, fmt.Errorf("%w: sub %q role %q", ErrBadClaims, c.Subject, c.Role)
+	}
+	return Claims{User: c.Subject, Role: c.Role, Expires: c.ExpiresAt.Time}, nil
+}
+
+// LoadOrCreateKey reads the signing key at path, creating it (mode 0600,
+// written atomically) when it does not exist yet. created reports whether
+// it was made now.
+func LoadOrCreateKey(path string) (key []byte, created bool, err error) {
+	key, err = os.ReadFile(path)
+	if err == nil {
+		if len(key) != KeySize {
+			return nil, false, fmt.Errorf("%w: %s holds %d bytes, want %d", ErrKeyFile, path, len(key), KeySize)
+		}
+		return key, false, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, false, fmt.Errorf("auth: read key: %w", err)
+	}
+
+	key = make([]byte, KeySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, false, fmt.Errorf("auth: generate key: %w", err)
+	}
+	err = writeFileAtomic(path, key)
+	if errors.Is(err, os.ErrExist) {
+		// Another process created it first: use theirs.
+		return LoadOrCreateKey(path)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return key, true, nil
+}
+
+// writeFileAtomic writes data to path through a synced temporary file and a
+// rename, so a crash leaves either no key or the whole key.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("auth: make key dir: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".token.key-*")
+	if err != nil {
+		return fmt.Errorf("auth: write key: %w", err)
+	}
+	defer os.Remove(f.Name()) // a no-op after the rename
+
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("auth: write key: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("auth: write key: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("auth: write key: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("auth: write key: %w", err)
+	}
+	// Link, not rename: two processes racing to create the key must not
+	// overwrite each other's, or tokens minted by the loser would not verify.
+	if err := os.Link(f.Name(), path); err != nil {
+		return fmt.Errorf("auth: install key: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}

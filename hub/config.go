@@ -1,0 +1,84 @@
+package hub
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config holds the hub's limits. The zero value means "the defaults", which
+// suit a clinic node; Validate fills them in.
+type Config struct {
+	// MaxEnvelopeBytes bounds one message: its body plus every recipient
+	// header. Default 64 KiB.
+	MaxEnvelopeBytes int `yaml:"maxEnvelopeBytes"`
+	// MaxRecipients bounds the recipient devices of one message. Default 64.
+	MaxRecipients int `yaml:"maxRecipients"`
+	// MaxMembers bounds the members of one session. Default 32.
+	MaxMembers int `yaml:"maxMembers"`
+	// SendQueue is how many events may wait for one WebSocket connection
+	// before it is cut off as a slow consumer. Default 256.
+	SendQueue int `yaml:"sendQueue"`
+	// Heartbeat is how often a quiet WebSocket is pinged; a peer that does
+	// not answer within the next interval is dropped. Default 20s.
+	Heartbeat time.Duration `yaml:"heartbeat"`
+	// HelloTimeout is how long a new WebSocket may take to send its hello.
+	// Default 10s.
+	HelloTimeout time.Duration `yaml:"helloTimeout"`
+	// WriteTimeout bounds one WebSocket write. Default 10s.
+	WriteTimeout time.Duration `yaml:"writeTimeout"`
+	// AllowedOrigins are host patterns (path.Match syntax, e.g.
+	// "app.clinic.example") whose browser pages may open a WebSocket.
+	// Empty: only pages served from the hub's own host. Clients that send
+	// no Origin header (native apps) are always allowed.
+	AllowedOrigins []string `yaml:"allowedOrigins"`
+}
+
+// Defaults.
+const (
+	DefaultMaxEnvelopeBytes = 64 << 10
+	DefaultMaxRecipients    = 64
+	DefaultMaxMembers       = 32
+	DefaultSendQueue        = 256
+	DefaultHeartbeat        = 20 * time.Second
+	DefaultHelloTimeout     = 10 * time.Second
+	DefaultWriteTimeout     = 10 * time.Second
+
+	// historyPage is the default page of GET messages; historyMax its cap.
+	historyPage = 100
+	historyMax  = 1000
+)
+
+// Validate fills in defaults and rejects impossible values.
+func (c *Config) Validate() error {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxEnvelopeBytes, DefaultMaxEnvelopeBytes)
+	def(&c.MaxRecipients, DefaultMaxRecipients)
+	def(&c.MaxMembers, DefaultMaxMembers)
+	def(&c.SendQueue, DefaultSendQueue)
+	defDur(&c.Heartbeat, DefaultHeartbeat)
+	defDur(&c.HelloTimeout, DefaultHelloTimeout)
+	defDur(&c.WriteTimeout, DefaultWriteTimeout)
+
+	switch {
+	case c.MaxEnvelopeBytes < 1024 || c.MaxEnvelopeBytes > 16<<20:
+		return fmt.Errorf("%w: maxEnvelopeBytes %d not in [1 KiB, 16 MiB]", ErrConfig, c.MaxEnvelopeBytes)
+	case c.MaxRecipients < 1 || c.MaxRecipients > 10000:
+		return fmt.Errorf("%w: maxRecipients %d not in [1, 10000]", ErrConfig, c.MaxRecipients)
+	case c.MaxMembers < 2 || c.MaxMembers > 10000:
+		return fmt.Errorf("%w: maxMembers %d not in [2, 10000]", ErrConfig, c.MaxMembers)
+	case c.SendQueue < 8:
+		return fmt.Errorf("%w: sendQueue %d below 8", ErrConfig, c.SendQueue)
+	case c.Heartbeat < 100*time.Millisecond || c.HelloTimeout <= 0 || c.WriteTimeout <= 0:
+		return fmt.Errorf("%w: heartbeat, helloTimeout and writeTimeout must be positive", ErrConfig)
+	}
+	return nil
+}

@@ -1,0 +1,41 @@
+package hub
+
+import (
+	"github.com/bedside/bedside/hub/wire"
+	"github.com/bedside/bedside/storage"
+)
+
+// Conversions from what the store keeps to what clients see.
+
+func wireDevice(d storage.Device) wire.Device {
+	return wire.Device{ID: d.ID, User: d.User, SigningKey: d.SigningKey,
+		ExchangeKey: d.ExchangeKey, CreatedAt: d.CreatedAt}
+}
+
+func wireSession(s storage.Session, cursors map[string]uint64) wire.Session {
+	out := wire.Session{ID: s.ID, Kind: s.Kind, State: s.State, HeadSeq: s.HeadSeq,
+		CreatedAt: s.CreatedAt, Members: make([]wire.Member, 0, len(s.Members))}
+	for _, m := range s.Members {
+		out.Members = append(out.Members, wire.Member{User: m.User, Role: m.Role, ReadSeq: cursors[m.User]})
+	}
+	return out
+}
+
+// wireMessage shows m to one device: only that device's header is included.
+func wireMessage(m storage.Message, device string) wire.Message {
+	return wire.Message{SessionID: m.SessionID, Seq: m.Seq, TS: m.TS, ClientMsgID: m.ClientMsgID,
+		SenderUser: m.SenderUser, SenderDevice: m.SenderDevice, Header: m.Recipients[device], Body: m.Body}
+}
+
+func wireConsent(c storage.Consent, active bool) wire.Consent {
+	return wire.Consent{ID: c.ID, User: c.User, Kind: c.Kind, Scope: c.Scope,
+		PolicyVersion: c.PolicyVersion, Withdraws: c.Withdraws, Active: active, At: c.At}
+}
+
+func memberIDs(s storage.Session) []string {
+	ids := make([]string, len(s.Members))
+	for i, m := range s.Members {
+		ids[i] = m.User
+	}
+	return ids
+}

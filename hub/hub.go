@@ -1,0 +1,184 @@
+// Package hub is Bedside's message router: the HTTP API, the WebSocket
+// protocol, authentication, the consent gate, read receipts and fan-out of
+// events to the devices of a session's members.
+//
+// The hub sees routing metadata and opaque ciphertext only. It never imports
+// the e2ee package and could not read an envelope if it tried.
+//
+// Logging policy: Info for lifecycle (start, shutdown), Warn for trouble
+// survived (a slow consumer cut off), Error for what an operator must act on
+// (a failing store), Debug for per-connection detail. Nothing is logged per
+// message, and no token, key or envelope byte is ever logged.
+//
+// Lock order: Hub.mu before conn.mu; neither is held while calling the store
+// or writing to a socket.
+package hub
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/bedside/bedside/storage"
+)
+
+// Options wire a Hub to its surroundings. Store and TokenKey are required.
+type Options struct {
+	Store    storage.Store
+	TokenKey []byte
+	Config   Config
+	// Logger defaults to slog.Default with component=hub.
+	Logger *slog.Logger
+	// Registry receives the hub's metrics; nil makes a private one, which
+	// /metrics serves.
+	Registry *prometheus.Registry
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// Hub serves Bedside's API. Create it with New, serve Handler, stop it with
+// Shutdown.
+type Hub struct {
+	store    storage.Store
+	tokenKey []byte
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+	metrics  *metrics
+	registry *prometheus.Registry
+	fanout   Fanout
+
+	draining atomic.Bool
+	wg       sync.WaitGroup // connection goroutines
+
+	mu     sync.Mutex                    // guards conns and closed
+	conns  map[string]map[*conn]struct{} // user id → their live connections
+	closed bool
+}
+
+// New checks opts and builds a Hub.
+func New(opts Options) (*Hub, error) {
+	if opts.Store == nil || len(opts.TokenKey) == 0 {
+		return nil, fmt.Errorf("%w: Store and TokenKey are required", ErrConfig)
+	}
+	if err := opts.Config.Validate(); err != nil {
+		return nil, err
+	}
+	h := &Hub{
+		store:    opts.Store,
+		tokenKey: opts.TokenKey,
+		cfg:      opts.Config,
+		log:      opts.Logger,
+		now:      opts.Now,
+		registry: opts.Registry,
+		conns:    make(map[string]map[*conn]struct{}),
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	h.log = h.log.With("component", "hub")
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.registry == nil {
+		h.registry = prometheus.NewRegistry()
+	}
+	h.metrics = newMetrics(h.registry, h.connCount)
+	h.fanout = localFanout{h}
+	return h, nil
+}
+
+// Handler returns the hub's HTTP handler: /v1 API, /v1/ws, health and metrics.
+func (h *Hub) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", h.healthz)
+	mux.HandleFunc("GET /readyz", h.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(h.registry, promhttp.HandlerOpts{}))
+
+	mux.HandleFunc("GET /v1/ws", h.serveWS)
+	h.route(mux, "PUT /v1/devices/{device}", h.putDevice)
+	h.route(mux, "GET /v1/users/{user}/devices", h.listDevices)
+	h.route(mux, "POST /v1/sessions", h.createSession)
+	h.route(mux, "GET /v1/sessions", h.listSessions)
+	h.route(mux, "GET /v1/sessions/{id}", h.getSession)
+	h.route(mux, "POST /v1/sessions/{id}/messages", h.sendMessage)
+	h.route(mux, "GET /v1/sessions/{id}/messages", h.listMessages)
+	h.route(mux, "PATCH /v1/sessions/{id}/receipts", h.moveReceipt)
+	h.route(mux, "POST /v1/consents", h.grantConsent)
+	h.route(mux, "GET /v1/consents", h.listConsents)
+	h.route(mux, "DELETE /v1/consents/{id}", h.withdrawConsent)
+	mux.HandleFunc("/", h.unknownRoute)
+	return mux
+}
+
+func (h *Hub) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (h *Hub) readyz(w http.ResponseWriter, r *http.Request) {
+	if h.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, errUnavailable.wire())
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := h.store.Ping(ctx); err != nil {
+		h.log.Error("store not ready", "err", err)
+		writeJSON(w, http.StatusServiceUnavailable,
+			errorf(http.StatusServiceUnavailable, "unavailable", "store not ready").wire())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// Drain makes the hub refuse new WebSocket connections and report not ready,
+// so a load balancer moves traffic away before Shutdown.
+func (h *Hub) Drain() { h.draining.Store(true) }
+
+// Shutdown closes every WebSocket with "going away" and waits for their
+// goroutines, or for ctx. Call it after the HTTP server has stopped taking
+// requests and finished those in flight. It may be called more than once.
+func (h *Hub) Shutdown(ctx context.Context) error {
+	h.Drain()
+	h.mu.Lock()
+	h.closed = true
+	var all []*conn
+	for _, cs := range h.conns {
+		for c := range cs {
+			all = append(all, c)
+		}
+	}
+	h.mu.Unlock()
+
+	for _, c := range all {
+		c.shutdown()
+	}
+	done := make(chan struct{})
+	go func() {
+		h.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("hub: shutdown: %w", ctx.Err())
+	}
+}
+
+func (h *Hub) connCount() float64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, cs := range h.conns {
+		n += len(cs)
+	}
+	return float64(n)
+}

@@ -1,0 +1,48 @@
+package hub
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the hub's Prometheus series. None carries a user, session or
+// device label: cardinality stays bounded and metrics stay de-identified.
+type metrics struct {
+	messages     *prometheus.CounterVec   // stored messages by transport
+	sendLatency  *prometheus.HistogramVec // validate → durable → ack, by transport
+	errors       *prometheus.CounterVec   // client-visible errors by code
+	slowConsumer prometheus.Counter
+	connects     prometheus.Counter
+}
+
+func newMetrics(reg *prometheus.Registry, conns func() float64) *metrics {
+	m := &metrics{
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bedside_messages_stored_total",
+			Help: "Messages written durably, by transport (http, ws).",
+		}, []string{"transport"}),
+		sendLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "bedside_send_duration_seconds",
+			Help:    "Time from receiving a send to acknowledging it, by transport.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"transport"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bedside_errors_total",
+			Help: "Errors returned to clients, by code.",
+		}, []string{"code"}),
+		slowConsumer: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bedside_ws_slow_consumer_closes_total",
+			Help: "WebSocket connections closed because their send queue overflowed.",
+		}),
+		connects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "bedside_ws_connects_total",
+			Help: "WebSocket connections accepted after hello.",
+		}),
+	}
+	reg.MustRegister(m.messages, m.sendLatency, m.errors, m.slowConsumer, m.connects,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "bedside_ws_connections",
+			Help: "WebSocket connections open now.",
+		}, conns),
+		prometheus.NewGoCollector(),
+		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
+	)
+	return m
+}

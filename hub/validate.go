@@ -1,0 +1,156 @@
+package hub
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"regexp"
+	"strconv"
+
+	"github.com/bedside/bedside/hub/auth"
+	"github.com/bedside/bedside/hub/wire"
+)
+
+// idPattern is what device, session, consent and client message ids may look
+// like: they appear in URLs and storage keys, so they stay plain.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+
+const (
+	keySize           = 32        // Ed25519 and X25519 public keys
+	maxHeaderBytes    = 1024      // one recipient's key header
+	maxDevicesPerUser = 32        // registered devices of one user
+	maxSmallBody      = 16 << 10  // any request body but a send
+	maxPolicyVersion  = 64        // length of a consent's policy version
+	jsonOverhead      = 256 << 10 // field names and base64 growth around a send's bytes
+)
+
+func validID(kind, s string) error {
+	if !idPattern.MatchString(s) {
+		return badRequest("%s must be 1-128 characters of A-Z a-z 0-9 . _ -", kind)
+	}
+	return nil
+}
+
+func validUser(s string) error {
+	if !auth.ValidUser(s) {
+		return badRequest("user id must be 1-128 characters of A-Z a-z 0-9 . _ @ -")
+	}
+	return nil
+}
+
+// newID returns a fresh random id such as "s_5kq3…" (120 bits).
+func newID(prefix string) string {
+	b := make([]byte, 15)
+	rand.Read(b) // never fails (crypto/rand)
+	return prefix + "_" + base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").EncodeToString(b)
+}
+
+// decodeJSON reads one JSON value of at most limit bytes into v. Unknown
+// fields are allowed so that newer clients can talk to older servers.
+func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return errorf(http.StatusUnsupportedMediaType, wire.CodeUnsupportedMedia,
+				"Content-Type must be application/json")
+		}
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return badRequest("request body holds more than one JSON value")
+	}
+	return nil
+}
+
+// jsonError words a decoding error without echoing what the client sent.
+func jsonError(err error) error {
+	var (
+		tooBig *http.MaxBytesError
+		typ    *json.UnmarshalTypeError
+		syn    *json.SyntaxError
+	)
+	switch {
+	case errors.As(err, &tooBig):
+		return errorf(http.StatusRequestEntityTooLarge, wire.CodeTooLarge,
+			"request body over %d bytes", tooBig.Limit)
+	case errors.As(err, &typ):
+		return badRequest("field %q must be %s", typ.Field, typ.Type)
+	case errors.As(err, &syn):
+		return badRequest("malformed JSON at offset %d", syn.Offset)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("request body is empty or cut short")
+	}
+	return badRequest("malformed JSON: %s", err.Error())
+}
+
+// validateSend checks a send's shape and size; it touches no storage.
+func (h *Hub) validateSend(req *wire.SendRequest) error {
+	if err := validID("clientMsgId", req.ClientMsgID); err != nil {
+		return err
+	}
+	if err := validID("senderDevice", req.SenderDevice); err != nil {
+		return err
+	}
+	if len(req.Body) == 0 {
+		return badRequest("body is empty")
+	}
+	if len(req.Recipients) == 0 {
+		return badRequest("recipients is empty")
+	}
+	if len(req.Recipients) > h.cfg.MaxRecipients {
+		return errorf(http.StatusBadRequest, wire.CodeTooManyRecipients,
+			"%d recipients, at most %d", len(req.Recipients), h.cfg.MaxRecipients)
+	}
+	size := len(req.Body)
+	for dev, hdr := range req.Recipients {
+		if err := validID("recipient device", dev); err != nil {
+			return err
+		}
+		if len(hdr) == 0 || len(hdr) > maxHeaderBytes {
+			return badRequest("each recipient header must be 1-%d bytes", maxHeaderBytes)
+		}
+		size += len(hdr)
+	}
+	if size > h.cfg.MaxEnvelopeBytes {
+		return errorf(http.StatusRequestEntityTooLarge, wire.CodeTooLarge,
+			"envelope of %d bytes, at most %d", size, h.cfg.MaxEnvelopeBytes)
+	}
+	return nil
+}
+
+// sendBodyLimit bounds the JSON of a send: base64 grows bytes by 4/3.
+func (h *Hub) sendBodyLimit() int64 {
+	return int64(h.cfg.MaxEnvelopeBytes)*4/3 + jsonOverhead
+}
+
+// queryUint reads an optional unsigned query parameter.
+func queryUint(r *http.Request, name string, def uint64) (uint64, error) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, nil
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, badRequest("query parameter %s must be an unsigned integer", name)
+	}
+	return v, nil
+}
+
+func validPolicyVersion(s string) error {
+	if s == "" || len(s) > maxPolicyVersion {
+		return badRequest("policyVersion must be 1-%d characters", maxPolicyVersion)
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return badRequest("policyVersion holds a control character")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,462 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/bedside/bedside/hub/auth"
+	"github.com/bedside/bedside/hub/wire"
+	"github.com/bedside/bedside/storage"
+)
+
+// catchUpPage is how many stored messages one store read brings when a
+// connection replays or fills a hole.
+const catchUpPage = 256
+
+// conn is one authenticated WebSocket of one device.
+//
+// Three goroutines serve it: the HTTP handler's goroutine reads frames and
+// answers sends; writeLoop delivers queued events in seq order per session;
+// heartbeat pings. serveWS waits for the other two before it returns, and the
+// hub's WaitGroup counts serveWS, so Shutdown waits for all of them.
+type conn struct {
+	h      *Hub
+	ws     *websocket.Conn
+	id     string
+	caller caller
+	device string
+	log    *slog.Logger
+
+	queue chan Event    // bounded; a full queue cuts the connection off
+	done  chan struct{} // closed when the connection starts closing
+
+	closeOnce sync.Once
+	closeWG   sync.WaitGroup // the goroutine running the close handshake
+
+	// last is the newest seq written per session. Only writeLoop touches it
+	// after the connection starts.
+	last map[string]uint64
+}
+
+func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
+	if h.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, errUnavailable.wire())
+		return
+	}
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.AllowedOrigins})
+	if err != nil {
+		return // Accept has answered the client
+	}
+	ws.SetReadLimit(h.sendBodyLimit())
+
+	h.wg.Add(1)
+	defer h.wg.Done()
+
+	c, resume, err := h.hello(r.Context(), ws)
+	if err != nil {
+		h.log.Debug("websocket hello refused", "remote", r.RemoteAddr, "err", err)
+		return
+	}
+	defer h.unregister(c)
+	c.log = h.log.With("conn", c.id, "remote", r.RemoteAddr, "user", c.caller.user)
+	c.log.Debug("websocket open")
+	c.run(resume)
+	c.log.Debug("websocket closed")
+}
+
+// hello reads and checks the first frame, registers the connection and
+// answers ready. On failure the socket is closed.
+func (h *Hub) hello(ctx context.Context, ws *websocket.Conn) (*conn, map[string]uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.HelloTimeout)
+	defer cancel()
+
+	refuse := func(code websocket.StatusCode, reason string, err error) (*conn, map[string]uint64, error) {
+		ws.Close(code, reason)
+		return nil, nil, err
+	}
+	_, data, err := ws.Read(ctx)
+	if err != nil {
+		ws.CloseNow()
+		return nil, nil, fmt.Errorf("read hello: %w", err)
+	}
+	var f wire.Frame
+	if err := json.Unmarshal(data, &f); err != nil || f.Type != wire.FrameHello {
+		return refuse(wire.CloseUnauthorized, "first frame must be hello", errors.New("no hello"))
+	}
+	claims, err := auth.Verify(h.tokenKey, f.Token, h.now())
+	if err != nil {
+		return refuse(wire.CloseUnauthorized, "invalid or expired token", err)
+	}
+	if validID("device", f.Device) != nil {
+		return refuse(wire.CloseUnauthorized, "unknown device", errors.New("bad device id"))
+	}
+	if _, err := h.store.GetDevice(ctx, claims.User, f.Device); err != nil {
+		return refuse(wire.CloseUnauthorized, "unknown device", err)
+	}
+
+	c := &conn{
+		h: h, ws: ws, id: newID("w"), device: f.Device,
+		caller: caller{user: claims.User, role: claims.Role},
+		queue:  make(chan Event, h.cfg.SendQueue),
+		done:   make(chan struct{}),
+		last:   make(map[string]uint64),
+	}
+	if err := h.register(c); err != nil {
+		return refuse(websocket.StatusGoingAway, "server shutting down", err)
+	}
+	// Registered first, then read where each session stands: an event
+	// committed in between is queued and sorted out by seq in writeLoop.
+	if err := c.initCursors(ctx, f.Resume); err != nil {
+		h.unregister(c)
+		return refuse(websocket.StatusInternalError, "internal error", err)
+	}
+	ready := wire.Frame{Type: wire.FrameReady, Ready: &wire.Ready{ConnID: c.id, User: claims.User,
+		Device: f.Device, HeartbeatSeconds: int(h.cfg.Heartbeat / time.Second)}}
+	if err := c.write(ctx, ready); err != nil {
+		h.unregister(c)
+		return nil, nil, err
+	}
+	h.metrics.connects.Inc()
+	c.startExpiry(claims.Expires)
+	return c, f.Resume, nil
+}
+
+func (h *Hub) register(c *conn) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return ErrClosed
+	}
+	if h.conns[c.caller.user] == nil {
+		h.conns[c.caller.user] = make(map[*conn]struct{})
+	}
+	h.conns[c.caller.user][c] = struct{}{}
+	return nil
+}
+
+func (h *Hub) unregister(c *conn) {
+	h.mu.Lock()
+	delete(h.conns[c.caller.user], c)
+	if len(h.conns[c.caller.user]) == 0 {
+		delete(h.conns, c.caller.user)
+	}
+	h.mu.Unlock()
+	c.closeWith(websocket.StatusNormalClosure, "")
+	c.closeWG.Wait()
+}
+
+// initCursors sets where delivery starts in each of the user's sessions:
+// after the seq the client holds for sessions it names, else at the head.
+func (c *conn) initCursors(ctx context.Context, resume map[string]uint64) error {
+	ss, err := c.h.store.ListSessions(ctx, c.caller.user)
+	if err != nil {
+		return err
+	}
+	for _, s := range ss {
+		c.last[s.ID] = s.HeadSeq
+		if held, ok := resume[s.ID]; ok && held < s.HeadSeq {
+			c.last[s.ID] = held
+		}
+	}
+	return nil
+}
+
+// run serves the connection until it closes.
+func (c *conn) run(resume map[string]uint64) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		c.writeLoop(ctx, resume)
+	}()
+	go func() {
+		defer wg.Done()
+		c.heartbeat(ctx)
+	}()
+
+	c.readLoop(ctx)
+	cancel()
+	wg.Wait()
+}
+
+// closeWith starts closing the connection with code. It never blocks: the
+// close handshake runs in its own goroutine, waited for by unregister.
+func (c *conn) closeWith(code websocket.StatusCode, reason string) {
+	c.closeOnce.Do(func() {
+		close(c.done)
+		c.closeWG.Add(1)
+		go func() {
+			defer c.closeWG.Done()
+			c.ws.Close(code, reason)
+		}()
+	})
+}
+
+func (c *conn) shutdown() { c.closeWith(websocket.StatusGoingAway, "server shutting down") }
+
+// enqueue queues ev for delivery, or cuts the connection off if its queue
+// is full (invariant 5: a slow client never slows the others).
+func (c *conn) enqueue(ev Event) {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	select {
+	case c.queue <- ev:
+	default:
+		c.h.metrics.slowConsumer.Inc()
+		c.log.Warn("slow consumer cut off", "queue", cap(c.queue))
+		c.closeWith(wire.CloseSlowConsumer, "send queue overflow; resume by seq")
+	}
+}
+
+// startExpiry closes the connection when its token expires.
+func (c *conn) startExpiry(exp time.Time) {
+	d := exp.Add(auth.Leeway).Sub(c.h.now())
+	t := time.AfterFunc(d, func() { c.closeWith(wire.CloseTokenExpired, "token expired") })
+	c.closeWG.Add(1)
+	go func() {
+		defer c.closeWG.Done()
+		<-c.done
+		t.Stop()
+	}()
+}
+
+func (c *conn) write(ctx context.Context, f wire.Frame) error {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return fmt.Errorf("hub: encode frame: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.h.cfg.WriteTimeout)
+	defer cancel()
+	return c.ws.Write(ctx, websocket.MessageText, b)
+}
+
+func (c *conn) heartbeat(ctx context.Context) {
+	t := time.NewTicker(c.h.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, c.h.cfg.Heartbeat)
+		err := c.ws.Ping(pctx)
+		cancel()
+		if err != nil {
+			c.log.Debug("heartbeat failed", "err", err)
+			c.ws.CloseNow()
+			return
+		}
+	}
+}
+
+// readLoop reads client frames until the socket closes.
+func (c *conn) readLoop(ctx context.Context) {
+	for {
+		_, data, err := c.ws.Read(ctx)
+		if err != nil {
+			c.closeWith(websocket.StatusNormalClosure, "")
+			return
+		}
+		var f wire.Frame
+		if err := json.Unmarshal(data, &f); err != nil {
+			c.closeWith(wire.CloseProtocol, "frame is not valid JSON")
+			return
+		}
+		switch f.Type {
+		case wire.FrameSend:
+			c.handleSend(ctx, &f)
+		case wire.FramePing:
+			c.reply(ctx, wire.Frame{Type: wire.FramePong, ID: f.ID})
+		case wire.FramePong:
+		default:
+			c.replyError(ctx, f.ID, "", badRequest("unknown frame type %q", f.Type))
+		}
+	}
+}
+
+func (c *conn) reply(ctx context.Context, f wire.Frame) {
+	if err := c.write(ctx, f); err != nil {
+		c.closeWith(websocket.StatusNormalClosure, "")
+	}
+}
+
+func (c *conn) replyError(ctx context.Context, id, session string, err error) {
+	e, internal := toAPIError(err)
+	if internal {
+		c.log.Error("websocket request failed", "err", err)
+	}
+	c.h.metrics.errors.WithLabelValues(e.code).Inc()
+	c.reply(ctx, wire.Frame{Type: wire.FrameError, ID: id, SessionID: session, Error: e.wire()})
+}
+
+// handleSend stores a message sent over the socket. The write runs to its end
+// even if the connection closes meanwhile: an acknowledged or not, it must
+// never be half done.
+func (c *conn) handleSend(ctx context.Context, f *wire.Frame) {
+	start := time.Now()
+	if f.Send == nil {
+		c.replyError(ctx, f.ID, f.SessionID, badRequest("send frame without send"))
+		return
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	resp, dup, err := c.h.send(wctx, c.caller, f.SessionID, f.Send)
+	cancel()
+	if err != nil {
+		c.replyError(ctx, f.ID, f.SessionID, err)
+		return
+	}
+	if !dup {
+		c.h.metrics.messages.WithLabelValues("ws").Inc()
+	}
+	c.reply(ctx, wire.Frame{Type: wire.FrameAck, ID: f.ID, SessionID: f.SessionID, Ack: &resp})
+	c.h.metrics.sendLatency.WithLabelValues("ws").Observe(time.Since(start).Seconds())
+}
+
+// writeLoop first replays what the client asked to resume, then delivers
+// queued events. Per session, messages go out in seq order and once.
+func (c *conn) writeLoop(ctx context.Context, resume map[string]uint64) {
+	for s := range resume {
+		if _, member := c.last[s]; !member {
+			c.reply(ctx, wire.Frame{Type: wire.FrameError, SessionID: s, Error: notFound("session").wire()})
+			continue
+		}
+		if err := c.catchUp(ctx, s, 0); err != nil {
+			c.fail(ctx, s, err)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.done:
+			return
+		case ev := <-c.queue:
+			if err := c.deliver(ctx, ev); err != nil {
+				c.fail(ctx, sessionOf(ev), err)
+			}
+		}
+	}
+}
+
+// fail reports a delivery problem: a consent gate to the client, anything
+// else to the log and by closing the connection, so the client resumes.
+func (c *conn) fail(ctx context.Context, session string, err error) {
+	if errors.Is(err, errConsentRequired) {
+		c.reply(ctx, wire.Frame{Type: wire.FrameError, SessionID: session, Error: errConsentRequired.wire()})
+		return
+	}
+	if ctx.Err() == nil {
+		c.log.Warn("delivery failed; closing so the client resumes", "err", err)
+	}
+	c.closeWith(websocket.StatusInternalError, "delivery failed; resume by seq")
+}
+
+func sessionOf(ev Event) string {
+	switch {
+	case ev.Message != nil:
+		return ev.Message.SessionID
+	case ev.Receipt != nil:
+		return ev.Receipt.SessionID
+	case ev.Session != nil:
+		return ev.Session.SessionID
+	}
+	return ""
+}
+
+func (c *conn) deliver(ctx context.Context, ev Event) error {
+	switch {
+	case ev.Session != nil:
+		if ev.Session.Reason == wire.SessionCreated {
+			if _, ok := c.last[ev.Session.SessionID]; !ok {
+				c.last[ev.Session.SessionID] = 0
+			}
+		}
+		return c.write(ctx, wire.Frame{Type: wire.FrameSession, SessionID: ev.Session.SessionID,
+			Session: ev.Session})
+	case ev.Receipt != nil:
+		return c.write(ctx, wire.Frame{Type: wire.FrameReceipt, SessionID: ev.Receipt.SessionID,
+			Receipt: ev.Receipt})
+	case ev.Message != nil:
+		return c.deliverMessage(ctx, ev.Message)
+	}
+	return nil
+}
+
+func (c *conn) deliverMessage(ctx context.Context, m *storage.Message) error {
+	last, known := c.last[m.SessionID]
+	switch {
+	case !known:
+		// A session this connection has not seen: start with this message.
+		last = m.Seq - 1
+	case m.Seq <= last:
+		return nil // sent already, by a catch-up
+	case m.Seq > last+1:
+		// Events raced each other; the store has what lies between.
+		return c.catchUp(ctx, m.SessionID, m.Seq)
+	}
+	if err := c.writeMessage(ctx, m); err != nil {
+		return err
+	}
+	c.last[m.SessionID] = m.Seq
+	return nil
+}
+
+// catchUp writes stored messages after c.last[session], in order, until it
+// has written through seq upto (0: everything stored now). A hole in the
+// store (deleted by retention) is announced with a gap frame.
+func (c *conn) catchUp(ctx context.Context, session string, upto uint64) error {
+	s, err := c.h.store.GetSession(ctx, session)
+	if err != nil {
+		return err
+	}
+	if err := c.h.consentGate(ctx, s); err != nil {
+		c.last[session] = max(c.last[session], upto, s.HeadSeq)
+		return err
+	}
+	for {
+		after := c.last[session]
+		if upto != 0 && after >= upto {
+			return nil
+		}
+		page, err := c.h.store.Messages(ctx, session, after, catchUpPage)
+		if err != nil {
+			return err
+		}
+		for i := range page {
+			m := &page[i]
+			if m.Seq > c.last[session]+1 {
+				gap := wire.Gap{SessionID: session, After: c.last[session], Next: m.Seq}
+				if err := c.write(ctx, wire.Frame{Type: wire.FrameGap, SessionID: session, Gap: &gap}); err != nil {
+					return err
+				}
+			}
+			if err := c.writeMessage(ctx, m); err != nil {
+				return err
+			}
+			c.last[session] = m.Seq
+		}
+		if len(page) < catchUpPage {
+			return nil
+		}
+	}
+}
+
+func (c *conn) writeMessage(ctx context.Context, m *storage.Message) error {
+	wm := wireMessage(*m, c.device)
+	return c.write(ctx, wire.Frame{Type: wire.FrameMessage, SessionID: m.SessionID, Message: &wm})
+}
