@@ -45,11 +45,6 @@ func (h *Hub) writeError(w http.ResponseWriter, route string, err error) {
 	writeJSON(w, e.status, e.wire())
 }
 
-func (h *Hub) unknownRoute(w http.ResponseWriter, r *http.Request) {
-	h.metrics.errors.WithLabelValues(wire.CodeNotFound).Inc()
-	writeJSON(w, http.StatusNotFound, notFound("route").wire())
-}
-
 func (h *Hub) authenticate(r *http.Request) (caller, error) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || token == "" {

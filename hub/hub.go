@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/bedside/bedside/hub/wire"
 	"github.com/bedside/bedside/storage"
 )
 
@@ -114,9 +115,39 @@ func (h *Hub) Handler() http.Handler {
 	h.route(mux, "POST /v1/consents", h.grantConsent)
 	h.route(mux, "GET /v1/consents", h.listConsents)
 	h.route(mux, "DELETE /v1/consents/{id}", h.withdrawConsent)
-	mux.HandleFunc("/", h.unknownRoute)
-	return mux
+	return h.jsonErrors(mux)
 }
+
+// jsonErrors answers requests the mux has no route for (404) or no method
+// for (405) with a JSON error like every other, instead of plain text.
+func (h *Hub) jsonErrors(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handler, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r) // sets the path values that Handler does not
+			return
+		}
+		probe := &statusProbe{header: http.Header{}}
+		handler.ServeHTTP(probe, r)
+		e := notFound("route")
+		if probe.status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", probe.header.Get("Allow"))
+			e = errorf(http.StatusMethodNotAllowed, wire.CodeMethodNotAllowed, "method %s not allowed here", r.Method)
+		}
+		h.metrics.errors.WithLabelValues(e.code).Inc()
+		writeJSON(w, e.status, e.wire())
+	})
+}
+
+// statusProbe records what the mux's own error handler would answer.
+type statusProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *statusProbe) Header() http.Header         { return p.header }
+func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *statusProbe) WriteHeader(status int)      { p.status = status }
 
 func (h *Hub) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -360,6 +360,13 @@ func (c *conn) fail(ctx context.Context, session string, err error) {
 		c.reply(ctx, wire.Frame{Type: wire.FrameError, SessionID: session, Error: errConsentRequired.wire()})
 		return
 	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The client stopped reading: the same as overflowing its queue.
+		c.h.metrics.slowConsumer.Inc()
+		c.log.Warn("slow consumer cut off", "reason", "write timeout")
+		c.closeWith(wire.CloseSlowConsumer, "write timed out; resume by seq")
+		return
+	}
 	if ctx.Err() == nil {
 		c.log.Warn("delivery failed; closing so the client resumes", "err", err)
 	}

@@ -1,0 +1,248 @@
+package hub_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/bedside/bedside/hub"
+	"github.com/bedside/bedside/hub/auth"
+	"github.com/bedside/bedside/hub/wire"
+)
+
+func TestChatPath(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	sid := e.session(doc, pat)
+
+	// No consent yet: sends, history and receipts are refused.
+	var werr wire.Error
+	if code := e.do("POST", "/v1/sessions/"+sid+"/messages", doc.token, sendReq(doc, "m1", pat), &werr); code != 403 || werr.Code != wire.CodeConsentRequired {
+		t.Fatalf("send without consent: %d %+v", code, werr)
+	}
+	if code := e.do("GET", "/v1/sessions/"+sid+"/messages", doc.token, nil, &werr); code != 403 {
+		t.Fatalf("history without consent: %d", code)
+	}
+
+	c := e.consent(pat)
+	first := e.send(doc, sid, "m1", pat)
+	if first.Seq != 1 {
+		t.Fatalf("first seq %d", first.Seq)
+	}
+
+	// A retry returns the original seq and stores nothing new.
+	var again wire.SendResponse
+	if code := e.do("POST", "/v1/sessions/"+sid+"/messages", doc.token, sendReq(doc, "m1", pat), &again); code != 200 {
+		t.Fatalf("retry: %d", code)
+	}
+	if diff := cmp.Diff(first, again); diff != "" {
+		t.Errorf("retry answer (-first +retry):\n%s", diff)
+	}
+	// The same id with other content is a conflict.
+	changed := sendReq(doc, "m1", pat)
+	changed.Body = []byte("other")
+	if code := e.do("POST", "/v1/sessions/"+sid+"/messages", doc.token, changed, &werr); code != 409 || werr.Code != wire.CodeConflict {
+		t.Fatalf("conflict: %d %+v", code, werr)
+	}
+	e.send(pat, sid, "p1", doc)
+
+	// History shows each device only its own header.
+	var list wire.MessageList
+	req, _ := http.NewRequest("GET", e.srv.URL+"/v1/sessions/"+sid+"/messages?after=0", nil)
+	req.Header.Set("Authorization", "Bearer "+pat.token)
+	req.Header.Set("X-Bedside-Device", pat.device)
+	decode(t, req, &list)
+	if len(list.Messages) != 2 || list.HeadSeq != 2 {
+		t.Fatalf("history: %+v", list)
+	}
+	if got := string(list.Messages[0].Header); got != "header for "+pat.device {
+		t.Errorf("header = %q", got)
+	}
+	if list.Messages[0].SenderUser != "doc" || list.Messages[1].Seq != 2 {
+		t.Errorf("history items: %+v", list.Messages)
+	}
+	var page wire.MessageList
+	e.do("GET", "/v1/sessions/"+sid+"/messages?after=1&limit=1", pat.token, nil, &page)
+	if len(page.Messages) != 1 || page.Messages[0].Seq != 2 || page.Messages[0].Header != nil {
+		t.Errorf("page after 1: %+v", page)
+	}
+
+	// Receipts move forward only; beyond the head is refused.
+	var rc wire.Receipt
+	e.do("PATCH", "/v1/sessions/"+sid+"/receipts", pat.token, wire.ReceiptRequest{ReadSeq: 2}, &rc)
+	e.do("PATCH", "/v1/sessions/"+sid+"/receipts", pat.token, wire.ReceiptRequest{ReadSeq: 1}, &rc)
+	if rc.ReadSeq != 2 {
+		t.Errorf("cursor moved back to %d", rc.ReadSeq)
+	}
+	if code := e.do("PATCH", "/v1/sessions/"+sid+"/receipts", pat.token, wire.ReceiptRequest{ReadSeq: 3}, &werr); code != 400 {
+		t.Errorf("beyond head: %d", code)
+	}
+	var s wire.Session
+	e.do("GET", "/v1/sessions/"+sid, doc.token, nil, &s)
+	want := []wire.Member{{User: "doc", Role: "clinician"}, {User: "pat", Role: "patient", ReadSeq: 2}}
+	if diff := cmp.Diff(want, s.Members); diff != "" || s.HeadSeq != 2 {
+		t.Errorf("session members (-want +got):\n%s head %d", diff, s.HeadSeq)
+	}
+
+	// Withdrawal takes effect at once.
+	if code := e.do("DELETE", "/v1/consents/"+c.ID, pat.token, nil, nil); code != 200 {
+		t.Fatalf("withdraw: %d", code)
+	}
+	if code := e.do("POST", "/v1/sessions/"+sid+"/messages", doc.token, sendReq(doc, "m9", pat), &werr); code != 403 || werr.Code != wire.CodeConsentRequired {
+		t.Fatalf("send after withdrawal: %d %+v", code, werr)
+	}
+	if code := e.do("DELETE", "/v1/consents/"+c.ID, pat.token, nil, &werr); code != 409 {
+		t.Errorf("second withdrawal: %d", code)
+	}
+	var cl wire.ConsentList
+	e.do("GET", "/v1/consents", pat.token, nil, &cl)
+	if len(cl.Consents) != 2 || cl.Consents[0].Active || cl.Consents[1].Withdraws != c.ID {
+		t.Errorf("consent records: %+v", cl.Consents)
+	}
+}
+
+func decode(t *testing.T, req *http.Request, out any) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s: %d", req.URL, resp.StatusCode)
+	}
+	if err := jsonDecode(resp.Body, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBadInput checks that every kind of bad request gets the right status and
+// a JSON error, and stores nothing.
+func TestBadInput(t *testing.T) {
+	e := newEnv(t, hub.Config{MaxEnvelopeBytes: 4096, MaxRecipients: 2})
+	doc, pat, eve := e.user("doc", "clinician"), e.user("pat", "patient"), e.user("eve", "clinician")
+	e.consent(pat)
+	sid := e.session(doc, pat)
+	msgs := "/v1/sessions/" + sid + "/messages"
+
+	expired, _ := auth.Mint(e.key, "doc", "clinician", time.Minute, time.Now().Add(-time.Hour))
+	forged, _ := auth.Mint(bytes.Repeat([]byte{9}, 32), "doc", "clinician", time.Hour, time.Now())
+	big := sendReq(doc, "big", pat)
+	big.Body = make([]byte, 5000)
+	many := sendReq(doc, "many", pat)
+	many.Recipients["x1"], many.Recipients["x2"] = []byte("h"), []byte("h")
+	noRcpt := sendReq(doc, "none")
+	noRcpt.Recipients = nil
+	foreign := sendReq(doc, "foreign", pat)
+	foreign.SenderDevice = pat.device
+	badID := sendReq(doc, "bad id!", pat)
+	k := base64.StdEncoding.EncodeToString(make([]byte, 32))
+
+	cases := []struct {
+		name, method, path, token string
+		body                      any
+		status                    int
+		code                      string
+	}{
+		{"no token", "GET", "/v1/sessions", "", nil, 401, wire.CodeUnauthorized},
+		{"garbage token", "GET", "/v1/sessions", "abc.def.ghi", nil, 401, wire.CodeUnauthorized},
+		{"expired token", "GET", "/v1/sessions", expired, nil, 401, wire.CodeUnauthorized},
+		{"forged token", "GET", "/v1/sessions", forged, nil, 401, wire.CodeUnauthorized},
+		{"malformed JSON", "POST", msgs, doc.token, `{"clientMsgId":`, 400, wire.CodeBadRequest},
+		{"two JSON values", "POST", msgs, doc.token, `{} {}`, 400, wire.CodeBadRequest},
+		{"wrong type", "POST", msgs, doc.token, `{"clientMsgId":5}`, 400, wire.CodeBadRequest},
+		{"body not base64", "POST", msgs, doc.token, `{"clientMsgId":"a","body":"!!"}`, 400, wire.CodeBadRequest},
+		{"empty body", "POST", msgs, doc.token, `{}`, 400, wire.CodeBadRequest},
+		{"oversized envelope", "POST", msgs, doc.token, big, 413, wire.CodeTooLarge},
+		{"oversized request", "POST", msgs, doc.token, strings.Repeat(" ", 2<<20), 413, wire.CodeTooLarge},
+		{"too many recipients", "POST", msgs, doc.token, many, 400, wire.CodeTooManyRecipients},
+		{"no recipients", "POST", msgs, doc.token, noRcpt, 400, wire.CodeBadRequest},
+		{"bad client id", "POST", msgs, doc.token, badID, 400, wire.CodeBadRequest},
+		{"someone else's device", "POST", msgs, doc.token, foreign, 400, wire.CodeBadRequest},
+		{"unknown session", "POST", "/v1/sessions/s_nope/messages", doc.token, sendReq(doc, "x", pat), 404, wire.CodeNotFound},
+		{"not a member sends", "POST", msgs, eve.token, sendReq(eve, "x", pat), 404, wire.CodeNotFound},
+		{"not a member reads", "GET", msgs, eve.token, nil, 404, wire.CodeNotFound},
+		{"not a member looks", "GET", "/v1/sessions/" + sid, eve.token, nil, 404, wire.CodeNotFound},
+		{"bad after", "GET", msgs + "?after=-1", doc.token, nil, 400, wire.CodeBadRequest},
+		{"bad limit", "GET", msgs + "?limit=0", doc.token, nil, 400, wire.CodeBadRequest},
+		{"receipt negative", "PATCH", "/v1/sessions/" + sid + "/receipts", doc.token, `{"readSeq":-1}`, 400, wire.CodeBadRequest},
+		{"session with stranger", "POST", "/v1/sessions", doc.token, `{"members":["nobody"]}`, 404, wire.CodeNotFound},
+		{"session alone", "POST", "/v1/sessions", doc.token, `{"members":["doc"]}`, 400, wire.CodeBadRequest},
+		{"session bad user", "POST", "/v1/sessions", doc.token, `{"members":["a/b"]}`, 400, wire.CodeBadRequest},
+		{"device short key", "PUT", "/v1/devices/d9", doc.token, `{"signingKey":"AAAA","exchangeKey":"AAAA"}`, 400, wire.CodeBadRequest},
+		{"device zero key", "PUT", "/v1/devices/d9", doc.token, fmt.Sprintf(`{"signingKey":%q,"exchangeKey":%q}`, k, k), 400, wire.CodeBadRequest},
+		{"device other keys", "PUT", "/v1/devices/" + doc.device, doc.token, fmt.Sprintf(`{"signingKey":%q,"exchangeKey":%q}`, k, base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))), 409, wire.CodeConflict},
+		{"clinician consents", "POST", "/v1/consents", doc.token, `{"scope":"chat","policyVersion":"v1"}`, 403, wire.CodeForbidden},
+		{"unknown scope", "POST", "/v1/consents", pat.token, `{"scope":"everything","policyVersion":"v1"}`, 400, wire.CodeBadRequest},
+		{"no policy version", "POST", "/v1/consents", pat.token, `{"scope":"chat"}`, 400, wire.CodeBadRequest},
+		{"withdraw unknown", "DELETE", "/v1/consents/c_nope", pat.token, nil, 404, wire.CodeNotFound},
+		{"unknown route", "GET", "/v1/nothing", doc.token, nil, 404, wire.CodeNotFound},
+		{"wrong method", "DELETE", "/v1/sessions", doc.token, nil, 405, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var werr wire.Error
+			code := e.do(tc.method, tc.path, tc.token, tc.body, &werr)
+			if code != tc.status || (tc.code != "" && werr.Code != tc.code) {
+				t.Errorf("got %d %+v, want %d %s", code, werr, tc.status, tc.code)
+			}
+		})
+	}
+
+	var list wire.MessageList
+	e.do("GET", msgs, doc.token, nil, &list)
+	if len(list.Messages) != 0 {
+		t.Errorf("bad input stored %d messages", len(list.Messages))
+	}
+	if strings.Contains(e.logs.String(), "level=ERROR") {
+		t.Errorf("bad input logged errors:\n%s", e.logs.String())
+	}
+}
+
+func TestWrongContentType(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc := e.user("doc", "clinician")
+	req, _ := http.NewRequest("POST", e.srv.URL+"/v1/sessions", strings.NewReader(`{"members":["x"]}`))
+	req.Header.Set("Authorization", "Bearer "+doc.token)
+	req.Header.Set("Content-Type", "text/plain")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Errorf("status %d", resp.StatusCode)
+	}
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if code := e.do("GET", p, "", nil, nil); code != 200 {
+			t.Errorf("%s: %d", p, code)
+		}
+	}
+	e.do("GET", "/v1/sessions", "", nil, nil) // one unauthorized error
+	resp, err := http.Get(e.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	bufCopy(&b, resp)
+	for _, want := range []string{"bedside_ws_connections", `bedside_errors_total{code="unauthorized"} 1`} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	e.hub.Drain()
+	if code := e.do("GET", "/readyz", "", nil, nil); code != 503 {
+		t.Errorf("readyz while draining: %d", code)
+	}
+}

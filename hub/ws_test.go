@@ -1,0 +1,287 @@
+package hub_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/bedside/bedside/hub"
+	"github.com/bedside/bedside/hub/wire"
+)
+
+func TestWSDelivery(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	e.consent(pat)
+	dws, pws := e.dial(doc, nil), e.dial(pat, nil)
+
+	sid := e.session(doc, pat)
+	for _, c := range []*wsClient{dws, pws} {
+		f := c.nextOf(wire.FrameSession)
+		if f.Session.Reason != wire.SessionCreated || f.SessionID != sid {
+			t.Fatalf("session event %+v", f.Session)
+		}
+	}
+
+	e.send(doc, sid, "m1", pat)
+	m := pws.nextOf(wire.FrameMessage).Message
+	if m.Seq != 1 || string(m.Header) != "header for "+pat.device || string(m.Body) != "ciphertext m1" {
+		t.Fatalf("patient got %+v", m)
+	}
+	if m := dws.nextOf(wire.FrameMessage).Message; m.Seq != 1 || string(m.Header) != "header for "+doc.device {
+		t.Fatalf("sender's device got %+v", m)
+	}
+
+	// A send over the socket is acknowledged with its seq and delivered.
+	req := sendReq(pat, "p1", doc)
+	pws.writeFrame(wire.Frame{Type: wire.FrameSend, ID: "r1", SessionID: sid, Send: &req})
+	ack := pws.nextOf(wire.FrameAck)
+	if ack.ID != "r1" || ack.Ack.Seq != 2 {
+		t.Fatalf("ack %+v", ack)
+	}
+	if m := dws.nextOf(wire.FrameMessage).Message; m.Seq != 2 || m.ClientMsgID != "p1" {
+		t.Fatalf("clinician got %+v", m)
+	}
+	// A retry over the socket is acknowledged with the same seq.
+	pws.writeFrame(wire.Frame{Type: wire.FrameSend, ID: "r2", SessionID: sid, Send: &req})
+	if ack := pws.nextOf(wire.FrameAck); ack.ID != "r2" || ack.Ack.Seq != 2 {
+		t.Fatalf("retry ack %+v", ack)
+	}
+	// A bad send gets an error frame naming the request.
+	bad := sendReq(pat, "p2", doc)
+	bad.Body = nil
+	pws.writeFrame(wire.Frame{Type: wire.FrameSend, ID: "r3", SessionID: sid, Send: &bad})
+	if f := pws.nextOf(wire.FrameError); f.ID != "r3" || f.Error.Code != wire.CodeBadRequest {
+		t.Fatalf("error frame %+v", f)
+	}
+
+	// Receipts reach the other members at once.
+	e.do("PATCH", "/v1/sessions/"+sid+"/receipts", pat.token, wire.ReceiptRequest{ReadSeq: 1}, nil)
+	if r := dws.nextOf(wire.FrameReceipt).Receipt; r.User != "pat" || r.ReadSeq != 1 {
+		t.Fatalf("receipt %+v", r)
+	}
+
+	// Application ping.
+	pws.writeFrame(wire.Frame{Type: wire.FramePing, ID: "hb"})
+	if f := pws.nextOf(wire.FramePong); f.ID != "hb" {
+		t.Fatalf("pong %+v", f)
+	}
+}
+
+func TestWSConsentWithdrawnEvent(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	c := e.consent(pat)
+	sid := e.session(doc, pat)
+	dws := e.dial(doc, nil)
+
+	e.do("DELETE", "/v1/consents/"+c.ID, pat.token, nil, nil)
+	f := dws.nextOf(wire.FrameSession)
+	if f.Session.Reason != wire.SessionConsentWithdrawn || f.SessionID != sid || f.Session.User != "pat" {
+		t.Fatalf("event %+v", f.Session)
+	}
+	req := sendReq(doc, "m1", pat)
+	dws.writeFrame(wire.Frame{Type: wire.FrameSend, ID: "r1", SessionID: sid, Send: &req})
+	if f := dws.nextOf(wire.FrameError); f.Error.Code != wire.CodeConsentRequired {
+		t.Fatalf("send after withdrawal: %+v", f.Error)
+	}
+}
+
+func TestWSHelloRefused(t *testing.T) {
+	e := newEnv(t, hub.Config{HelloTimeout: 300 * time.Millisecond})
+	doc := e.user("doc", "clinician")
+	cases := []struct {
+		name  string
+		hello *wire.Frame
+		raw   string
+	}{
+		{name: "silence"},
+		{name: "not JSON", raw: "hello?"},
+		{name: "not hello", hello: &wire.Frame{Type: wire.FramePing}},
+		{name: "bad token", hello: &wire.Frame{Type: wire.FrameHello, Token: "x", Device: doc.device}},
+		{name: "unknown device", hello: &wire.Frame{Type: wire.FrameHello, Token: doc.token, Device: "nope"}},
+		{name: "bad device id", hello: &wire.Frame{Type: wire.FrameHello, Token: doc.token, Device: "../x"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := e.dialRaw()
+			switch {
+			case tc.hello != nil:
+				c.writeFrame(*tc.hello)
+			case tc.raw != "":
+				c.ws.Write(context.Background(), websocket.MessageText, []byte(tc.raw))
+			}
+			_, err := c.read(5 * time.Second)
+			code := websocket.CloseStatus(err)
+			if tc.name == "silence" {
+				if err == nil {
+					t.Fatal("silent client was answered")
+				}
+				return
+			}
+			if code != wire.CloseUnauthorized {
+				t.Fatalf("close status %d (%v), want %d", code, err, wire.CloseUnauthorized)
+			}
+		})
+	}
+}
+
+func TestWSProtocolErrors(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc := e.user("doc", "clinician")
+	c := e.dial(doc, nil)
+	c.writeFrame(wire.Frame{Type: "dance", ID: "x"})
+	if f := c.nextOf(wire.FrameError); f.ID != "x" || f.Error.Code != wire.CodeBadRequest {
+		t.Fatalf("unknown type: %+v", f)
+	}
+	c.writeFrame(wire.Frame{Type: wire.FrameSend, ID: "y"})
+	if f := c.nextOf(wire.FrameError); f.ID != "y" {
+		t.Fatalf("send without body: %+v", f)
+	}
+	c.ws.Write(context.Background(), websocket.MessageText, []byte("{not json"))
+	_, err := c.read(5 * time.Second)
+	if code := websocket.CloseStatus(err); code != wire.CloseProtocol {
+		t.Fatalf("close status %d (%v), want %d", code, err, wire.CloseProtocol)
+	}
+}
+
+func TestWSResume(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	e.consent(pat)
+	sid := e.session(doc, pat)
+	for i := 1; i <= 600; i++ { // more than one catch-up page
+		e.send(doc, sid, fmt.Sprint("m", i), pat)
+	}
+
+	c := e.dial(pat, map[string]uint64{sid: 2, "s_unknown": 0})
+	e.send(doc, sid, "live", pat)
+	next := uint64(3)
+	for next <= 601 {
+		f := c.next()
+		switch f.Type {
+		case wire.FrameMessage:
+			if f.Message.Seq != next {
+				t.Fatalf("got seq %d, want %d", f.Message.Seq, next)
+			}
+			next++
+		case wire.FrameError:
+			if f.SessionID != "s_unknown" || f.Error.Code != wire.CodeNotFound {
+				t.Fatalf("unexpected error frame %+v", f)
+			}
+		default:
+			t.Fatalf("unexpected frame %+v", f)
+		}
+	}
+}
+
+func TestWSSlowConsumer(t *testing.T) {
+	e := newEnv(t, hub.Config{SendQueue: 8, WriteTimeout: 500 * time.Millisecond,
+		MaxEnvelopeBytes: 1 << 20})
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	e.consent(pat)
+	sid := e.session(doc, pat)
+	healthy := e.dial(doc, map[string]uint64{sid: 0})
+	slow := e.dialSmall(pat, map[string]uint64{sid: 0})
+
+	// The healthy client reads everything as it comes; the slow one reads
+	// nothing until the hub has cut it off.
+	const n = 60
+	got := make(chan error, 1)
+	go func() {
+		for want := uint64(1); want <= n; {
+			f, err := healthy.read(30 * time.Second)
+			if err != nil {
+				got <- err
+				return
+			}
+			if f.Type != wire.FrameMessage {
+				continue
+			}
+			if f.Message.Seq != want {
+				got <- fmt.Errorf("healthy got seq %d, want %d", f.Message.Seq, want)
+				return
+			}
+			want++
+		}
+		got <- nil
+	}()
+	for i := 1; i <= n; i++ {
+		req := sendReq(doc, fmt.Sprint("m", i), pat)
+		req.Body = make([]byte, 256<<10)
+		if code := e.do("POST", "/v1/sessions/"+sid+"/messages", doc.token, req, nil); code != 201 {
+			t.Fatalf("send %d: %d", i, code)
+		}
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+
+	// The hub cut the slow client off (it never read, so it cannot have
+	// seen the close frame) and is left with the healthy one.
+	waitFor(t, func() bool {
+		m := e.metricsText(t)
+		return strings.Contains(m, "bedside_ws_slow_consumer_closes_total 1") &&
+			strings.Contains(m, "bedside_ws_connections 1")
+	})
+	slow.ws.CloseNow()
+	// It resumes by seq and misses nothing.
+	c := e.dial(pat, map[string]uint64{sid: 50})
+	for want := uint64(51); want <= n; want++ {
+		if f := c.nextOf(wire.FrameMessage); f.Message.Seq != want {
+			t.Fatalf("resumed at %d, want %d", f.Message.Seq, want)
+		}
+	}
+}
+
+func TestWSShutdownGoingAway(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc := e.user("doc", "clinician")
+	c := e.dial(doc, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.hub.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.read(5 * time.Second)
+	if code := websocket.CloseStatus(err); code != websocket.StatusGoingAway {
+		t.Fatalf("close status %d (%v)", code, err)
+	}
+	// New connections are refused while shut down.
+	resp, err := http.Get(e.srv.URL + "/v1/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("ws after shutdown: %d", resp.StatusCode)
+	}
+}
+
+func (e *env) metricsText(t *testing.T) string {
+	resp, err := http.Get(e.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// waitFor polls cond until it holds, failing the test after 10 seconds.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
