@@ -1,0 +1,82 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func parse(t *testing.T, args []string, env map[string]string) (config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	var f serveFlags
+	f.register(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return loadConfig(fs, &f, func(k string) string { return env[k] })
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	c, err := parse(t, []string{"--config", "../../configs/clinic.yaml"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:8080" || c.Limits.MaxEnvelopeBytes != 65536 || c.Limits.Heartbeat != 20*time.Second {
+		t.Errorf("example config: %+v", c)
+	}
+}
+
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yaml")
+	os.WriteFile(file, []byte("listen: 127.0.0.1:1\ndata: fromfile\nlog: {level: warn}\n"), 0o600)
+	env := map[string]string{"BEDSIDE_CONFIG": file, "BEDSIDE_LISTEN": "127.0.0.1:2", "BEDSIDE_LOG_LEVEL": "error"}
+
+	c, err := parse(t, []string{"--listen", "127.0.0.1:3"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:3" || c.Data != "fromfile" || c.Log.Level != "error" {
+		t.Errorf("flag > env > file > default broken: %+v", c)
+	}
+}
+
+func TestConfigRefusals(t *testing.T) {
+	dir := t.TempDir()
+	typo := filepath.Join(dir, "typo.yaml")
+	os.WriteFile(typo, []byte("lisen: 127.0.0.1:1\n"), 0o600)
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"public plain HTTP", []string{"--listen", "0.0.0.0:8080"}, nil, "refusing plain HTTP"},
+		{"all interfaces", []string{"--listen", ":8080"}, nil, "refusing plain HTTP"},
+		{"unknown field", []string{"--config", typo}, nil, "lisen"},
+		{"missing file", []string{"--config", filepath.Join(dir, "none.yaml")}, nil, "no such file"},
+		{"cert without key", []string{"--tls-cert", "a.pem"}, nil, "both"},
+		{"bad log level", []string{"--log-level", "loud"}, nil, "log level"},
+		{"bad insecure env", nil, map[string]string{"BEDSIDE_INSECURE": "maybe"}, "BEDSIDE_INSECURE"},
+		{"bad address", []string{"--listen", "nowhere"}, nil, "listen address"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parse(t, tc.args, tc.env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+
+	if _, err := parse(t, []string{"--listen", "0.0.0.0:8080", "--insecure"}, nil); err != nil {
+		t.Errorf("--insecure should allow it: %v", err)
+	}
+	if _, err := parse(t, []string{"--listen", "[::1]:8080"}, nil); err != nil {
+		t.Errorf("IPv6 loopback: %v", err)
+	}
+}

@@ -1,0 +1,234 @@
+package boltstore
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/bedside/bedside/storage"
+	bolt "go.etcd.io/bbolt"
+)
+
+// stateOpen is the one session state that takes appends. package storage
+// names no states; the hub's wire package uses "open" and "closed".
+const stateOpen = "open"
+
+// CreateSession stores a new session with an empty log; an existing id gives
+// storage.ErrConflict. An empty State means "open", a zero CreatedAt now. A
+// non-zero HeadSeq, an empty member id or a member listed twice gives
+// ErrInvalid.
+func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
+	if err := checkSession(sess); err != nil {
+		return fmt.Errorf("boltstore: create session: %w", err)
+	}
+	if sess.State == "" {
+		sess.State = stateOpen
+	}
+	if sess.CreatedAt.IsZero() {
+		sess.CreatedAt = s.now()
+	}
+	return s.update(ctx, "create session", func(tx *bolt.Tx) error {
+		id := []byte(sess.ID)
+		sessions := tx.Bucket(bucketSessions)
+		if sessions.Get(id) != nil {
+			return fmt.Errorf("session %q: %w", sess.ID, storage.ErrConflict)
+		}
+		if err := sessions.Put(id, encodeSession(sess)); err != nil {
+			return err
+		}
+		for _, parent := range [][]byte{bucketLogs, bucketIdem} {
+			if _, err := tx.Bucket(parent).CreateBucket(id); err != nil {
+				return corruptf("new session %q already has a %s bucket: %v", sess.ID, parent, err)
+			}
+		}
+		members := tx.Bucket(bucketMembers)
+		for _, m := range sess.Members {
+			if err := members.Put(key(m.User, sess.ID), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// getSession reads a session with its head seq, or gives storage.ErrNotFound.
+func getSession(tx *bolt.Tx, id string) (storage.Session, error) {
+	v := tx.Bucket(bucketSessions).Get([]byte(id))
+	if v == nil {
+		return storage.Session{}, fmt.Errorf("session %q: %w", id, storage.ErrNotFound)
+	}
+	sess, err := decodeSession(v)
+	if err != nil {
+		return storage.Session{}, fmt.Errorf("session %q: %w", id, err)
+	}
+	log := tx.Bucket(bucketLogs).Bucket([]byte(id))
+	if log == nil {
+		return storage.Session{}, corruptf("session %q has no log bucket", id)
+	}
+	sess.ID = id
+	sess.HeadSeq = log.Sequence()
+	return sess, nil
+}
+
+// GetSession returns the session with its current HeadSeq, or
+// storage.ErrNotFound.
+func (s *Store) GetSession(ctx context.Context, id string) (storage.Session, error) {
+	if err := checkID("session id", id); err != nil {
+		return storage.Session{}, fmt.Errorf("boltstore: get session: %w", err)
+	}
+	var sess storage.Session
+	err := s.view(ctx, "get session", func(tx *bolt.Tx) error {
+		var err error
+		sess, err = getSession(tx, id)
+		return err
+	})
+	return sess, err
+}
+
+// ListSessions returns the sessions user is a member of, newest CreatedAt
+// first; sessions created at the same instant come in id order.
+func (s *Store) ListSessions(ctx context.Context, user string) ([]storage.Session, error) {
+	if err := checkID("user id", user); err != nil {
+		return nil, fmt.Errorf("boltstore: list sessions: %w", err)
+	}
+	var list []storage.Session
+	err := s.view(ctx, "list sessions", func(tx *bolt.Tx) error {
+		return scan(tx.Bucket(bucketMembers), prefix(user), func(id, _ []byte) error {
+			sess, err := getSession(tx, string(id))
+			if errors.Is(err, storage.ErrNotFound) {
+				return corruptf("member %q of session %q, which does not exist", user, id)
+			}
+			if err != nil {
+				return fmt.Errorf("member %q: %w", user, err)
+			}
+			list = append(list, sess)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(list, func(a, b storage.Session) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return list, nil
+}
+
+// Messages returns up to limit messages with seq > after, in seq order. A
+// limit of 0 or less, or above Options.MaxPage, means MaxPage. An unknown
+// session gives storage.ErrNotFound.
+func (s *Store) Messages(ctx context.Context, sessionID string, after uint64, limit int) ([]storage.Message, error) {
+	if err := checkID("session id", sessionID); err != nil {
+		return nil, fmt.Errorf("boltstore: messages: %w", err)
+	}
+	if limit <= 0 || limit > s.opts.MaxPage {
+		limit = s.opts.MaxPage
+	}
+	var msgs []storage.Message
+	err := s.view(ctx, "messages", func(tx *bolt.Tx) error {
+		if _, err := getSession(tx, sessionID); err != nil {
+			return err
+		}
+		if after == ^uint64(0) {
+			return nil
+		}
+		c := tx.Bucket(bucketLogs).Bucket([]byte(sessionID)).Cursor()
+		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(msgs) < limit; k, v = c.Next() {
+			if len(k) != 8 {
+				return corruptf("session %q: log key of %d bytes", sessionID, len(k))
+			}
+			m, err := decodeMessage(v)
+			if err != nil {
+				return fmt.Errorf("session %q: %w", sessionID, err)
+			}
+			m.SessionID = sessionID
+			m.Seq = binary.BigEndian.Uint64(k)
+			msgs = append(msgs, m)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return msgs, nil
+}
+
+// MoveReadCursor moves a member's read cursor forward to seq. A lower seq
+// changes nothing; a seq past the head gives storage.ErrBeyondHead; a user
+// who is not a member, or an unknown session, gives storage.ErrNotFound.
+// The head is read in the same transaction as the write.
+func (s *Store) MoveReadCursor(ctx context.Context, sessionID, user string, seq uint64) (uint64, bool, error) {
+	if err := checkID("session id", sessionID); err != nil {
+		return 0, false, fmt.Errorf("boltstore: move read cursor: %w", err)
+	}
+	if err := checkID("user id", user); err != nil {
+		return 0, false, fmt.Errorf("boltstore: move read cursor: %w", err)
+	}
+	var (
+		now   uint64
+		moved bool
+	)
+	err := s.update(ctx, "move read cursor", func(tx *bolt.Tx) error {
+		sess, err := getSession(tx, sessionID)
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(sess.Members, func(m storage.Member) bool { return m.User == user }) {
+			return fmt.Errorf("user %q in session %q: %w", user, sessionID, storage.ErrNotFound)
+		}
+		if seq > sess.HeadSeq {
+			return fmt.Errorf("seq %d, head %d: %w", seq, sess.HeadSeq, storage.ErrBeyondHead)
+		}
+
+		cursors := tx.Bucket(bucketCursors)
+		k := key(sessionID, user)
+		var old uint64
+		if v := cursors.Get(k); v != nil {
+			if old, err = decodeCursor(v); err != nil {
+				return fmt.Errorf("cursor of %q in %q: %w", user, sessionID, err)
+			}
+		}
+		if seq <= old {
+			now, moved = old, false
+			return errUnchanged
+		}
+		now, moved = seq, true
+		return cursors.Put(k, encodeCursor(seq))
+	})
+	if err != nil {
+		return 0, false, err
+	}
+	return now, moved, nil
+}
+
+// ReadCursors returns each member's read cursor; members who never read are
+// absent. An unknown session gives storage.ErrNotFound.
+func (s *Store) ReadCursors(ctx context.Context, sessionID string) (map[string]uint64, error) {
+	if err := checkID("session id", sessionID); err != nil {
+		return nil, fmt.Errorf("boltstore: read cursors: %w", err)
+	}
+	cursors := map[string]uint64{}
+	err := s.view(ctx, "read cursors", func(tx *bolt.Tx) error {
+		if _, err := getSession(tx, sessionID); err != nil {
+			return err
+		}
+		return scan(tx.Bucket(bucketCursors), prefix(sessionID), func(user, v []byte) error {
+			seq, err := decodeCursor(v)
+			if err != nil {
+				return fmt.Errorf("cursor of %q in %q: %w", user, sessionID, err)
+			}
+			cursors[string(user)] = seq
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cursors, nil
+}

@@ -1,0 +1,137 @@
+package storagetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/bedside/bedside/storage"
+	"github.com/google/go-cmp/cmp"
+)
+
+var userCases = []testCase{
+	{"PutThenGet", func(t *testing.T, s storage.Store) {
+		want := storage.User{ID: "pat", Role: "patient", CreatedAt: t0}
+		noErr(t, "PutUser", s.PutUser(t.Context(), want))
+		got, err := s.GetUser(t.Context(), "pat")
+		noErr(t, "GetUser", err)
+		if d := cmp.Diff(want, got, diffOpts...); d != "" {
+			t.Errorf("GetUser (-want +got):\n%s", d)
+		}
+	}},
+	{"UnknownIsNotFound", func(t *testing.T, s storage.Store) {
+		noErr(t, "PutUser", s.PutUser(t.Context(), storage.User{ID: "pat", Role: "patient"}))
+		_, err := s.GetUser(t.Context(), "pa")
+		checkErr(t, "GetUser of an unknown user", err, storage.ErrNotFound)
+	}},
+	{"PutReplacesRole", func(t *testing.T, s storage.Store) {
+		noErr(t, "PutUser", s.PutUser(t.Context(), storage.User{ID: "u", Role: "patient", CreatedAt: t0}))
+		noErr(t, "PutUser again", s.PutUser(t.Context(),
+			storage.User{ID: "u", Role: "clinician", CreatedAt: t0.Add(time.Hour)}))
+		got, err := s.GetUser(t.Context(), "u")
+		noErr(t, "GetUser", err)
+		want := storage.User{ID: "u", Role: "clinician", CreatedAt: t0}
+		if d := cmp.Diff(want, got, diffOpts...); d != "" {
+			t.Errorf("GetUser after a new role (-want +got):\n%s", d)
+		}
+	}},
+	{"CreatedAtDefaults", func(t *testing.T, s storage.Store) {
+		noErr(t, "PutUser", s.PutUser(t.Context(), storage.User{ID: "u", Role: "patient"}))
+		got, err := s.GetUser(t.Context(), "u")
+		noErr(t, "GetUser", err)
+		if got.CreatedAt.IsZero() {
+			t.Errorf("CreatedAt is zero, want the time of PutUser")
+		}
+	}},
+	{"EmptyIDRefused", func(t *testing.T, s storage.Store) {
+		if err := s.PutUser(t.Context(), storage.User{Role: "patient"}); err == nil {
+			t.Errorf("PutUser with an empty id succeeded")
+		}
+	}},
+}
+
+func device(user, id string, key byte) storage.Device {
+	return storage.Device{
+		User:        user,
+		ID:          id,
+		SigningKey:  []byte{key, 1, 2, 3},
+		ExchangeKey: []byte{key, 4, 5, 6},
+		CreatedAt:   t0,
+	}
+}
+
+var deviceCases = []testCase{
+	{"PutThenGet", func(t *testing.T, s storage.Store) {
+		want := device("pat", "phone", 1)
+		noErr(t, "PutDevice", s.PutDevice(t.Context(), want))
+		got, err := s.GetDevice(t.Context(), "pat", "phone")
+		noErr(t, "GetDevice", err)
+		if d := cmp.Diff(want, got, diffOpts...); d != "" {
+			t.Errorf("GetDevice (-want +got):\n%s", d)
+		}
+	}},
+	{"SameKeysAgainIsNoOp", func(t *testing.T, s storage.Store) {
+		want := device("pat", "phone", 1)
+		noErr(t, "PutDevice", s.PutDevice(t.Context(), want))
+		again := want
+		again.CreatedAt = t0.Add(time.Hour)
+		noErr(t, "PutDevice with the same keys", s.PutDevice(t.Context(), again))
+		got, err := s.GetDevice(t.Context(), "pat", "phone")
+		noErr(t, "GetDevice", err)
+		if d := cmp.Diff(want, got, diffOpts...); d != "" {
+			t.Errorf("GetDevice after a repeated PutDevice (-want +got):\n%s", d)
+		}
+	}},
+	{"OtherKeysConflict", func(t *testing.T, s storage.Store) {
+		want := device("pat", "phone", 1)
+		noErr(t, "PutDevice", s.PutDevice(t.Context(), want))
+		for name, d := range map[string]storage.Device{
+			"signing key":  {User: "pat", ID: "phone", SigningKey: []byte{9}, ExchangeKey: want.ExchangeKey},
+			"exchange key": {User: "pat", ID: "phone", SigningKey: want.SigningKey, ExchangeKey: []byte{9}},
+		} {
+			checkErr(t, "PutDevice with another "+name, s.PutDevice(t.Context(), d), storage.ErrConflict)
+		}
+		got, err := s.GetDevice(t.Context(), "pat", "phone")
+		noErr(t, "GetDevice", err)
+		if d := cmp.Diff(want, got, diffOpts...); d != "" {
+			t.Errorf("GetDevice after refused PutDevice (-want +got):\n%s", d)
+		}
+	}},
+	{"OnlyTheOwnerHasIt", func(t *testing.T, s storage.Store) {
+		noErr(t, "PutDevice", s.PutDevice(t.Context(), device("pat", "phone", 1)))
+		_, err := s.GetDevice(t.Context(), "doc", "phone")
+		checkErr(t, "GetDevice under another user", err, storage.ErrNotFound)
+		_, err = s.GetDevice(t.Context(), "pat", "tablet")
+		checkErr(t, "GetDevice of an unknown id", err, storage.ErrNotFound)
+	}},
+	{"SameIDUnderTwoUsers", func(t *testing.T, s storage.Store) {
+		noErr(t, "PutDevice", s.PutDevice(t.Context(), device("pat", "phone", 1)))
+		noErr(t, "PutDevice of another user", s.PutDevice(t.Context(), device("doc", "phone", 2)))
+		got, err := s.GetDevice(t.Context(), "doc", "phone")
+		noErr(t, "GetDevice", err)
+		if d := cmp.Diff(device("doc", "phone", 2), got, diffOpts...); d != "" {
+			t.Errorf("GetDevice (-want +got):\n%s", d)
+		}
+	}},
+	{"ListOrderedByID", func(t *testing.T, s storage.Store) {
+		for _, d := range []storage.Device{
+			device("pat", "phone", 1), device("pat", "laptop", 2), device("pat", "tablet", 3),
+			device("pat2", "watch", 4), device("pa", "desk", 5),
+		} {
+			noErr(t, "PutDevice", s.PutDevice(t.Context(), d))
+		}
+		got, err := s.ListDevices(t.Context(), "pat")
+		noErr(t, "ListDevices", err)
+		want := []storage.Device{device("pat", "laptop", 2), device("pat", "phone", 1), device("pat", "tablet", 3)}
+		if d := cmp.Diff(want, got, diffOpts...); d != "" {
+			t.Errorf("ListDevices (-want +got):\n%s", d)
+		}
+	}},
+	{"ListNoneIsEmpty", func(t *testing.T, s storage.Store) {
+		noErr(t, "PutDevice", s.PutDevice(t.Context(), device("pat", "phone", 1)))
+		got, err := s.ListDevices(t.Context(), "doc")
+		noErr(t, "ListDevices of a user without devices", err)
+		if len(got) != 0 {
+			t.Errorf("ListDevices = %v, want none", got)
+		}
+	}},
+}

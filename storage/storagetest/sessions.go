@@ -1,0 +1,213 @@
+package storagetest
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/bedside/bedside/storage"
+	"github.com/google/go-cmp/cmp"
+)
+
+var sessionCases = []testCase{
+	{"CreateThenGet", func(t *testing.T, s storage.Store) {
+		want := chat("s1")
+		mustCreate(t, s, want)
+		got, err := s.GetSession(t.Context(), "s1")
+		noErr(t, "GetSession", err)
+		if d := cmp.Diff(want, got, diffOpts...); d != "" {
+			t.Errorf("GetSession (-want +got):\n%s", d)
+		}
+	}},
+	{"ExistingIDConflicts", func(t *testing.T, s storage.Store) {
+		want := chat("s1")
+		mustCreate(t, s, want)
+		other := chat("s1")
+		other.Kind = "call"
+		other.Members = []storage.Member{{User: "eve", Role: "clinician"}}
+		checkErr(t, "CreateSession of an existing id", s.CreateSession(t.Context(), other), storage.ErrConflict)
+		got, err := s.GetSession(t.Context(), "s1")
+		noErr(t, "GetSession", err)
+		if d := cmp.Diff(want, got, diffOpts...); d != "" {
+			t.Errorf("GetSession after a refused CreateSession (-want +got):\n%s", d)
+		}
+		list, err := s.ListSessions(t.Context(), "eve")
+		noErr(t, "ListSessions", err)
+		if len(list) != 0 {
+			t.Errorf("the refused session is listed for its member: %v", list)
+		}
+	}},
+	{"UnknownIsNotFound", func(t *testing.T, s storage.Store) {
+		mustCreate(t, s, chat("s1"))
+		_, err := s.GetSession(t.Context(), "s2")
+		checkErr(t, "GetSession of an unknown id", err, storage.ErrNotFound)
+	}},
+	{"HeadSeqFollowsAppends", func(t *testing.T, s storage.Store) {
+		mustCreate(t, s, chat("s1"))
+		for i := 1; i <= 3; i++ {
+			mustAppend(t, s, msg("s1", fmt.Sprint("m", i)))
+			if h := head(t, s, "s1"); h != uint64(i) {
+				t.Fatalf("HeadSeq after %d appends = %d", i, h)
+			}
+		}
+	}},
+	{"ListNewestFirst", func(t *testing.T, s storage.Store) {
+		for i, id := range []string{"b", "d", "a", "c"} {
+			sess := chat(id)
+			sess.CreatedAt = t0.Add(time.Duration(i) * time.Hour)
+			mustCreate(t, s, sess)
+		}
+		other := chat("x")
+		other.Members = []storage.Member{{User: "doc2", Role: "clinician"}, {User: "do", Role: "patient"}}
+		mustCreate(t, s, other)
+		mustAppend(t, s, msg("a", "m1"))
+
+		list, err := s.ListSessions(t.Context(), "doc")
+		noErr(t, "ListSessions", err)
+		var ids []string
+		for _, sess := range list {
+			ids = append(ids, sess.ID)
+		}
+		if d := cmp.Diff([]string{"c", "a", "d", "b"}, ids); d != "" {
+			t.Errorf("ListSessions ids (-want +got):\n%s", d)
+		}
+		if i := slices.IndexFunc(list, func(s storage.Session) bool { return s.ID == "a" }); i < 0 || list[i].HeadSeq != 1 {
+			t.Errorf("ListSessions does not show session a with HeadSeq 1: %+v", list)
+		}
+	}},
+	{"ListNoneIsEmpty", func(t *testing.T, s storage.Store) {
+		mustCreate(t, s, chat("s1"))
+		list, err := s.ListSessions(t.Context(), "eve")
+		noErr(t, "ListSessions of a user in no session", err)
+		if len(list) != 0 {
+			t.Errorf("ListSessions = %v, want none", list)
+		}
+	}},
+}
+
+var messageCases = []testCase{
+	{"Pages", func(t *testing.T, s storage.Store) {
+		mustCreate(t, s, chat("s1"))
+		for i := 1; i <= 10; i++ {
+			mustAppend(t, s, msg("s1", fmt.Sprint("m", i)))
+		}
+		for _, tc := range []struct {
+			after uint64
+			limit int
+			want  []uint64
+		}{
+			{0, 3, []uint64{1, 2, 3}},
+			{3, 3, []uint64{4, 5, 6}},
+			{8, 5, []uint64{9, 10}},
+			{9, 1, []uint64{10}},
+			{10, 5, nil},
+			{1000, 5, nil},
+			{^uint64(0), 5, nil},
+		} {
+			got := seqs(messages(t, s, "s1", tc.after, tc.limit))
+			if d := cmp.Diff(tc.want, got, diffOpts...); d != "" {
+				t.Errorf("Messages(after %d, limit %d) seqs (-want +got):\n%s", tc.after, tc.limit, d)
+			}
+		}
+	}},
+	{"LimitZeroServesAPage", func(t *testing.T, s storage.Store) {
+		mustCreate(t, s, chat("s1"))
+		for i := 1; i <= 3; i++ {
+			mustAppend(t, s, msg("s1", fmt.Sprint("m", i)))
+		}
+		for _, limit := range []int{0, -1} {
+			got := seqs(messages(t, s, "s1", 1, limit))
+			if len(got) == 0 || got[0] != 2 || !slices.IsSorted(got) {
+				t.Errorf("Messages(after 1, limit %d) seqs = %v, want a page from 2", limit, got)
+			}
+		}
+	}},
+	{"KeepsWhatWasSent", func(t *testing.T, s storage.Store) {
+		mustCreate(t, s, chat("s1"))
+		sent := []storage.Message{
+			msg("s1", "m1"),
+			{SessionID: "s1", ClientMsgID: "m2", SenderUser: "pat", SenderDevice: "phone",
+				Recipients: map[string][]byte{"laptop": {0, 1, 255}, "desk": {}}, Body: []byte{0, 0, 7}},
+			{SessionID: "s1", ClientMsgID: "m3", SenderUser: "pat", SenderDevice: "phone"},
+		}
+		for i := range sent {
+			res := mustAppend(t, s, sent[i])
+			sent[i].Seq, sent[i].TS = res.Seq, res.TS
+		}
+		got := messages(t, s, "s1", 0, 10)
+		if d := cmp.Diff(sent, got, diffOpts...); d != "" {
+			t.Errorf("Messages (-sent +got):\n%s", d)
+		}
+	}},
+	{"UnknownSessionIsNotFound", func(t *testing.T, s storage.Store) {
+		_, err := s.Messages(t.Context(), "nope", 0, 10)
+		checkErr(t, "Messages of an unknown session", err, storage.ErrNotFound)
+	}},
+}
+
+var cursorCases = []testCase{
+	{"MovesOnlyForward", func(t *testing.T, s storage.Store) {
+		mustCreate(t, s, chat("s1"))
+		for i := 1; i <= 3; i++ {
+			mustAppend(t, s, msg("s1", fmt.Sprint("m", i)))
+		}
+		for _, step := range []struct {
+			seq   uint64
+			now   uint64
+			moved bool
+		}{
+			{0, 0, false}, {2, 2, true}, {1, 2, false}, {2, 2, false}, {3, 3, true},
+		} {
+			now, moved, err := s.MoveReadCursor(t.Context(), "s1", "pat", step.seq)
+			noErr(t, fmt.Sprint("MoveReadCursor to ", step.seq), err)
+			if now != step.now || moved != step.moved {
+				t.Errorf("MoveReadCursor to %d = (%d, %t), want (%d, %t)", step.seq, now, moved, step.now, step.moved)
+			}
+		}
+		got, err := s.ReadCursors(t.Context(), "s1")
+		noErr(t, "ReadCursors", err)
+		if d := cmp.Diff(map[string]uint64{"pat": 3}, got); d != "" {
+			t.Errorf("ReadCursors (-want +got):\n%s", d)
+		}
+	}},
+	{"BeyondHeadRefused", func(t *testing.T, s storage.Store) {
+		mustCreate(t, s, chat("s1"))
+		mustAppend(t, s, msg("s1", "m1"))
+		_, _, err := s.MoveReadCursor(t.Context(), "s1", "doc", 1)
+		noErr(t, "MoveReadCursor to the head", err)
+		_, _, err = s.MoveReadCursor(t.Context(), "s1", "doc", 2)
+		checkErr(t, "MoveReadCursor past the head", err, storage.ErrBeyondHead)
+		got, err := s.ReadCursors(t.Context(), "s1")
+		noErr(t, "ReadCursors", err)
+		if d := cmp.Diff(map[string]uint64{"doc": 1}, got); d != "" {
+			t.Errorf("ReadCursors after a refused move (-want +got):\n%s", d)
+		}
+	}},
+	{"NeverReadIsAbsent", func(t *testing.T, s storage.Store) {
+		mustCreate(t, s, chat("s1"))
+		got, err := s.ReadCursors(t.Context(), "s1")
+		noErr(t, "ReadCursors", err)
+		if len(got) != 0 {
+			t.Errorf("ReadCursors of a session nobody read = %v, want none", got)
+		}
+	}},
+	{"PerSession", func(t *testing.T, s storage.Store) {
+		mustCreate(t, s, chat("s1"))
+		mustCreate(t, s, chat("s10"))
+		mustAppend(t, s, msg("s10", "m1"))
+		_, _, err := s.MoveReadCursor(t.Context(), "s10", "pat", 1)
+		noErr(t, "MoveReadCursor", err)
+		got, err := s.ReadCursors(t.Context(), "s1")
+		noErr(t, "ReadCursors", err)
+		if len(got) != 0 {
+			t.Errorf("ReadCursors of s1 = %v, want none: the cursor moved in s10", got)
+		}
+	}},
+	{"UnknownSessionIsNotFound", func(t *testing.T, s storage.Store) {
+		_, _, err := s.MoveReadCursor(t.Context(), "nope", "pat", 0)
+		checkErr(t, "MoveReadCursor in an unknown session", err, storage.ErrNotFound)
+		_, err = s.ReadCursors(t.Context(), "nope")
+		checkErr(t, "ReadCursors of an unknown session", err, storage.ErrNotFound)
+	}},
+}
