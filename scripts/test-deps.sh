@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Finds or installs what `make test` needs beyond Go: Node.js, which runs the
+# WebAssembly tests. On a Debian machine as root it installs what is missing;
+# elsewhere it says what to install. Under CI=true a missing dependency fails
+# the run instead of letting tests skip.
+set -euo pipefail
+
+need=()
+command -v node >/dev/null || need+=(nodejs)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing: ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  exit 0
+fi
+echo "missing: ${need[*]} (install them, e.g. apt-get install ${need[*]})" >&2
+exit 1
