@@ -56,6 +56,6 @@ func (h *Hub) dispatch(ev Event) {
 	h.mu.Unlock()
 
 	for _, c := range targets {
-		c.enqueue(ev)
+		c.enqueue(&ev)
 	}
 }

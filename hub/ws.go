@@ -35,11 +35,13 @@ type conn struct {
 	device string
 	log    *slog.Logger
 
-	queue chan Event    // bounded; a full queue cuts the connection off
+	queue chan *Event   // bounded; a full queue cuts the connection off
 	done  chan struct{} // closed when the connection starts closing
 
 	closeOnce sync.Once
 	closeWG   sync.WaitGroup // the goroutine running the close handshake
+
+	expiry *time.Timer // closes the connection when the token expires
 
 	// last is the newest seq written per session. Only writeLoop touches it
 	// after the connection starts.
@@ -105,7 +107,7 @@ func (h *Hub) hello(ctx context.Context, ws *websocket.Conn) (*conn, map[string]
 	c := &conn{
 		h: h, ws: ws, id: newID("w"), device: f.Device,
 		caller: caller{user: claims.User, role: claims.Role},
-		queue:  make(chan Event, h.cfg.SendQueue),
+		queue:  make(chan *Event, h.cfg.SendQueue),
 		done:   make(chan struct{}),
 		last:   make(map[string]uint64),
 	}
@@ -149,6 +151,9 @@ func (h *Hub) unregister(c *conn) {
 		delete(h.conns, c.caller.user)
 	}
 	h.mu.Unlock()
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
 	c.closeWith(websocket.StatusNormalClosure, "")
 	c.closeWG.Wait()
 }
@@ -205,7 +210,7 @@ func (c *conn) shutdown() { c.closeWith(websocket.StatusGoingAway, "server shutt
 
 // enqueue queues ev for delivery, or cuts the connection off if its queue
 // is full (invariant 5: a slow client never slows the others).
-func (c *conn) enqueue(ev Event) {
+func (c *conn) enqueue(ev *Event) {
 	select {
 	case <-c.done:
 		return
@@ -220,16 +225,11 @@ func (c *conn) enqueue(ev Event) {
 	}
 }
 
-// startExpiry closes the connection when its token expires.
+// startExpiry closes the connection when its token expires; unregister
+// stops the timer.
 func (c *conn) startExpiry(exp time.Time) {
 	d := exp.Add(auth.Leeway).Sub(c.h.now())
-	t := time.AfterFunc(d, func() { c.closeWith(wire.CloseTokenExpired, "token expired") })
-	c.closeWG.Add(1)
-	go func() {
-		defer c.closeWG.Done()
-		<-c.done
-		t.Stop()
-	}()
+	c.expiry = time.AfterFunc(d, func() { c.closeWith(wire.CloseTokenExpired, "token expired") })
 }
 
 func (c *conn) write(ctx context.Context, f wire.Frame) error {
@@ -373,7 +373,7 @@ func (c *conn) fail(ctx context.Context, session string, err error) {
 	c.closeWith(websocket.StatusInternalError, "delivery failed; resume by seq")
 }
 
-func sessionOf(ev Event) string {
+func sessionOf(ev *Event) string {
 	switch {
 	case ev.Message != nil:
 		return ev.Message.SessionID
@@ -385,7 +385,7 @@ func sessionOf(ev Event) string {
 	return ""
 }
 
-func (c *conn) deliver(ctx context.Context, ev Event) error {
+func (c *conn) deliver(ctx context.Context, ev *Event) error {
 	switch {
 	case ev.Session != nil:
 		if ev.Session.Reason == wire.SessionCreated {

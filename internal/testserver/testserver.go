@@ -252,6 +252,9 @@ func (s *Server) Signal(sig os.Signal) error {
 	return s.cmd.Process.Signal(sig)
 }
 
+// PID is the running server's process id.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
 // Exited reports whether the process has ended, and how.
 func (s *Server) Exited() (bool, error) {
 	select {
