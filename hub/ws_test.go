@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -284,4 +285,27 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestWSOutlivesServerDeadlines checks that the HTTP server's request
+// deadlines, which a production server sets against slow clients, do not cut
+// a WebSocket that outlives them.
+func TestWSOutlivesServerDeadlines(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc := e.user("doc", "clinician")
+	srv := httptest.NewUnstartedServer(e.hub.Handler())
+	srv.Config.ReadTimeout = 200 * time.Millisecond
+	srv.Config.WriteTimeout = 200 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	short := *e
+	short.srv = srv
+	c := short.dial(doc, nil)
+
+	time.Sleep(500 * time.Millisecond) // let both deadlines pass; no event to wait for
+	c.writeFrame(wire.Frame{Type: wire.FramePing, ID: "late"})
+	if f := c.nextOf(wire.FramePong); f.ID != "late" {
+		t.Fatalf("pong %+v", f)
+	}
+	c.ws.Close(websocket.StatusNormalClosure, "")
 }
