@@ -6,8 +6,10 @@ package testserver
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -63,12 +65,21 @@ func Binary(t testing.TB, pkg string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("", "bedside-bin-")
-	if err != nil {
+	// One place per module and build flavour, shared by every test process,
+	// so that runs leave no litter; go build's cache makes rebuilds cheap.
+	sum := sha256.Sum256([]byte(root))
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("bedside-test-bin-%x-race%v", sum[:6], raceEnabled))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, filepath.Base(pkg))
-	args := []string{"build", "-o", out}
+	tmp, err := os.CreateTemp(dir, filepath.Base(pkg)+"-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp.Close()
+	defer os.Remove(tmp.Name())
+	args := []string{"build", "-o", tmp.Name()}
 	if raceEnabled {
 		args = append(args, "-race")
 	}
@@ -76,6 +87,10 @@ func Binary(t testing.TB, pkg string) string {
 	cmd.Dir = root
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	// Rename is atomic: a test process running the old binary keeps it.
+	if err := os.Rename(tmp.Name(), out); err != nil {
+		t.Fatal(err)
 	}
 	built[pkg] = out
 	return out

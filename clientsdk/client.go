@@ -1,0 +1,189 @@
+package clientsdk
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/bedside/bedside/e2ee"
+)
+
+// Client talks to one hub as one device of one user. It is safe for
+// concurrent use, except that only one Listen may run at a time.
+type Client struct {
+	cfg  Config
+	base *url.URL
+	id   *e2ee.Identity
+
+	mu           sync.Mutex                 // guards the fields below
+	closed       bool                       // Close was called
+	devices      map[string]deviceListEntry // user → cached device list
+	pins         map[string]pin             // device id → keys first seen
+	members      map[string]membersEntry    // session id → cached member users
+	cursors      map[string]uint64          // session → last seq delivered by Listen
+	listening    bool                       // a Listen runs
+	stopListen   context.CancelFunc         // cancels the running Listen
+	listenerDone chan struct{}              // closed when the running Listen returns
+}
+
+// Open loads the device identity from cfg.KeyStore, creating and storing a
+// new one with a random device id on first use, and the listener's cursors.
+// It does not contact the hub; call Register once per device.
+func Open(ctx context.Context, cfg Config) (*Client, error) {
+	cfg, base, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	id, err := loadOrCreateIdentity(ctx, cfg.KeyStore, cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	cursors, err := loadCursors(ctx, cfg.KeyStore, id.DeviceID())
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		cfg:     cfg,
+		base:    base,
+		id:      id,
+		devices: map[string]deviceListEntry{},
+		pins:    map[string]pin{},
+		members: map[string]membersEntry{},
+		cursors: cursors,
+	}
+	return c, nil
+}
+
+// DeviceID returns this device's id.
+func (c *Client) DeviceID() string { return c.id.DeviceID() }
+
+// Fingerprint returns this device's key fingerprint, for users to compare
+// out of band with what their peers see.
+func (c *Client) Fingerprint() string { return e2ee.Fingerprint(c.id.Public()) }
+
+// Cursor returns the last seq Listen delivered (or skipped as a gap) in a
+// session, 0 if none.
+func (c *Client) Cursor(sessionID string) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cursors[sessionID]
+}
+
+// Close stops a running Listen, waits for it to return, and makes later
+// calls fail with ErrClosed. Calls already in flight run until their own
+// context ends. Close may be called more than once; it must not be called
+// from inside a Listen handler, which it would wait for.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	stop, done := c.stopListen, c.listenerDone
+	c.mu.Unlock()
+
+	if stop != nil {
+		stop()
+		<-done
+	}
+	return nil
+}
+
+func (c *Client) checkOpen() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// loadOrCreateIdentity returns the stored identity or stores a new one.
+func loadOrCreateIdentity(ctx context.Context, ks KeyStore, r io.Reader) (*e2ee.Identity, error) {
+	b, err := ks.LoadIdentity(ctx)
+	if err == nil {
+		return decodeIdentity(b)
+	}
+	if !errors.Is(err, ErrNotStored) {
+		return nil, err
+	}
+
+	deviceID, err := newID(r)
+	if err != nil {
+		return nil, err
+	}
+	id, err := e2ee.NewIdentity(deviceID, r)
+	if err != nil {
+		return nil, fmt.Errorf("clientsdk: new identity: %w", err)
+	}
+	b, err = id.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("clientsdk: new identity: %w", err)
+	}
+	err = ks.CreateIdentity(ctx, b)
+	if errors.Is(err, fs.ErrExist) {
+		// Another process created one first; use it.
+		return loadOrCreateIdentity(ctx, ks, r)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return id, nil
+}
+
+// decodeIdentity decodes a stored identity.
+func decodeIdentity(b []byte) (*e2ee.Identity, error) {
+	id, err := e2ee.UnmarshalIdentity(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: identity: %w", ErrCorrupt, err)
+	}
+	return id, nil
+}
+
+// loadCursors returns the stored cursors of device, or none when nothing is
+// stored or the stored cursors belong to another device.
+func loadCursors(ctx context.Context, ks KeyStore, device string) (map[string]uint64, error) {
+	b, err := ks.LoadCursors(ctx)
+	if errors.Is(err, ErrNotStored) {
+		return map[string]uint64{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	owner, cursors, err := decodeCursors(b)
+	if err != nil {
+		return nil, err
+	}
+	if owner != device {
+		return map[string]uint64{}, nil
+	}
+	return cursors, nil
+}
+
+// newID returns a random id: 128 bits as 32 hex digits.
+func newID(r io.Reader) (string, error) {
+	var b [16]byte
+	if r == nil {
+		r = rand.Reader
+	}
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return "", fmt.Errorf("clientsdk: random id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// sleep waits d, or until ctx ends or the client closes.
+func (c *Client) sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return c.checkOpen()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,179 @@
+package clientsdk
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/bedside/bedside/e2ee"
+	"github.com/bedside/bedside/hub/wire"
+)
+
+// pin is the keys a device showed the first time this client saw it, and
+// the user it belonged to. Pins live as long as the Client.
+//
+// TODO: pins are kept in memory only, so a restarted client trusts whatever
+// keys the hub shows it first after the restart; keeping them in the
+// KeyStore would carry trust-on-first-use across restarts.
+type pin struct {
+	user string
+	pub  e2ee.PublicDevice
+}
+
+// peerDevice is a device as this client trusts it: the pinned keys, and
+// whether the hub now shows different ones.
+type peerDevice struct {
+	pub     e2ee.PublicDevice
+	changed bool
+}
+
+// deviceListEntry is a user's device list as last fetched.
+//
+// TODO: the hub sends no event when a member adds a device, so a device
+// registered after this client fetched the list receives nothing this
+// client sends until the entry expires (Config.DeviceCacheTTL). A device
+// event on the WebSocket would let Listen drop the entry at once.
+type deviceListEntry struct {
+	devices []peerDevice
+	fetched time.Time
+}
+
+// Register publishes this device's public keys to the hub under its device
+// id. It is idempotent: registering the same keys again succeeds. A conflict
+// (ErrConflict) means the id is taken by other keys.
+func (c *Client) Register(ctx context.Context) (wire.Device, error) {
+	pub := c.id.Public()
+	var d wire.Device
+	_, err := c.call(ctx, request{
+		method: http.MethodPut,
+		path:   "/v1/devices/" + url.PathEscape(pub.ID),
+		body:   wire.PutDeviceRequest{SigningKey: pub.SigningKey, ExchangeKey: pub.ExchangeKey},
+		out:    &d,
+	}, bounded)
+	if err != nil {
+		return wire.Device{}, err
+	}
+	return d, nil
+}
+
+// Devices returns a user's devices with their fingerprints as this client
+// trusts them. A device whose keys changed since first seen is returned with
+// its first keys and an error wrapping ErrKeyChanged.
+func (c *Client) Devices(ctx context.Context, user string) ([]DeviceInfo, error) {
+	devs, err := c.userDevices(ctx, user, true)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DeviceInfo, 0, len(devs))
+	for _, d := range devs {
+		info := DeviceInfo{ID: d.pub.ID, User: user, Fingerprint: e2ee.Fingerprint(d.pub)}
+		if d.changed {
+			info.Err = fmt.Errorf("%w: device %s of %s", ErrKeyChanged, d.pub.ID, user)
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// DeviceInfo describes one device of a user.
+type DeviceInfo struct {
+	ID          string
+	User        string
+	Fingerprint string // of the keys first seen
+	Err         error  // non-nil when the device is not to be trusted
+}
+
+// userDevices returns a user's devices, from the cache unless it is stale or
+// refresh is set. Each device is checked against its pin and pinned when new.
+func (c *Client) userDevices(ctx context.Context, user string, refresh bool) ([]peerDevice, error) {
+	c.mu.Lock()
+	e, ok := c.devices[user]
+	c.mu.Unlock()
+	if ok && !refresh && time.Since(e.fetched) < c.cfg.DeviceCacheTTL {
+		return e.devices, nil
+	}
+
+	var list wire.DeviceList
+	_, err := c.call(ctx, request{
+		method: http.MethodGet,
+		path:   "/v1/users/" + url.PathEscape(user) + "/devices",
+		out:    &list,
+	}, bounded)
+	if err != nil {
+		return nil, err
+	}
+	devs, err := c.pinDevices(user, list.Devices)
+	if err != nil {
+		return nil, err
+	}
+
+	c.mu.Lock()
+	c.devices[user] = deviceListEntry{devices: devs, fetched: time.Now()}
+	c.mu.Unlock()
+	return devs, nil
+}
+
+// pinDevices checks a device list the hub sent for user against the pins,
+// pinning devices seen for the first time.
+func (c *Client) pinDevices(user string, list []wire.Device) ([]peerDevice, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	devs := make([]peerDevice, 0, len(list))
+	seen := make(map[string]bool, len(list))
+	for _, d := range list {
+		pub := e2ee.PublicDevice{ID: d.ID, SigningKey: d.SigningKey, ExchangeKey: d.ExchangeKey}
+		if d.User != user || seen[d.ID] {
+			return nil, fmt.Errorf("%w: device list of %q names device %q of %q twice or for another user",
+				ErrProtocol, user, d.ID, d.User)
+		}
+		seen[d.ID] = true
+		if err := pub.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: device %q of %q: %w", ErrProtocol, d.ID, user, err)
+		}
+		p, ok := c.pins[d.ID]
+		if !ok {
+			c.pins[d.ID] = pin{user: user, pub: pub}
+			devs = append(devs, peerDevice{pub: pub})
+			continue
+		}
+		devs = append(devs, peerDevice{pub: p.pub, changed: !samePin(p, user, pub)})
+	}
+	return devs, nil
+}
+
+func samePin(p pin, user string, pub e2ee.PublicDevice) bool {
+	return p.user == user &&
+		bytes.Equal(p.pub.SigningKey, pub.SigningKey) &&
+		bytes.Equal(p.pub.ExchangeKey, pub.ExchangeKey)
+}
+
+// senderDevice finds the device that sent a message, refetching the
+// sender's device list once when the device is not in the cache. It fails
+// with an error wrapping ErrUnknownDevice or ErrKeyChanged when the message
+// cannot be trusted, and with any other error when the lookup itself failed.
+func (c *Client) senderDevice(ctx context.Context, user, device string) (e2ee.PublicDevice, error) {
+	for _, refresh := range []bool{false, true} {
+		devs, err := c.userDevices(ctx, user, refresh)
+		if errors.Is(err, ErrNotFound) {
+			return e2ee.PublicDevice{}, fmt.Errorf("%w: %s of %s: %w", ErrUnknownDevice, device, user, err)
+		}
+		if err != nil {
+			return e2ee.PublicDevice{}, err
+		}
+		for _, d := range devs {
+			if d.pub.ID != device {
+				continue
+			}
+			if d.changed {
+				return e2ee.PublicDevice{}, fmt.Errorf("%w: device %s of %s", ErrKeyChanged, device, user)
+			}
+			return d.pub, nil
+		}
+	}
+	return e2ee.PublicDevice{}, fmt.Errorf("%w: %s of %s", ErrUnknownDevice, device, user)
+}

@@ -1,0 +1,59 @@
+package clientsdk
+
+import "github.com/bedside/bedside/hub/wire"
+
+// EventKind says what an Event reports.
+type EventKind int
+
+// Kinds of Event.
+const (
+	// EventConnected: a WebSocket is up and the hub accepted hello; Ready
+	// is set. Messages held back while offline follow.
+	EventConnected EventKind = iota + 1
+	// EventDisconnected: the WebSocket dropped; Err says why. Listen
+	// reconnects after a backoff.
+	EventDisconnected
+	// EventMessage: the next message of a session; Message is set.
+	EventMessage
+	// EventGap: messages of a session that no longer exist (removed by
+	// retention) or that the hub could not produce; Gap is set. The
+	// session's cursor has moved past them.
+	EventGap
+	// EventReceipt: a member's read cursor moved; Receipt is set.
+	EventReceipt
+	// EventSession: a session was created or changed; Session is set.
+	EventSession
+	// EventError: a session's messages cannot be fetched right now, such as
+	// after a patient withdrew consent; SessionID and Err are set. Its
+	// cursor stays, and delivery resumes when the hub allows it again.
+	EventError
+)
+
+var kindNames = map[EventKind]string{
+	EventConnected:    "connected",
+	EventDisconnected: "disconnected",
+	EventMessage:      "message",
+	EventGap:          "gap",
+	EventReceipt:      "receipt",
+	EventSession:      "session",
+	EventError:        "error",
+}
+
+func (k EventKind) String() string {
+	if s, ok := kindNames[k]; ok {
+		return s
+	}
+	return "unknown"
+}
+
+// Event is one thing Listen reports. Only the fields of its Kind are set.
+type Event struct {
+	Kind      EventKind
+	SessionID string
+	Message   *Message
+	Gap       *wire.Gap
+	Receipt   *wire.Receipt
+	Session   *wire.SessionEvent
+	Ready     *wire.Ready
+	Err       error
+}

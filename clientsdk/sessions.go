@@ -1,0 +1,119 @@
+package clientsdk
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/bedside/bedside/hub/wire"
+)
+
+type membersEntry struct {
+	users   []string
+	fetched time.Time
+}
+
+// CreateSession opens a chat session between the caller and members (user
+// ids; the caller need not name itself). Every member must have registered
+// a device, or the hub answers ErrNotFound.
+func (c *Client) CreateSession(ctx context.Context, members ...string) (wire.Session, error) {
+	var s wire.Session
+	_, err := c.call(ctx, request{
+		method: http.MethodPost,
+		path:   "/v1/sessions",
+		body:   wire.CreateSessionRequest{Members: members},
+		out:    &s,
+	}, once)
+	if err != nil {
+		return wire.Session{}, err
+	}
+	c.rememberMembers(s)
+	return s, nil
+}
+
+// Sessions lists the sessions the caller is a member of.
+func (c *Client) Sessions(ctx context.Context) ([]wire.Session, error) {
+	var list wire.SessionList
+	_, err := c.call(ctx, request{method: http.MethodGet, path: "/v1/sessions", out: &list}, bounded)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range list.Sessions {
+		c.rememberMembers(s)
+	}
+	return list.Sessions, nil
+}
+
+// Session returns one session with its members' read cursors and its head.
+func (c *Client) Session(ctx context.Context, sessionID string) (wire.Session, error) {
+	var s wire.Session
+	_, err := c.call(ctx, request{
+		method: http.MethodGet,
+		path:   "/v1/sessions/" + url.PathEscape(sessionID),
+		out:    &s,
+	}, bounded)
+	if err != nil {
+		return wire.Session{}, err
+	}
+	if s.ID != sessionID {
+		return wire.Session{}, fmt.Errorf("%w: asked for session %q, got %q", ErrProtocol, sessionID, s.ID)
+	}
+	c.rememberMembers(s)
+	return s, nil
+}
+
+// MarkRead moves the caller's read cursor in a session to seq and returns
+// where it stands; the hub never moves it backwards.
+func (c *Client) MarkRead(ctx context.Context, sessionID string, seq uint64) (wire.Receipt, error) {
+	var r wire.Receipt
+	_, err := c.call(ctx, request{
+		method: http.MethodPatch,
+		path:   "/v1/sessions/" + url.PathEscape(sessionID) + "/receipts",
+		body:   wire.ReceiptRequest{ReadSeq: seq},
+		out:    &r,
+	}, bounded)
+	if err != nil {
+		return wire.Receipt{}, err
+	}
+	return r, nil
+}
+
+// sessionMembers returns the user ids of a session's members, from the cache
+// while it is fresh.
+func (c *Client) sessionMembers(ctx context.Context, sessionID string) ([]string, error) {
+	c.mu.Lock()
+	e, ok := c.members[sessionID]
+	c.mu.Unlock()
+	if ok && time.Since(e.fetched) < c.cfg.DeviceCacheTTL {
+		return e.users, nil
+	}
+	s, err := c.Session(ctx, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	users := make([]string, 0, len(s.Members))
+	for _, m := range s.Members {
+		users = append(users, m.User)
+	}
+	return users, nil
+}
+
+func (c *Client) rememberMembers(s wire.Session) {
+	users := make([]string, 0, len(s.Members))
+	for _, m := range s.Members {
+		users = append(users, m.User)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.members[s.ID] = membersEntry{users: users, fetched: time.Now()}
+}
+
+// forgetSession drops what is cached about a session, so that the next send
+// fetches its members and their devices again.
+func (c *Client) forgetSession(sessionID string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.members, sessionID)
+}

@@ -1,0 +1,275 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/bedside/bedside/clientsdk"
+	"github.com/bedside/bedside/hub/wire"
+)
+
+func (e *env) initCmd(ctx context.Context, args []string) error {
+	fs := e.flags("init", "--server URL --token TOKEN")
+	server := fs.String("server", "", "hub base `URL`, such as https://hub.example.org")
+	token := fs.String("token", "", "bearer `token` (default $BEDSIDE_TOKEN)")
+	if _, err := e.parse(fs, args, 0); err != nil {
+		return err
+	}
+	if *token == "" {
+		*token = e.getenv("BEDSIDE_TOKEN")
+	}
+	if *server == "" || *token == "" {
+		return e.usageError("init needs --server and --token")
+	}
+
+	p := profile{Server: *server, Token: *token}
+	c, err := e.openWith(ctx, p)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	d, err := c.Register(ctx)
+	if err != nil {
+		return err
+	}
+	if err := saveProfile(e.profile, p); err != nil {
+		return fmt.Errorf("save profile: %w", err)
+	}
+	fmt.Fprintf(e.stdout, "user %s\ndevice %s\nfingerprint %s\n", d.User, c.DeviceID(), c.Fingerprint())
+	return nil
+}
+
+func (e *env) consentCmd(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return e.usageError("consent needs grant, withdraw or list")
+	}
+	sub, args := args[0], args[1:]
+	switch sub {
+	case "grant":
+		fs := e.flags("consent grant", "[--scope chat] [--policy-version V]")
+		scope := fs.String("scope", wire.ScopeChat, "what the consent covers")
+		policy := fs.String("policy-version", "1", "version of the consent text the patient was shown")
+		if _, err := e.parse(fs, args, 0); err != nil {
+			return err
+		}
+		return e.withClient(ctx, func(c *clientsdk.Client) error {
+			rec, err := c.GrantConsent(ctx, *scope, *policy)
+			if err == nil {
+				fmt.Fprintln(e.stdout, rec.ID)
+			}
+			return err
+		})
+	case "withdraw":
+		pos, err := e.parse(e.flags("consent withdraw", "ID"), args, 1)
+		if err != nil {
+			return err
+		}
+		return e.withClient(ctx, func(c *clientsdk.Client) error {
+			rec, err := c.WithdrawConsent(ctx, pos[0])
+			if err == nil {
+				fmt.Fprintln(e.stdout, rec.ID)
+			}
+			return err
+		})
+	case "list":
+		if _, err := e.parse(e.flags("consent list", ""), args, 0); err != nil {
+			return err
+		}
+		return e.withClient(ctx, func(c *clientsdk.Client) error {
+			recs, err := c.Consents(ctx)
+			for _, r := range recs {
+				fmt.Fprintln(e.stdout, consentLine(r))
+			}
+			return err
+		})
+	}
+	return e.usageError("unknown consent command %q", sub)
+}
+
+// consentLine is ID KIND SCOPE ACTIVE|- POLICY|WITHDRAWS TIME.
+func consentLine(r wire.Consent) string {
+	state := "-"
+	if r.Kind == wire.ConsentGrant {
+		state = map[bool]string{true: "active", false: "withdrawn"}[r.Active]
+	}
+	ref := r.PolicyVersion
+	if r.Withdraws != "" {
+		ref = r.Withdraws
+	}
+	at := r.At.UTC().Format("2006-01-02T15:04:05Z")
+	return strings.Join([]string{r.ID, r.Kind, r.Scope, state, orDash(ref), at}, " ")
+}
+
+func (e *env) sessionCmd(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		return e.usageError("session needs create or list")
+	}
+	sub, args := args[0], args[1:]
+	switch sub {
+	case "create":
+		fs := e.flags("session create", "--with USER [--with USER...]")
+		var with listFlag
+		fs.Var(&with, "with", "a `user` to chat with (repeatable)")
+		if _, err := e.parse(fs, args, 0); err != nil {
+			return err
+		}
+		if len(with) == 0 {
+			return e.usageError("session create needs --with USER")
+		}
+		return e.withClient(ctx, func(c *clientsdk.Client) error {
+			s, err := c.CreateSession(ctx, with...)
+			if err == nil {
+				fmt.Fprintln(e.stdout, s.ID)
+			}
+			return err
+		})
+	case "list":
+		if _, err := e.parse(e.flags("session list", ""), args, 0); err != nil {
+			return err
+		}
+		return e.withClient(ctx, func(c *clientsdk.Client) error {
+			list, err := c.Sessions(ctx)
+			for _, s := range list {
+				var members []string
+				for _, m := range s.Members {
+					members = append(members, m.User)
+				}
+				fmt.Fprintf(e.stdout, "%s %s %d %s\n", s.ID, s.State, s.HeadSeq, strings.Join(members, ","))
+			}
+			return err
+		})
+	}
+	return e.usageError("unknown session command %q", sub)
+}
+
+func (e *env) sendCmd(ctx context.Context, args []string) error {
+	pos, err := e.parse(e.flags("send", "SESSION TEXT"), args, 2)
+	if err != nil {
+		return err
+	}
+	return e.withClient(ctx, func(c *clientsdk.Client) error {
+		ack, err := c.Send(ctx, pos[0], []byte(pos[1]))
+		if err == nil {
+			fmt.Fprintln(e.stdout, ack.Seq)
+		}
+		return err
+	})
+}
+
+func (e *env) historyCmd(ctx context.Context, args []string) error {
+	pos, err := e.parse(e.flags("history", "SESSION"), args, 1)
+	if err != nil {
+		return err
+	}
+	return e.withClient(ctx, func(c *clientsdk.Client) error {
+		var after uint64
+		for {
+			page, err := c.History(ctx, pos[0], after, 0)
+			if err != nil || len(page) == 0 {
+				return err
+			}
+			for _, m := range page {
+				e.printMessage(m)
+			}
+			after = page[len(page)-1].Seq
+		}
+	})
+}
+
+func (e *env) listenCmd(ctx context.Context, args []string) error {
+	if _, err := e.parse(e.flags("listen", ""), args, 0); err != nil {
+		return err
+	}
+	return e.withClient(ctx, func(c *clientsdk.Client) error {
+		return c.Listen(ctx, func(ev clientsdk.Event) {
+			switch ev.Kind {
+			case clientsdk.EventMessage:
+				e.printMessage(*ev.Message)
+			case clientsdk.EventGap:
+				fmt.Fprintf(e.stderr, "bedsidectl: session %s: messages %d to %d are gone\n",
+					ev.SessionID, ev.Gap.After+1, ev.Gap.Next-1)
+			case clientsdk.EventError:
+				fmt.Fprintf(e.stderr, "bedsidectl: session %s: %v\n", ev.SessionID, ev.Err)
+			case clientsdk.EventDisconnected:
+				fmt.Fprintf(e.stderr, "bedsidectl: disconnected (%v); reconnecting\n", ev.Err)
+			}
+		})
+	})
+}
+
+func (e *env) readCmd(ctx context.Context, args []string) error {
+	pos, err := e.parse(e.flags("read", "SESSION SEQ"), args, 2)
+	if err != nil {
+		return err
+	}
+	seq, err := strconv.ParseUint(pos[1], 10, 64)
+	if err != nil {
+		return e.usageError("SEQ must be a number, not %q", pos[1])
+	}
+	return e.withClient(ctx, func(c *clientsdk.Client) error {
+		r, err := c.MarkRead(ctx, pos[0], seq)
+		if err == nil {
+			fmt.Fprintln(e.stdout, r.ReadSeq)
+		}
+		return err
+	})
+}
+
+// withClient opens the profile's client, runs fn and closes the client.
+func (e *env) withClient(ctx context.Context, fn func(*clientsdk.Client) error) error {
+	c, err := e.openClient(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(c)
+}
+
+// printMessage writes SEQ SENDERUSER TEXT, one line, to stdout. A message
+// that did not open is reported on stderr in its place.
+func (e *env) printMessage(m clientsdk.Message) {
+	if m.Err != nil {
+		fmt.Fprintf(e.stderr, "bedsidectl: message %d from %s: %v\n", m.Seq, printable(m.SenderUser), m.Err)
+		return
+	}
+	fmt.Fprintf(e.stdout, "%d %s %s\n", m.Seq, printable(m.SenderUser), printable(string(m.Plaintext)))
+}
+
+// printable escapes what a peer could use to break the one-line format or
+// to send escape sequences to the terminal: control and non-printing
+// characters become Go escapes such as \n and \x1b.
+func printable(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\\':
+			b.WriteString(`\\`)
+		case r == ' ' || unicode.IsPrint(r):
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+	}
+	return b.String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// listFlag collects a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
