@@ -23,10 +23,11 @@ const catchUpPage = 256
 
 // conn is one authenticated WebSocket of one device.
 //
-// Three goroutines serve it: the HTTP handler's goroutine reads frames and
-// answers sends; writeLoop delivers queued events in seq order per session;
-// heartbeat pings. serveWS waits for the other two before it returns, and the
-// hub's WaitGroup counts serveWS, so Shutdown waits for all of them.
+// Two goroutines serve it: the HTTP handler's goroutine reads frames and
+// answers sends; writeLoop delivers queued events in seq order per session.
+// A timer pings the peer. serveWS waits for writeLoop and any ping under way
+// before it returns, and the hub's WaitGroup counts serveWS, so Shutdown
+// waits for all of them.
 type conn struct {
 	h      *Hub
 	ws     *websocket.Conn
@@ -42,6 +43,11 @@ type conn struct {
 	closeWG   sync.WaitGroup // the goroutine running the close handshake
 
 	expiry *time.Timer // closes the connection when the token expires
+	hb     struct {
+		mu      sync.Mutex // held while a ping is under way
+		timer   *time.Timer
+		stopped bool
+	}
 
 	// last is the newest seq written per session. Only writeLoop touches it
 	// after the connection starts.
@@ -178,18 +184,16 @@ func (c *conn) initCursors(ctx context.Context, resume map[string]uint64) error 
 func (c *conn) run(resume map[string]uint64) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		c.writeLoop(ctx, resume)
 	}()
-	go func() {
-		defer wg.Done()
-		c.heartbeat(ctx)
-	}()
+	c.startHeartbeat()
 
 	c.readLoop(ctx)
 	cancel()
+	c.stopHeartbeat()
 	wg.Wait()
 }
 
@@ -242,26 +246,37 @@ func (c *conn) write(ctx context.Context, f wire.Frame) error {
 	return c.ws.Write(ctx, websocket.MessageText, b)
 }
 
-func (c *conn) heartbeat(ctx context.Context) {
-	t := time.NewTicker(c.h.cfg.Heartbeat)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.done:
-			return
-		case <-t.C:
-		}
-		pctx, cancel := context.WithTimeout(ctx, c.h.cfg.Heartbeat)
-		err := c.ws.Ping(pctx)
-		cancel()
-		if err != nil {
-			c.log.Debug("heartbeat failed", "err", err)
-			c.ws.CloseNow()
-			return
-		}
+// startHeartbeat pings the peer every Heartbeat and drops it if the pong
+// does not come within the next interval. A timer, not a goroutine, waits
+// between pings: an idle connection costs less.
+func (c *conn) startHeartbeat() {
+	c.hb.timer = time.AfterFunc(c.h.cfg.Heartbeat, c.ping)
+}
+
+func (c *conn) ping() {
+	c.hb.mu.Lock()
+	defer c.hb.mu.Unlock()
+	if c.hb.stopped {
+		return
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.h.cfg.Heartbeat)
+	err := c.ws.Ping(ctx)
+	cancel()
+	if err != nil {
+		c.log.Debug("heartbeat failed", "err", err)
+		c.ws.CloseNow()
+		return
+	}
+	c.hb.timer.Reset(c.h.cfg.Heartbeat)
+}
+
+// stopHeartbeat stops the pings and waits for one under way, which ends as
+// soon as the socket is closed.
+func (c *conn) stopHeartbeat() {
+	c.hb.mu.Lock()
+	defer c.hb.mu.Unlock()
+	c.hb.stopped = true
+	c.hb.timer.Stop()
 }
 
 // readLoop reads client frames until the socket closes.

@@ -309,3 +309,16 @@ func TestWSOutlivesServerDeadlines(t *testing.T) {
 	}
 	c.ws.Close(websocket.StatusNormalClosure, "")
 }
+
+// TestWSDeadPeerDropped checks the server side of heartbeats: a peer that
+// stops answering pings (it no longer reads, so it sends no pongs) is dropped.
+func TestWSDeadPeerDropped(t *testing.T) {
+	e := newEnv(t, hub.Config{Heartbeat: 200 * time.Millisecond})
+	doc := e.user("doc", "clinician")
+	c := e.dial(doc, nil) // reads ready, then never reads again
+	defer c.ws.CloseNow()
+	if !strings.Contains(e.metricsText(t), "bedside_ws_connections 1") {
+		t.Fatal("connection not counted")
+	}
+	waitFor(t, func() bool { return strings.Contains(e.metricsText(t), "bedside_ws_connections 0") })
+}
