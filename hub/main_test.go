@@ -12,7 +12,6 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/bedside/bedside/hub"
 	"github.com/bedside/bedside/hub/auth"
 	"github.com/bedside/bedside/hub/wire"
+	"github.com/bedside/bedside/internal/testserver"
 	"github.com/bedside/bedside/storage/boltstore"
 )
 
@@ -36,7 +36,7 @@ type env struct {
 	srv   *httptest.Server
 	key   []byte
 	store *boltstore.Store
-	logs  *syncBuffer
+	logs  *testserver.SyncBuffer
 }
 
 func newEnv(t testing.TB, cfg hub.Config) *env {
@@ -47,7 +47,7 @@ func newEnv(t testing.TB, cfg hub.Config) *env {
 	}
 	key := make([]byte, auth.KeySize)
 	rand.Read(key)
-	logs := &syncBuffer{}
+	logs := &testserver.SyncBuffer{}
 	h, err := hub.New(hub.Options{Store: store, TokenKey: key, Config: cfg,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
@@ -262,22 +262,4 @@ func (c *wsClient) nextOf(typ string) wire.Frame {
 			return f
 		}
 	}
-}
-
-// syncBuffer collects log output written from many goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

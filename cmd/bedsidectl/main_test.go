@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,24 +25,6 @@ func TestMain(m *testing.M) {
 
 const eventually = 30 * time.Second
 
-// syncBuffer is a bytes.Buffer safe for a writer and a poller.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // cli runs bedsidectl in-process with a profile and returns its stdout,
 // failing the test unless it exits with want.
 type cli struct {
@@ -54,7 +35,7 @@ type cli struct {
 
 func (c *cli) run(want int, args ...string) string {
 	c.t.Helper()
-	var stdout, stderr syncBuffer
+	var stdout, stderr testserver.SyncBuffer
 	code := run(context.Background(), append([]string{"--profile", c.profile}, args...),
 		func(string) string { return "" }, &stdout, &stderr)
 	if code != want {
@@ -110,7 +91,7 @@ func TestCLIChat(t *testing.T) {
 
 	// Listen as the patient while both sides send.
 	ctx, cancel := context.WithCancel(context.Background())
-	var lout, lerr syncBuffer
+	var lout, lerr testserver.SyncBuffer
 	done := make(chan int)
 	go func() {
 		done <- run(ctx, []string{"--profile", pat.profile, "listen"}, func(string) string { return "" }, &lout, &lerr)
@@ -209,7 +190,7 @@ func TestCLIListenSignal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr syncBuffer
+	var stderr testserver.SyncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -43,7 +43,7 @@ type Server struct {
 	opts Options
 	cmd  *exec.Cmd
 	done chan error // receives the process's exit
-	logs *logBuffer
+	logs *SyncBuffer
 }
 
 var (
@@ -138,7 +138,7 @@ func (s *Server) start(t testing.TB, listen string) {
 	cmd := exec.Command(s.Bin, args...)
 	cmd.Env = append(os.Environ(), s.opts.Env...)
 	if s.logs == nil {
-		s.logs = &logBuffer{}
+		s.logs = &SyncBuffer{}
 	}
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
@@ -309,19 +309,21 @@ func (s *Server) Do(t testing.TB, method, path, token string, body []byte) (int,
 	return resp.StatusCode, b
 }
 
-type logBuffer struct {
+// SyncBuffer collects output written from many goroutines and read by a
+// test that polls it.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
 }
 
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
