@@ -74,6 +74,7 @@ type listener struct {
 	c      *Client
 	handle func(Event)
 	seq    sequencer
+	user   string // this client's user, from the hub's ready frame
 }
 
 // fatalError marks a connection failure that reconnecting cannot mend.
@@ -123,6 +124,7 @@ func (l *listener) connect(ctx context.Context) (ready bool, err error) {
 	}
 	defer conn.CloseNow()
 
+	l.user = r.User
 	l.handle(Event{Kind: EventConnected, Ready: &r})
 	return true, l.serve(ctx, conn, l.pingInterval(r))
 }
@@ -331,6 +333,7 @@ func (l *listener) frame(ctx context.Context, f wire.Frame) error {
 		l.handle(Event{Kind: EventReceipt, SessionID: f.Receipt.SessionID, Receipt: f.Receipt})
 	case wire.FrameSession:
 		l.c.forgetSession(f.Session.SessionID)
+		moved = l.seq.joined(*f.Session, l.user)
 		l.handle(Event{Kind: EventSession, SessionID: f.Session.SessionID, Session: f.Session})
 	default:
 		// Acks and errors answer sends, which this client makes over

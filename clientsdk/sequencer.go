@@ -38,6 +38,23 @@ func (s *sequencer) setCursor(sessionID string, seq uint64) {
 	s.cursors[sessionID] = seq
 }
 
+// joined starts a session that user was just added to after the head the
+// event names: the messages before were not sealed for this device, so
+// filling them from history would only yield errors. It reports whether
+// the cursor moved.
+func (s *sequencer) joined(ev wire.SessionEvent, user string) bool {
+	if ev.Reason != wire.SessionMemberAdded || ev.User != user {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, known := s.cursors[ev.SessionID]; known {
+		return false
+	}
+	s.cursors[ev.SessionID] = ev.HeadSeq
+	return true
+}
+
 // message handles a pushed message. It reports whether the cursor moved.
 func (s *sequencer) message(ctx context.Context, wm wire.Message) (bool, error) {
 	sid := wm.SessionID

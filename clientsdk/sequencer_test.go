@@ -240,3 +240,38 @@ func TestSequencerHistoryWithoutProgress(t *testing.T) {
 		t.Fatalf("fill over a history that never advances = %v, want ErrProtocol", err)
 	}
 }
+
+// TestSequencerJoined checks that a device added to a session mid-way starts
+// after the head it joined at, and that the event moves no cursor it should
+// not.
+func TestSequencerJoined(t *testing.T) {
+	added := func(user string, head uint64) wire.SessionEvent {
+		return wire.SessionEvent{SessionID: "new", Reason: wire.SessionMemberAdded, User: user, HeadSeq: head}
+	}
+	tests := []struct {
+		name  string
+		ev    wire.SessionEvent
+		held  bool // a cursor for "new" is held already
+		moved bool
+		want  uint64
+	}{
+		{"I joined", added("me", 7), false, true, 7},
+		{"someone else joined", added("them", 7), false, false, 0},
+		{"I joined a session I hold", added("me", 7), true, false, 3},
+		{"another reason", wire.SessionEvent{SessionID: "new", Reason: wire.SessionCreated, User: "me", HeadSeq: 7}, false, false, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _ := newTestSequencer(&fakeLog{}, 0)
+			if tc.held {
+				s.setCursor("new", 3)
+			}
+			if moved := s.joined(tc.ev, "me"); moved != tc.moved {
+				t.Errorf("moved = %v, want %v", moved, tc.moved)
+			}
+			if got := s.cursor("new"); got != tc.want {
+				t.Errorf("cursor = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}

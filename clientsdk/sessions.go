@@ -33,6 +33,24 @@ func (c *Client) CreateSession(ctx context.Context, members ...string) (wire.Ses
 	return s, nil
 }
 
+// AddMember adds user to a session the caller is a member of. The new
+// member receives the messages sent after it joined; earlier ones were not
+// sealed for its devices. Adding a member twice changes nothing.
+func (c *Client) AddMember(ctx context.Context, sessionID, user string) (wire.Session, error) {
+	var s wire.Session
+	_, err := c.call(ctx, request{
+		method: http.MethodPost,
+		path:   "/v1/sessions/" + url.PathEscape(sessionID) + "/members",
+		body:   wire.AddMemberRequest{User: user},
+		out:    &s,
+	}, bounded)
+	if err != nil {
+		return wire.Session{}, err
+	}
+	c.rememberMembers(s)
+	return s, nil
+}
+
 // Sessions lists the sessions the caller is a member of.
 func (c *Client) Sessions(ctx context.Context) ([]wire.Session, error) {
 	var list wire.SessionList

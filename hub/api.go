@@ -215,6 +215,54 @@ func (h *Hub) getSession(w http.ResponseWriter, r *http.Request, c caller) error
 	return nil
 }
 
+// addMember lets a member add another known user to a session. Delivery to
+// the new member starts with the next message; it cannot read the ones
+// before, which were not encrypted for its devices.
+func (h *Hub) addMember(w http.ResponseWriter, r *http.Request, c caller) error {
+	ctx := r.Context()
+	s, err := h.memberSession(ctx, r.PathValue("id"), c.user)
+	if err != nil {
+		return err
+	}
+	var req wire.AddMemberRequest
+	if err := decodeJSON(w, r, maxSmallBody, &req); err != nil {
+		return err
+	}
+	if err := validUser(req.User); err != nil {
+		return err
+	}
+	if err := h.consentGate(ctx, s); err != nil {
+		return err
+	}
+	u, err := h.store.GetUser(ctx, req.User)
+	if errors.Is(err, storage.ErrNotFound) {
+		return notFound("user " + req.User)
+	}
+	if err != nil {
+		return err
+	}
+
+	s, added, err := h.store.AddMember(ctx, s.ID, storage.Member{User: u.ID, Role: u.Role}, h.cfg.MaxMembers)
+	if errors.Is(err, storage.ErrFull) {
+		return badRequest("a session has at most %d members", h.cfg.MaxMembers)
+	}
+	if err != nil {
+		return err
+	}
+	cur, err := h.store.ReadCursors(ctx, s.ID)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if added {
+		status = http.StatusCreated
+		h.publish(ctx, Event{Users: memberIDs(s), Session: &wire.SessionEvent{SessionID: s.ID,
+			Reason: wire.SessionMemberAdded, User: u.ID, HeadSeq: s.HeadSeq}})
+	}
+	writeJSON(w, status, wireSession(s, cur))
+	return nil
+}
+
 // memberSession loads a session the user is a member of. Sessions of others
 // are reported as not found, so that their ids cannot be probed.
 func (h *Hub) memberSession(ctx context.Context, id, user string) (storage.Session, error) {

@@ -403,9 +403,11 @@ func sessionOf(ev *Event) string {
 func (c *conn) deliver(ctx context.Context, ev *Event) error {
 	switch {
 	case ev.Session != nil:
-		if ev.Session.Reason == wire.SessionCreated {
+		switch ev.Session.Reason {
+		case wire.SessionCreated, wire.SessionMemberAdded:
+			// A session new to this connection: deliver from here on.
 			if _, ok := c.last[ev.Session.SessionID]; !ok {
-				c.last[ev.Session.SessionID] = 0
+				c.last[ev.Session.SessionID] = ev.Session.HeadSeq
 			}
 		}
 		return c.write(ctx, wire.Frame{Type: wire.FrameSession, SessionID: ev.Session.SessionID,

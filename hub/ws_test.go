@@ -322,3 +322,47 @@ func TestWSDeadPeerDropped(t *testing.T) {
 	}
 	waitFor(t, func() bool { return strings.Contains(e.metricsText(t), "bedside_ws_connections 0") })
 }
+
+func TestAddMember(t *testing.T) {
+	e := newEnv(t, hub.Config{MaxMembers: 3})
+	doc, pat, nurse, eve := e.user("doc", "clinician"), e.user("pat", "patient"),
+		e.user("nurse", "clinician"), e.user("eve", "clinician")
+	e.consent(pat)
+	sid := e.session(doc, pat)
+	e.send(doc, sid, "m1", pat)
+	e.send(doc, sid, "m2", pat)
+	nws := e.dial(nurse, nil)
+	pws := e.dial(pat, nil)
+
+	var werr wire.Error
+	add := func(by user, who string) int {
+		return e.do("POST", "/v1/sessions/"+sid+"/members", by.token, wire.AddMemberRequest{User: who}, &werr)
+	}
+	if code := add(eve, "eve"); code != 404 {
+		t.Errorf("a non-member added itself: %d", code)
+	}
+	if code := add(doc, "nobody"); code != 404 {
+		t.Errorf("unknown user: %d", code)
+	}
+	if code := add(doc, "nurse"); code != 201 {
+		t.Fatalf("add nurse: %d %+v", code, werr)
+	}
+	if code := add(doc, "nurse"); code != 200 {
+		t.Errorf("add nurse again: %d", code)
+	}
+	if code := add(doc, "eve"); code != 400 {
+		t.Errorf("add past maxMembers: %d", code)
+	}
+
+	for _, c := range []*wsClient{nws, pws} {
+		f := c.nextOf(wire.FrameSession)
+		if f.Session.Reason != wire.SessionMemberAdded || f.Session.User != "nurse" || f.Session.HeadSeq != 2 {
+			t.Fatalf("event %+v", f.Session)
+		}
+	}
+	// The new member gets what comes next, not what came before.
+	e.send(doc, sid, "m3", pat, nurse)
+	if m := nws.nextOf(wire.FrameMessage).Message; m.Seq != 3 || string(m.Header) != "header for nurse-phone" {
+		t.Fatalf("nurse got %+v", m)
+	}
+}

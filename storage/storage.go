@@ -24,6 +24,7 @@ var (
 	ErrBeyondHead      = errors.New("storage: read cursor beyond the session's head")
 	ErrSessionClosed   = errors.New("storage: session is closed")
 	ErrClosed          = errors.New("storage: store is closed")
+	ErrFull            = errors.New("storage: session has as many members as allowed")
 )
 
 // User is what the server knows of a user: the id and role from their token.
@@ -125,6 +126,10 @@ type Store interface {
 	GetSession(ctx context.Context, id string) (Session, error)
 	// ListSessions returns the sessions user is a member of, newest first.
 	ListSessions(ctx context.Context, user string) ([]Session, error)
+	// AddMember adds m to a session that has fewer than max members and
+	// returns the session as it now stands; added is false when m.User was
+	// a member already (nothing changes). Errors: ErrNotFound, ErrFull.
+	AddMember(ctx context.Context, sessionID string, m Member, max int) (s Session, added bool, err error)
 
 	// Append writes a message durably, or returns the original for a retry.
 	// Errors: ErrNotFound (no session), ErrSessionClosed, ErrConsentRequired,

@@ -105,7 +105,7 @@ func consentLine(r wire.Consent) string {
 
 func (e *env) sessionCmd(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return e.usageError("session needs create or list")
+		return e.usageError("session needs create, add or list")
 	}
 	sub, args := args[0], args[1:]
 	switch sub {
@@ -121,6 +121,18 @@ func (e *env) sessionCmd(ctx context.Context, args []string) error {
 		}
 		return e.withClient(ctx, func(c *clientsdk.Client) error {
 			s, err := c.CreateSession(ctx, with...)
+			if err == nil {
+				fmt.Fprintln(e.stdout, s.ID)
+			}
+			return err
+		})
+	case "add":
+		pos, err := e.parse(e.flags("session add", "SESSION USER"), args, 2)
+		if err != nil {
+			return err
+		}
+		return e.withClient(ctx, func(c *clientsdk.Client) error {
+			s, err := c.AddMember(ctx, pos[0], pos[1])
 			if err == nil {
 				fmt.Fprintln(e.stdout, s.ID)
 			}

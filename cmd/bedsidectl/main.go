@@ -12,6 +12,7 @@
 //	consent withdraw ID
 //	consent list
 //	session create --with USER [--with USER...]   prints the session id
+//	session add SESSION USER             add a member; they get messages from now on
 //	session list
 //	send SESSION TEXT                    prints the seq
 //	history SESSION                      one line per message: SEQ SENDERUSER TEXT
@@ -62,7 +63,7 @@ const usage = `usage: bedsidectl [--profile DIR] [--timeout D] COMMAND [ARGS]
 commands:
   init --server URL --token TOKEN
   consent grant [--scope chat] [--policy-version V] | consent withdraw ID | consent list
-  session create --with USER | session list
+  session create --with USER | session add SESSION USER | session list
   send SESSION TEXT
   history SESSION
   listen

@@ -63,6 +63,7 @@ type Ready struct {
 // Reasons carried by a session event.
 const (
 	SessionCreated          = "created"
+	SessionMemberAdded      = "member_added"
 	SessionConsentGranted   = "consent_granted"
 	SessionConsentWithdrawn = "consent_withdrawn"
 )
@@ -72,6 +73,9 @@ type SessionEvent struct {
 	SessionID string `json:"sessionId"`
 	Reason    string `json:"reason"`
 	User      string `json:"user,omitempty"` // the member it concerns
+	// HeadSeq is the session's newest seq when a member joined (created,
+	// member_added): a new member's delivery starts after it.
+	HeadSeq uint64 `json:"headSeq,omitempty"`
 }
 
 // Gap says that the messages after After and before Next are gone (deleted

@@ -94,6 +94,11 @@ type Session struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
+// AddMemberRequest is the body of POST /v1/sessions/{id}/members.
+type AddMemberRequest struct {
+	User string `json:"user"`
+}
+
 // SessionList answers GET /v1/sessions.
 type SessionList struct {
 	Sessions []Session `json:"sessions"`

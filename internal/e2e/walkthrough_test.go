@@ -154,6 +154,17 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("session list:\n%s", list)
 	}
 
+	// A nurse joins; from now on messages are sealed for her devices too.
+	nurse := newCLI(t, "nurse")
+	nurse.must("init", "--server", s.URL, "--token", token("nurse.ava", "clinician"))
+	doc.must("session", "add", sid, "nurse.ava")
+	nl := nurse.listen()
+	doc.must("send", sid, "nurse please call")
+	if line := nl.next(t); !strings.HasSuffix(line, "dr.lee nurse please call") {
+		t.Fatalf("nurse's listen printed %q", line)
+	}
+	nl.stop(t)
+
 	// Withdrawal takes effect at once.
 	pat.must("consent", "withdraw", grant)
 	if _, errOut, err := doc.run("send", sid, "after withdrawal"); err == nil || !strings.Contains(errOut, "consent") {

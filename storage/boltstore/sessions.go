@@ -232,3 +232,40 @@ func (s *Store) ReadCursors(ctx context.Context, sessionID string) (map[string]u
 	}
 	return cursors, nil
 }
+
+// AddMember adds m to a session with fewer than max members, in the same
+// transaction as the members index, and returns the session as it stands.
+func (s *Store) AddMember(ctx context.Context, sessionID string, m storage.Member,
+	max int) (sess storage.Session, added bool, err error) {
+	if err := checkID("session id", sessionID); err != nil {
+		return sess, false, fmt.Errorf("boltstore: add member: %w", err)
+	}
+	if err := checkID("user id", m.User); err != nil {
+		return sess, false, fmt.Errorf("boltstore: add member: %w", err)
+	}
+	err = s.update(ctx, "add member", func(tx *bolt.Tx) error {
+		var err error
+		sess, err = getSession(tx, sessionID)
+		if err != nil {
+			return err
+		}
+		for _, old := range sess.Members {
+			if old.User == m.User {
+				return nil
+			}
+		}
+		if len(sess.Members) >= max {
+			return fmt.Errorf("session %q: %w", sessionID, storage.ErrFull)
+		}
+		sess.Members = append(sess.Members, m)
+		if err := tx.Bucket(bucketSessions).Put([]byte(sessionID), encodeSession(sess)); err != nil {
+			return err
+		}
+		added = true
+		return tx.Bucket(bucketMembers).Put(key(m.User, sessionID), nil)
+	})
+	if err != nil {
+		return storage.Session{}, false, err
+	}
+	return sess, added, nil
+}

@@ -11,6 +11,37 @@ import (
 )
 
 var sessionCases = []testCase{
+	{"AddMember", func(t *testing.T, s storage.Store) {
+		mustCreate(t, s, chat("s1"))
+		nurse := storage.Member{User: "nurse", Role: "clinician"}
+		got, added, err := s.AddMember(t.Context(), "s1", nurse, 3)
+		noErr(t, "AddMember", err)
+		want := chat("s1")
+		want.Members = append(want.Members, nurse)
+		if d := cmp.Diff(want, got, diffOpts...); d != "" || !added {
+			t.Errorf("AddMember (-want +got):\n%s added %v", d, added)
+		}
+		stored, err := s.GetSession(t.Context(), "s1")
+		noErr(t, "GetSession", err)
+		if d := cmp.Diff(want, stored, diffOpts...); d != "" {
+			t.Errorf("GetSession after AddMember (-want +got):\n%s", d)
+		}
+		list, err := s.ListSessions(t.Context(), "nurse")
+		noErr(t, "ListSessions", err)
+		if len(list) != 1 || list[0].ID != "s1" {
+			t.Errorf("the new member's sessions: %v", list)
+		}
+
+		_, added, err = s.AddMember(t.Context(), "s1", nurse, 3)
+		noErr(t, "AddMember again", err)
+		if added {
+			t.Error("adding a member twice reported added")
+		}
+		_, _, err = s.AddMember(t.Context(), "s1", storage.Member{User: "eve", Role: "clinician"}, 3)
+		checkErr(t, "AddMember to a full session", err, storage.ErrFull)
+		_, _, err = s.AddMember(t.Context(), "s2", nurse, 3)
+		checkErr(t, "AddMember to an unknown session", err, storage.ErrNotFound)
+	}},
 	{"CreateThenGet", func(t *testing.T, s storage.Store) {
 		want := chat("s1")
 		mustCreate(t, s, want)
