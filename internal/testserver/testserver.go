@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -35,7 +37,7 @@ type Options struct {
 
 // Server is one running bedside process.
 type Server struct {
-	URL     string // http://127.0.0.1:PORT
+	URL     string // http://127.0.0.1:PORT, or https:// with TLS
 	Addr    string // 127.0.0.1:PORT
 	DataDir string
 	Bin     string
@@ -157,9 +159,9 @@ func (s *Server) start(t testing.TB, listen string) {
 	}()
 
 	select {
-	case a := <-addr:
-		s.Addr = a
-		s.URL = "http://" + a
+	case u := <-addr:
+		s.URL = u
+		s.Addr = u[strings.Index(u, "://")+3:]
 	case err := <-s.done:
 		s.done <- err
 		t.Fatalf("bedside exited at start: %v\n%s", err, s.Logs())
@@ -183,9 +185,14 @@ func (s *Server) scan(r io.Reader, addr chan<- string) {
 		var rec struct {
 			Msg  string `json:"msg"`
 			Addr string `json:"addr"`
+			TLS  bool   `json:"tls"`
 		}
 		if json.Unmarshal(line, &rec) == nil && rec.Msg == "listening" {
-			addr <- rec.Addr
+			scheme := "http://"
+			if rec.TLS {
+				scheme = "https://"
+			}
+			addr <- scheme + rec.Addr
 			sent = true
 		}
 	}
@@ -195,9 +202,12 @@ func (s *Server) scan(r io.Reader, addr chan<- string) {
 // WaitReady polls /readyz until it answers 200.
 func (s *Server) WaitReady(t testing.TB) {
 	t.Helper()
+	// Readiness only: tests that use TLS check the certificate themselves.
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	defer client.CloseIdleConnections()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get(s.URL + "/readyz")
+		resp, err := client.Get(s.URL + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
