@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"time"
 
 	"github.com/bedside/bedside/hub/wire"
 	"github.com/bedside/bedside/storage"
@@ -39,7 +40,7 @@ func (f localFanout) Publish(_ context.Context, ev Event) error {
 // the data is stored, and devices find it when they resume.
 func (h *Hub) publish(ctx context.Context, ev Event) {
 	if err := h.fanout.Publish(ctx, ev); err != nil {
-		h.log.Warn("fan-out failed; devices will catch up on resume", "err", err)
+		h.warns.warn(h.log, time.Now(), "fan-out failed; devices will catch up on resume", "err", err)
 	}
 }
 

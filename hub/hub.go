@@ -56,6 +56,7 @@ type Hub struct {
 	registry *prometheus.Registry
 	fanout   Fanout
 
+	warns    warnLimiter
 	draining atomic.Bool
 	wg       sync.WaitGroup // connection goroutines
 

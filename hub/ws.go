@@ -224,7 +224,7 @@ func (c *conn) enqueue(ev *Event) {
 	case c.queue <- ev:
 	default:
 		c.h.metrics.slowConsumer.Inc()
-		c.log.Warn("slow consumer cut off", "queue", cap(c.queue))
+		c.h.warns.warn(c.log, time.Now(), "slow consumer cut off", "reason", "queue full", "queue", cap(c.queue))
 		c.closeWith(wire.CloseSlowConsumer, "send queue overflow; resume by seq")
 	}
 }
@@ -378,12 +378,12 @@ func (c *conn) fail(ctx context.Context, session string, err error) {
 	if errors.Is(err, context.DeadlineExceeded) {
 		// The client stopped reading: the same as overflowing its queue.
 		c.h.metrics.slowConsumer.Inc()
-		c.log.Warn("slow consumer cut off", "reason", "write timeout")
+		c.h.warns.warn(c.log, time.Now(), "slow consumer cut off", "reason", "write timeout")
 		c.closeWith(wire.CloseSlowConsumer, "write timed out; resume by seq")
 		return
 	}
 	if ctx.Err() == nil {
-		c.log.Warn("delivery failed; closing so the client resumes", "err", err)
+		c.h.warns.warn(c.log, time.Now(), "delivery failed; closing so the client resumes", "err", err)
 	}
 	c.closeWith(websocket.StatusInternalError, "delivery failed; resume by seq")
 }
