@@ -18,6 +18,9 @@ type Config struct {
 	// SendQueue is how many events may wait for one WebSocket connection
 	// before it is cut off as a slow consumer. Default 256.
 	SendQueue int `yaml:"sendQueue"`
+	// MaxConnsPerUser bounds one user's open WebSockets, all devices
+	// together; the next is refused with close code 4029. Default 32.
+	MaxConnsPerUser int `yaml:"maxConnsPerUser"`
 	// Heartbeat is how often a quiet WebSocket is pinged; a peer that does
 	// not answer within the next interval is dropped. Default 20s.
 	Heartbeat time.Duration `yaml:"heartbeat"`
@@ -39,6 +42,7 @@ const (
 	DefaultMaxRecipients    = 64
 	DefaultMaxMembers       = 32
 	DefaultSendQueue        = 256
+	DefaultMaxConnsPerUser  = 32
 	DefaultHeartbeat        = 20 * time.Second
 	DefaultHelloTimeout     = 10 * time.Second
 	DefaultWriteTimeout     = 10 * time.Second
@@ -64,6 +68,7 @@ func (c *Config) Validate() error {
 	def(&c.MaxRecipients, DefaultMaxRecipients)
 	def(&c.MaxMembers, DefaultMaxMembers)
 	def(&c.SendQueue, DefaultSendQueue)
+	def(&c.MaxConnsPerUser, DefaultMaxConnsPerUser)
 	defDur(&c.Heartbeat, DefaultHeartbeat)
 	defDur(&c.HelloTimeout, DefaultHelloTimeout)
 	defDur(&c.WriteTimeout, DefaultWriteTimeout)
@@ -75,6 +80,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: maxRecipients %d not in [1, 10000]", ErrConfig, c.MaxRecipients)
 	case c.MaxMembers < 2 || c.MaxMembers > 10000:
 		return fmt.Errorf("%w: maxMembers %d not in [2, 10000]", ErrConfig, c.MaxMembers)
+	case c.MaxConnsPerUser < 1:
+		return fmt.Errorf("%w: maxConnsPerUser %d below 1", ErrConfig, c.MaxConnsPerUser)
 	case c.SendQueue < 8:
 		return fmt.Errorf("%w: sendQueue %d below 8", ErrConfig, c.SendQueue)
 	case c.Heartbeat < 100*time.Millisecond || c.HelloTimeout <= 0 || c.WriteTimeout <= 0:

@@ -17,6 +17,8 @@ import (
 	"github.com/bedside/bedside/storage"
 )
 
+var errTooMany = errors.New("hub: too many connections for one user")
+
 // catchUpPage is how many stored messages one store read brings when a
 // connection replays or fills a hole.
 const catchUpPage = 256
@@ -117,7 +119,10 @@ func (h *Hub) hello(ctx context.Context, ws *websocket.Conn) (*conn, map[string]
 		done:   make(chan struct{}),
 		last:   make(map[string]uint64),
 	}
-	if err := h.register(c); err != nil {
+	switch err := h.register(c); {
+	case errors.Is(err, errTooMany):
+		return refuse(wire.CloseTooMany, "too many connections for this user", err)
+	case err != nil:
 		return refuse(websocket.StatusGoingAway, "server shutting down", err)
 	}
 	// Registered first, then read where each session stands: an event
@@ -142,6 +147,9 @@ func (h *Hub) register(c *conn) error {
 	defer h.mu.Unlock()
 	if h.closed {
 		return ErrClosed
+	}
+	if len(h.conns[c.caller.user]) >= h.cfg.MaxConnsPerUser {
+		return errTooMany
 	}
 	if h.conns[c.caller.user] == nil {
 		h.conns[c.caller.user] = make(map[*conn]struct{})

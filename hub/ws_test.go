@@ -366,3 +366,18 @@ func TestAddMember(t *testing.T) {
 		t.Fatalf("nurse got %+v", m)
 	}
 }
+
+func TestWSConnectionsPerUserBounded(t *testing.T) {
+	e := newEnv(t, hub.Config{MaxConnsPerUser: 2})
+	doc := e.user("doc", "clinician")
+	e.dial(doc, nil)
+	e.dial(doc, nil)
+	c := e.dialRaw()
+	c.writeFrame(wire.Frame{Type: wire.FrameHello, Token: doc.token, Device: doc.device})
+	_, err := c.read(5 * time.Second)
+	if code := websocket.CloseStatus(err); code != wire.CloseTooMany {
+		t.Fatalf("third connection: close status %d (%v)", code, err)
+	}
+	// Another user is not affected.
+	e.dial(e.user("pat", "patient"), nil)
+}

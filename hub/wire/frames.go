@@ -25,6 +25,7 @@ const (
 	CloseProtocol     = 4002 // a frame that is not valid JSON or has an unknown type
 	CloseSlowConsumer = 4008 // the send queue overflowed; reconnect and resume by seq
 	CloseTokenExpired = 4010 // the token expired while connected; reconnect with a new one
+	CloseTooMany      = 4029 // the user has as many connections open as allowed
 )
 
 // Frame is the one envelope of every WebSocket message. Only the fields of its
