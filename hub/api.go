@@ -112,7 +112,11 @@ func (h *Hub) putDevice(w http.ResponseWriter, r *http.Request, c caller) error 
 	}
 	d := storage.Device{User: c.user, ID: id, SigningKey: req.SigningKey,
 		ExchangeKey: req.ExchangeKey, CreatedAt: h.now()}
-	if err := h.store.PutDevice(ctx, d); err != nil {
+	err = h.store.PutDevice(ctx, d)
+	if errors.Is(err, storage.ErrConflict) {
+		return errorf(http.StatusConflict, wire.CodeConflict, "device id %s is taken; choose another", id)
+	}
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, wireDevice(d))

@@ -178,6 +178,7 @@ func TestBadInput(t *testing.T) {
 		{"device short key", "PUT", "/v1/devices/d9", doc.token, `{"signingKey":"AAAA","exchangeKey":"AAAA"}`, 400, wire.CodeBadRequest},
 		{"device zero key", "PUT", "/v1/devices/d9", doc.token, fmt.Sprintf(`{"signingKey":%q,"exchangeKey":%q}`, k, k), 400, wire.CodeBadRequest},
 		{"device other keys", "PUT", "/v1/devices/" + doc.device, doc.token, fmt.Sprintf(`{"signingKey":%q,"exchangeKey":%q}`, k, base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))), 409, wire.CodeConflict},
+		{"another user's device id", "PUT", "/v1/devices/" + pat.device, doc.token, fmt.Sprintf(`{"signingKey":%q,"exchangeKey":%q}`, k, base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))), 409, wire.CodeConflict},
 		{"clinician consents", "POST", "/v1/consents", doc.token, `{"scope":"chat","policyVersion":"v1"}`, 403, wire.CodeForbidden},
 		{"unknown scope", "POST", "/v1/consents", pat.token, `{"scope":"everything","policyVersion":"v1"}`, 400, wire.CodeBadRequest},
 		{"no policy version", "POST", "/v1/consents", pat.token, `{"scope":"chat"}`, 400, wire.CodeBadRequest},

@@ -112,8 +112,10 @@ type Store interface {
 	// GetUser returns ErrNotFound for a user never seen.
 	GetUser(ctx context.Context, id string) (User, error)
 
-	// PutDevice registers a device. Registering the same keys again is a
-	// no-op; other keys under an existing device id give ErrConflict.
+	// PutDevice registers a device. Device ids are unique across users, so
+	// that a recipient map keyed by device id names one device. Registering
+	// the same keys again is a no-op; other keys under an existing device
+	// id, or an id another user holds, give ErrConflict.
 	PutDevice(ctx context.Context, d Device) error
 	// GetDevice returns ErrNotFound unless user owns a device with that id.
 	GetDevice(ctx context.Context, user, id string) (Device, error)

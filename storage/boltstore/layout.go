@@ -15,6 +15,7 @@ import (
 //	meta      "layout" → layoutVersion
 //	users     user → role, created at
 //	devices   user \x00 device → public keys, created at
+//	owners    device → user; device ids are unique across users
 //	sessions  session → kind, state, created at, members
 //	members   user \x00 session → empty; the index behind ListSessions
 //	logs      one bucket per session, named by its id:
@@ -35,6 +36,7 @@ var (
 	bucketMeta     = []byte("meta")
 	bucketUsers    = []byte("users")
 	bucketDevices  = []byte("devices")
+	bucketOwners   = []byte("owners")
 	bucketSessions = []byte("sessions")
 	bucketMembers  = []byte("members")
 	bucketLogs     = []byte("logs")
@@ -43,7 +45,7 @@ var (
 	bucketConsents = []byte("consents")
 
 	allBuckets = [][]byte{
-		bucketMeta, bucketUsers, bucketDevices, bucketSessions, bucketMembers,
+		bucketMeta, bucketUsers, bucketDevices, bucketOwners, bucketSessions, bucketMembers,
 		bucketLogs, bucketIdem, bucketCursors, bucketConsents,
 	}
 

@@ -79,8 +79,15 @@ func (s *Store) PutDevice(ctx context.Context, d storage.Device) error {
 			}
 			return errUnchanged
 		}
+		owners := tx.Bucket(bucketOwners)
+		if owner := owners.Get([]byte(d.ID)); owner != nil {
+			return fmt.Errorf("device %q belongs to another user: %w", d.ID, storage.ErrConflict)
+		}
 		if d.CreatedAt.IsZero() {
 			d.CreatedAt = s.now()
+		}
+		if err := owners.Put([]byte(d.ID), []byte(d.User)); err != nil {
+			return err
 		}
 		return b.Put(k, encodeDevice(d))
 	})

@@ -103,14 +103,15 @@ var deviceCases = []testCase{
 		_, err = s.GetDevice(t.Context(), "pat", "tablet")
 		checkErr(t, "GetDevice of an unknown id", err, storage.ErrNotFound)
 	}},
-	{"SameIDUnderTwoUsers", func(t *testing.T, s storage.Store) {
+	{"IDsUniqueAcrossUsers", func(t *testing.T, s storage.Store) {
+		// A recipient map is keyed by device id: two users' devices may not
+		// share one, or one could take the other's header.
 		noErr(t, "PutDevice", s.PutDevice(t.Context(), device("pat", "phone", 1)))
-		noErr(t, "PutDevice of another user", s.PutDevice(t.Context(), device("doc", "phone", 2)))
-		got, err := s.GetDevice(t.Context(), "doc", "phone")
-		noErr(t, "GetDevice", err)
-		if d := cmp.Diff(device("doc", "phone", 2), got, diffOpts...); d != "" {
-			t.Errorf("GetDevice (-want +got):\n%s", d)
-		}
+		checkErr(t, "PutDevice of an id another user holds",
+			s.PutDevice(t.Context(), device("doc", "phone", 2)), storage.ErrConflict)
+		_, err := s.GetDevice(t.Context(), "doc", "phone")
+		checkErr(t, "GetDevice after the refused PutDevice", err, storage.ErrNotFound)
+		noErr(t, "PutDevice of the owner again", s.PutDevice(t.Context(), device("pat", "phone", 1)))
 	}},
 	{"ListOrderedByID", func(t *testing.T, s storage.Store) {
 		for _, d := range []storage.Device{
