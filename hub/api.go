@@ -99,22 +99,18 @@ func (h *Hub) putDevice(w http.ResponseWriter, r *http.Request, c caller) error 
 		return err
 	}
 
-	devs, err := h.store.ListDevices(ctx, c.user)
-	if err != nil {
-		return err
-	}
-	if len(devs) >= maxDevicesPerUser {
-		return errorf(http.StatusConflict, wire.CodeConflict,
-			"user already has %d devices, the most allowed", len(devs))
-	}
 	if err := h.rememberUser(ctx, c); err != nil {
 		return err
 	}
 	d := storage.Device{User: c.user, ID: id, SigningKey: req.SigningKey,
 		ExchangeKey: req.ExchangeKey, CreatedAt: h.now()}
-	err = h.store.PutDevice(ctx, d)
-	if errors.Is(err, storage.ErrConflict) {
+	err = h.store.PutDevice(ctx, d, h.cfg.MaxDevicesPerUser)
+	switch {
+	case errors.Is(err, storage.ErrConflict):
 		return errorf(http.StatusConflict, wire.CodeConflict, "device id %s is taken; choose another", id)
+	case errors.Is(err, storage.ErrFull):
+		return errorf(http.StatusConflict, wire.CodeConflict,
+			"you have %d devices, the most allowed", h.cfg.MaxDevicesPerUser)
 	}
 	if err != nil {
 		return err

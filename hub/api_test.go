@@ -247,3 +247,32 @@ func TestHealthAndMetrics(t *testing.T) {
 		t.Errorf("readyz while draining: %d", code)
 	}
 }
+
+// TestDeviceCapUnderConcurrency checks that the per-user device limit holds
+// when registrations race: a user past it would make every message of their
+// sessions exceed the recipient limit.
+func TestDeviceCapUnderConcurrency(t *testing.T) {
+	e := newEnv(t, hub.Config{MaxDevicesPerUser: 3})
+	tok := e.token("mallory", "clinician")
+	codes := make(chan int, 20)
+	for i := 0; i < cap(codes); i++ {
+		go func() {
+			key := bytes.Repeat([]byte{byte(i + 1)}, 32)
+			req := wire.PutDeviceRequest{SigningKey: key, ExchangeKey: key}
+			codes <- e.do("PUT", fmt.Sprintf("/v1/devices/m%d", i), tok, req, nil)
+		}()
+	}
+	created := 0
+	for i := 0; i < cap(codes); i++ {
+		switch c := <-codes; c {
+		case 201:
+			created++
+		case 409:
+		default:
+			t.Errorf("status %d", c)
+		}
+	}
+	if created != 3 {
+		t.Fatalf("%d devices registered, limit 3", created)
+	}
+}

@@ -11,10 +11,14 @@ type Config struct {
 	// MaxEnvelopeBytes bounds one message: its body plus every recipient
 	// header. Default 64 KiB.
 	MaxEnvelopeBytes int `yaml:"maxEnvelopeBytes"`
-	// MaxRecipients bounds the recipient devices of one message. Default 64.
+	// MaxRecipients bounds the recipient devices of one message. Default 256.
 	MaxRecipients int `yaml:"maxRecipients"`
 	// MaxMembers bounds the members of one session. Default 32.
 	MaxMembers int `yaml:"maxMembers"`
+	// MaxDevicesPerUser bounds the devices one user may register. Default 8.
+	// Every device of every member is a recipient of each message, so keep
+	// MaxMembers × MaxDevicesPerUser within MaxRecipients.
+	MaxDevicesPerUser int `yaml:"maxDevicesPerUser"`
 	// SendQueue is how many events may wait for one WebSocket connection
 	// before it is cut off as a slow consumer. Default 256.
 	SendQueue int `yaml:"sendQueue"`
@@ -38,14 +42,15 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultMaxEnvelopeBytes = 64 << 10
-	DefaultMaxRecipients    = 64
-	DefaultMaxMembers       = 32
-	DefaultSendQueue        = 256
-	DefaultMaxConnsPerUser  = 32
-	DefaultHeartbeat        = 20 * time.Second
-	DefaultHelloTimeout     = 10 * time.Second
-	DefaultWriteTimeout     = 10 * time.Second
+	DefaultMaxEnvelopeBytes  = 64 << 10
+	DefaultMaxRecipients     = 256
+	DefaultMaxMembers        = 32
+	DefaultMaxDevicesPerUser = 8
+	DefaultSendQueue         = 256
+	DefaultMaxConnsPerUser   = 32
+	DefaultHeartbeat         = 20 * time.Second
+	DefaultHelloTimeout      = 10 * time.Second
+	DefaultWriteTimeout      = 10 * time.Second
 
 	// historyPage is the default page of GET messages; historyMax its cap.
 	historyPage = 100
@@ -67,25 +72,35 @@ func (c *Config) Validate() error {
 	def(&c.MaxEnvelopeBytes, DefaultMaxEnvelopeBytes)
 	def(&c.MaxRecipients, DefaultMaxRecipients)
 	def(&c.MaxMembers, DefaultMaxMembers)
+	def(&c.MaxDevicesPerUser, DefaultMaxDevicesPerUser)
 	def(&c.SendQueue, DefaultSendQueue)
 	def(&c.MaxConnsPerUser, DefaultMaxConnsPerUser)
 	defDur(&c.Heartbeat, DefaultHeartbeat)
 	defDur(&c.HelloTimeout, DefaultHelloTimeout)
 	defDur(&c.WriteTimeout, DefaultWriteTimeout)
 
-	switch {
-	case c.MaxEnvelopeBytes < 1024 || c.MaxEnvelopeBytes > 16<<20:
-		return fmt.Errorf("%w: maxEnvelopeBytes %d not in [1 KiB, 16 MiB]", ErrConfig, c.MaxEnvelopeBytes)
-	case c.MaxRecipients < 1 || c.MaxRecipients > 10000:
-		return fmt.Errorf("%w: maxRecipients %d not in [1, 10000]", ErrConfig, c.MaxRecipients)
-	case c.MaxMembers < 2 || c.MaxMembers > 10000:
-		return fmt.Errorf("%w: maxMembers %d not in [2, 10000]", ErrConfig, c.MaxMembers)
-	case c.MaxConnsPerUser < 1:
-		return fmt.Errorf("%w: maxConnsPerUser %d below 1", ErrConfig, c.MaxConnsPerUser)
-	case c.SendQueue < 8:
-		return fmt.Errorf("%w: sendQueue %d below 8", ErrConfig, c.SendQueue)
-	case c.Heartbeat < 100*time.Millisecond || c.HelloTimeout <= 0 || c.WriteTimeout <= 0:
-		return fmt.Errorf("%w: heartbeat, helloTimeout and writeTimeout must be positive", ErrConfig)
+	for _, r := range []struct {
+		name      string
+		v, lo, hi int
+	}{
+		{"maxEnvelopeBytes", c.MaxEnvelopeBytes, 1 << 10, 16 << 20},
+		{"maxRecipients", c.MaxRecipients, 1, 10000},
+		{"maxMembers", c.MaxMembers, 2, 10000},
+		{"maxDevicesPerUser", c.MaxDevicesPerUser, 1, 1000},
+		{"maxConnsPerUser", c.MaxConnsPerUser, 1, 10000},
+		{"sendQueue", c.SendQueue, 8, 1 << 16},
+	} {
+		if r.v < r.lo || r.v > r.hi {
+			return fmt.Errorf("%w: %s %d not in [%d, %d]", ErrConfig, r.name, r.v, r.lo, r.hi)
+		}
+	}
+	for _, r := range []struct {
+		name string
+		v    time.Duration
+	}{{"heartbeat", c.Heartbeat}, {"helloTimeout", c.HelloTimeout}, {"writeTimeout", c.WriteTimeout}} {
+		if r.v < 100*time.Millisecond || r.v > time.Hour {
+			return fmt.Errorf("%w: %s %v not in [100ms, 1h]", ErrConfig, r.name, r.v)
+		}
 	}
 	return nil
 }

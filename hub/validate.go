@@ -20,12 +20,11 @@ import (
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 const (
-	keySize           = 32        // Ed25519 and X25519 public keys
-	maxHeaderBytes    = 1024      // one recipient's key header
-	maxDevicesPerUser = 32        // registered devices of one user
-	maxSmallBody      = 16 << 10  // any request body but a send
-	maxPolicyVersion  = 64        // length of a consent's policy version
-	jsonOverhead      = 256 << 10 // field names and base64 growth around a send's bytes
+	keySize          = 32        // Ed25519 and X25519 public keys
+	maxHeaderBytes   = 1024      // one recipient's key header
+	maxSmallBody     = 16 << 10  // any request body but a send
+	maxPolicyVersion = 64        // length of a consent's policy version
+	jsonOverhead     = 256 << 10 // field names and base64 growth around a send's bytes
 )
 
 func validID(kind, s string) error {

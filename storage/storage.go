@@ -115,8 +115,9 @@ type Store interface {
 	// PutDevice registers a device. Device ids are unique across users, so
 	// that a recipient map keyed by device id names one device. Registering
 	// the same keys again is a no-op; other keys under an existing device
-	// id, or an id another user holds, give ErrConflict.
-	PutDevice(ctx context.Context, d Device) error
+	// id, or an id another user holds, give ErrConflict. A user who holds
+	// max devices already gets ErrFull.
+	PutDevice(ctx context.Context, d Device, max int) error
 	// GetDevice returns ErrNotFound unless user owns a device with that id.
 	GetDevice(ctx context.Context, user, id string) (Device, error)
 	// ListDevices returns a user's devices ordered by id; none is not an error.

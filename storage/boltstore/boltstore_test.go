@@ -143,7 +143,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 		Recipients: map[string][]byte{"laptop": []byte("hdr")}, Body: []byte("sealed")}
 
 	must(t, s.PutUser(ctx, user))
-	must(t, s.PutDevice(ctx, dev))
+	must(t, s.PutDevice(ctx, dev, 16))
 	must(t, s.CreateSession(ctx, sess))
 	_, err := s.AddConsent(ctx, grant)
 	must(t, err)
@@ -219,8 +219,8 @@ func TestInvalidInput(t *testing.T) {
 		"PutUser empty":           s.PutUser(ctx, storage.User{}),
 		"PutUser NUL":             s.PutUser(ctx, storage.User{ID: "a\x00b"}),
 		"PutUser long":            s.PutUser(ctx, storage.User{ID: long}),
-		"PutDevice no user":       s.PutDevice(ctx, storage.Device{ID: "d"}),
-		"PutDevice no id":         s.PutDevice(ctx, storage.Device{User: "u"}),
+		"PutDevice no user":       s.PutDevice(ctx, storage.Device{ID: "d"}, 16),
+		"PutDevice no id":         s.PutDevice(ctx, storage.Device{User: "u"}, 16),
 		"CreateSession no id":     s.CreateSession(ctx, storage.Session{}),
 		"CreateSession head":      s.CreateSession(ctx, storage.Session{ID: "s2", HeadSeq: 3}),
 		"CreateSession member":    s.CreateSession(ctx, storage.Session{ID: "s2", Members: []storage.Member{{}}}),

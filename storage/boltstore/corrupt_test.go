@@ -58,7 +58,7 @@ func testCorrupt(t *testing.T, junk []byte) {
 			func(s *Store) []error {
 				_, err := s.GetDevice(t.Context(), "pat", "phone")
 				_, err2 := s.ListDevices(t.Context(), "pat")
-				return []error{err, err2, s.PutDevice(t.Context(), storage.Device{User: "pat", ID: "phone"})}
+				return []error{err, err2, s.PutDevice(t.Context(), storage.Device{User: "pat", ID: "phone"}, 16)}
 			}},
 		{"Session", func(t *testing.T, s *Store) { putRaw(t, s, bucketSessions, []byte("s1"), junk) },
 			func(s *Store) []error {

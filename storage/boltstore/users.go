@@ -59,7 +59,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (storage.User, error) {
 // PutDevice registers a device. Registering the same keys again is a no-op
 // that keeps the first CreatedAt; other keys under an existing device id
 // give storage.ErrConflict.
-func (s *Store) PutDevice(ctx context.Context, d storage.Device) error {
+func (s *Store) PutDevice(ctx context.Context, d storage.Device, max int) error {
 	if err := checkID("user id", d.User); err != nil {
 		return fmt.Errorf("boltstore: put device: %w", err)
 	}
@@ -82,6 +82,13 @@ func (s *Store) PutDevice(ctx context.Context, d storage.Device) error {
 		owners := tx.Bucket(bucketOwners)
 		if owner := owners.Get([]byte(d.ID)); owner != nil {
 			return fmt.Errorf("device %q belongs to another user: %w", d.ID, storage.ErrConflict)
+		}
+		n := 0
+		if err := scan(b, prefix(d.User), func(_, _ []byte) error { n++; return nil }); err != nil {
+			return err
+		}
+		if n >= max {
+			return fmt.Errorf("user %q has %d devices: %w", d.User, n, storage.ErrFull)
 		}
 		if d.CreatedAt.IsZero() {
 			d.CreatedAt = s.now()

@@ -1,6 +1,7 @@
 package storagetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -62,7 +63,7 @@ func device(user, id string, key byte) storage.Device {
 var deviceCases = []testCase{
 	{"PutThenGet", func(t *testing.T, s storage.Store) {
 		want := device("pat", "phone", 1)
-		noErr(t, "PutDevice", s.PutDevice(t.Context(), want))
+		noErr(t, "PutDevice", s.PutDevice(t.Context(), want, 16))
 		got, err := s.GetDevice(t.Context(), "pat", "phone")
 		noErr(t, "GetDevice", err)
 		if d := cmp.Diff(want, got, diffOpts...); d != "" {
@@ -71,10 +72,10 @@ var deviceCases = []testCase{
 	}},
 	{"SameKeysAgainIsNoOp", func(t *testing.T, s storage.Store) {
 		want := device("pat", "phone", 1)
-		noErr(t, "PutDevice", s.PutDevice(t.Context(), want))
+		noErr(t, "PutDevice", s.PutDevice(t.Context(), want, 16))
 		again := want
 		again.CreatedAt = t0.Add(time.Hour)
-		noErr(t, "PutDevice with the same keys", s.PutDevice(t.Context(), again))
+		noErr(t, "PutDevice with the same keys", s.PutDevice(t.Context(), again, 16))
 		got, err := s.GetDevice(t.Context(), "pat", "phone")
 		noErr(t, "GetDevice", err)
 		if d := cmp.Diff(want, got, diffOpts...); d != "" {
@@ -83,12 +84,12 @@ var deviceCases = []testCase{
 	}},
 	{"OtherKeysConflict", func(t *testing.T, s storage.Store) {
 		want := device("pat", "phone", 1)
-		noErr(t, "PutDevice", s.PutDevice(t.Context(), want))
+		noErr(t, "PutDevice", s.PutDevice(t.Context(), want, 16))
 		for name, d := range map[string]storage.Device{
 			"signing key":  {User: "pat", ID: "phone", SigningKey: []byte{9}, ExchangeKey: want.ExchangeKey},
 			"exchange key": {User: "pat", ID: "phone", SigningKey: want.SigningKey, ExchangeKey: []byte{9}},
 		} {
-			checkErr(t, "PutDevice with another "+name, s.PutDevice(t.Context(), d), storage.ErrConflict)
+			checkErr(t, "PutDevice with another "+name, s.PutDevice(t.Context(), d, 16), storage.ErrConflict)
 		}
 		got, err := s.GetDevice(t.Context(), "pat", "phone")
 		noErr(t, "GetDevice", err)
@@ -97,28 +98,36 @@ var deviceCases = []testCase{
 		}
 	}},
 	{"OnlyTheOwnerHasIt", func(t *testing.T, s storage.Store) {
-		noErr(t, "PutDevice", s.PutDevice(t.Context(), device("pat", "phone", 1)))
+		noErr(t, "PutDevice", s.PutDevice(t.Context(), device("pat", "phone", 1), 16))
 		_, err := s.GetDevice(t.Context(), "doc", "phone")
 		checkErr(t, "GetDevice under another user", err, storage.ErrNotFound)
 		_, err = s.GetDevice(t.Context(), "pat", "tablet")
 		checkErr(t, "GetDevice of an unknown id", err, storage.ErrNotFound)
 	}},
+	{"DevicesPerUserBounded", func(t *testing.T, s storage.Store) {
+		for i := 1; i <= 2; i++ {
+			noErr(t, "PutDevice", s.PutDevice(t.Context(), device("pat", fmt.Sprint("d", i), byte(i)), 2))
+		}
+		checkErr(t, "PutDevice past max", s.PutDevice(t.Context(), device("pat", "d3", 3), 2), storage.ErrFull)
+		noErr(t, "PutDevice of a held device again", s.PutDevice(t.Context(), device("pat", "d1", 1), 2))
+		noErr(t, "PutDevice of another user", s.PutDevice(t.Context(), device("doc", "d4", 4), 2))
+	}},
 	{"IDsUniqueAcrossUsers", func(t *testing.T, s storage.Store) {
 		// A recipient map is keyed by device id: two users' devices may not
 		// share one, or one could take the other's header.
-		noErr(t, "PutDevice", s.PutDevice(t.Context(), device("pat", "phone", 1)))
+		noErr(t, "PutDevice", s.PutDevice(t.Context(), device("pat", "phone", 1), 16))
 		checkErr(t, "PutDevice of an id another user holds",
-			s.PutDevice(t.Context(), device("doc", "phone", 2)), storage.ErrConflict)
+			s.PutDevice(t.Context(), device("doc", "phone", 2), 16), storage.ErrConflict)
 		_, err := s.GetDevice(t.Context(), "doc", "phone")
 		checkErr(t, "GetDevice after the refused PutDevice", err, storage.ErrNotFound)
-		noErr(t, "PutDevice of the owner again", s.PutDevice(t.Context(), device("pat", "phone", 1)))
+		noErr(t, "PutDevice of the owner again", s.PutDevice(t.Context(), device("pat", "phone", 1), 16))
 	}},
 	{"ListOrderedByID", func(t *testing.T, s storage.Store) {
 		for _, d := range []storage.Device{
 			device("pat", "phone", 1), device("pat", "laptop", 2), device("pat", "tablet", 3),
 			device("pat2", "watch", 4), device("pa", "desk", 5),
 		} {
-			noErr(t, "PutDevice", s.PutDevice(t.Context(), d))
+			noErr(t, "PutDevice", s.PutDevice(t.Context(), d, 16))
 		}
 		got, err := s.ListDevices(t.Context(), "pat")
 		noErr(t, "ListDevices", err)
@@ -128,7 +137,7 @@ var deviceCases = []testCase{
 		}
 	}},
 	{"ListNoneIsEmpty", func(t *testing.T, s storage.Store) {
-		noErr(t, "PutDevice", s.PutDevice(t.Context(), device("pat", "phone", 1)))
+		noErr(t, "PutDevice", s.PutDevice(t.Context(), device("pat", "phone", 1), 16))
 		got, err := s.ListDevices(t.Context(), "doc")
 		noErr(t, "ListDevices of a user without devices", err)
 		if len(got) != 0 {
