@@ -143,6 +143,13 @@ func TestIntegrationChat(t *testing.T) {
 	if _, err := clinician.Register(ctx); err != nil {
 		t.Fatalf("registering the same keys again: %v", err)
 	}
+	if _, err := clinician.Devices(ctx, "pat"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("devices of a user who shares no session: %v, want ErrNotFound", err)
+	}
+	sess, err := clinician.CreateSession(ctx, "pat")
+	if err != nil {
+		t.Fatal(err)
+	}
 	devs, err := clinician.Devices(ctx, "pat")
 	if err != nil {
 		t.Fatal(err)
@@ -150,10 +157,6 @@ func TestIntegrationChat(t *testing.T) {
 	wantDev := []DeviceInfo{{ID: patient.DeviceID(), User: "pat", Fingerprint: patient.Fingerprint()}}
 	if diff := cmp.Diff(wantDev, devs); diff != "" {
 		t.Errorf("patient's devices as the clinician sees them (-want +got):\n%s", diff)
-	}
-	sess, err := clinician.CreateSession(ctx, "pat")
-	if err != nil {
-		t.Fatal(err)
 	}
 	_, err = clinician.Send(ctx, sess.ID, []byte("before consent"))
 	var apiErr *APIError

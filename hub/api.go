@@ -15,8 +15,9 @@ import (
 
 // caller is the authenticated user of a request.
 type caller struct {
-	user string
-	role string
+	user    string
+	role    string
+	expires time.Time // of the token
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request, c caller) error
@@ -50,20 +51,35 @@ func (h *Hub) authenticate(r *http.Request) (caller, error) {
 	if !ok || token == "" {
 		return caller{}, errUnauthorized
 	}
+	return h.verify(r.Context(), token)
+}
+
+// verify checks a token and that its role is the one the user holds. A
+// user's role is fixed when the hub first sees them: were it taken from
+// each token, one clinician-role token for a patient's id would lift the
+// consent gate from every session they join later.
+func (h *Hub) verify(ctx context.Context, token string) (caller, error) {
 	claims, err := auth.Verify(h.tokenKey, token, h.now())
 	if err != nil {
 		return caller{}, err
 	}
-	return caller{user: claims.User, role: claims.Role}, nil
+	u, err := h.store.GetUser(ctx, claims.User)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+	case err != nil:
+		return caller{}, err
+	case u.Role != claims.Role:
+		return caller{}, errorf(http.StatusForbidden, wire.CodeForbidden,
+			"user %s holds the role %s; this token says %s", claims.User, u.Role, claims.Role)
+	}
+	return caller{user: claims.User, role: claims.Role, expires: claims.Expires}, nil
 }
 
-// rememberUser records the caller and their current role.
+// rememberUser records a user the first time they change anything, with the
+// role of that token, which is theirs from then on.
 func (h *Hub) rememberUser(ctx context.Context, c caller) error {
-	u, err := h.store.GetUser(ctx, c.user)
-	if err == nil && u.Role == c.role {
-		return nil
-	}
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+	_, err := h.store.GetUser(ctx, c.user)
+	if !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
 	return h.store.PutUser(ctx, storage.User{ID: c.user, Role: c.role, CreatedAt: h.now()})
@@ -124,7 +140,17 @@ func (h *Hub) listDevices(w http.ResponseWriter, r *http.Request, c caller) erro
 	if err := validUser(user); err != nil {
 		return err
 	}
-	devs, err := h.store.ListDevices(r.Context(), user)
+	ctx := r.Context()
+	if user != c.user {
+		shared, err := h.sharesSession(ctx, c.user, user)
+		if err != nil {
+			return err
+		}
+		if !shared {
+			return notFound("user " + user)
+		}
+	}
+	devs, err := h.store.ListDevices(ctx, user)
 	if err != nil {
 		return err
 	}
@@ -142,10 +168,6 @@ func (h *Hub) createSession(w http.ResponseWriter, r *http.Request, c caller) er
 		return err
 	}
 	ctx := r.Context()
-	if err := h.rememberUser(ctx, c); err != nil {
-		return err
-	}
-
 	members := []storage.Member{{User: c.user, Role: c.role}}
 	seen := map[string]bool{c.user: true}
 	for _, u := range req.Members {
@@ -159,19 +181,20 @@ func (h *Hub) createSession(w http.ResponseWriter, r *http.Request, c caller) er
 		if len(members) >= h.cfg.MaxMembers {
 			return badRequest("a session has at most %d members", h.cfg.MaxMembers)
 		}
-		known, err := h.store.GetUser(ctx, u)
-		if errors.Is(err, storage.ErrNotFound) {
-			return notFound("user " + u)
-		}
+		m, err := h.newMember(ctx, c, u)
 		if err != nil {
 			return err
 		}
-		members = append(members, storage.Member{User: u, Role: known.Role})
+		members = append(members, m)
 	}
 	if len(members) < 2 {
 		return badRequest("members must name at least one other user")
 	}
 
+	// Only now, with the request known to be good, is the caller recorded.
+	if err := h.rememberUser(ctx, c); err != nil {
+		return err
+	}
 	s := storage.Session{ID: newID("s"), Kind: wire.KindChat, State: wire.StateOpen,
 		Members: members, CreatedAt: h.now()}
 	if err := h.store.CreateSession(ctx, s); err != nil {
@@ -181,6 +204,31 @@ func (h *Hub) createSession(w http.ResponseWriter, r *http.Request, c caller) er
 		SessionID: s.ID, Reason: wire.SessionCreated, User: c.user}})
 	writeJSON(w, http.StatusCreated, wireSession(s, nil))
 	return nil
+}
+
+// newMember checks that c may bring user into a session: user must have a
+// registered device (else no one could encrypt for them), and a patient may
+// bring in clinicians only, so that patients can neither message each other
+// unasked nor learn who else is a patient.
+func (h *Hub) newMember(ctx context.Context, c caller, user string) (storage.Member, error) {
+	u, err := h.store.GetUser(ctx, user)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Member{}, notFound("user " + user)
+	}
+	if err != nil {
+		return storage.Member{}, err
+	}
+	devs, err := h.store.ListDevices(ctx, user)
+	if err != nil {
+		return storage.Member{}, err
+	}
+	if len(devs) == 0 {
+		return storage.Member{}, notFound("user " + user)
+	}
+	if c.role == wire.RolePatient && u.Role == wire.RolePatient {
+		return storage.Member{}, notFound("user " + user)
+	}
+	return storage.Member{User: u.ID, Role: u.Role}, nil
 }
 
 func (h *Hub) listSessions(w http.ResponseWriter, r *http.Request, c caller) error {
@@ -234,15 +282,12 @@ func (h *Hub) addMember(w http.ResponseWriter, r *http.Request, c caller) error 
 	if err := h.consentGate(ctx, s); err != nil {
 		return err
 	}
-	u, err := h.store.GetUser(ctx, req.User)
-	if errors.Is(err, storage.ErrNotFound) {
-		return notFound("user " + req.User)
-	}
+	m, err := h.newMember(ctx, c, req.User)
 	if err != nil {
 		return err
 	}
 
-	s, added, err := h.store.AddMember(ctx, s.ID, storage.Member{User: u.ID, Role: u.Role}, h.cfg.MaxMembers)
+	s, added, err := h.store.AddMember(ctx, s.ID, m, h.cfg.MaxMembers)
 	if errors.Is(err, storage.ErrFull) {
 		return badRequest("a session has at most %d members", h.cfg.MaxMembers)
 	}
@@ -257,10 +302,28 @@ func (h *Hub) addMember(w http.ResponseWriter, r *http.Request, c caller) error 
 	if added {
 		status = http.StatusCreated
 		h.publish(ctx, Event{Users: memberIDs(s), Session: &wire.SessionEvent{SessionID: s.ID,
-			Reason: wire.SessionMemberAdded, User: u.ID, HeadSeq: s.HeadSeq}})
+			Reason: wire.SessionMemberAdded, User: m.User, HeadSeq: s.HeadSeq}})
 	}
 	writeJSON(w, status, wireSession(s, cur))
 	return nil
+}
+
+// sharesSession reports whether two users are members of one session: only
+// then may one see the other's devices, so that no one can probe the hub for
+// who uses it.
+func (h *Hub) sharesSession(ctx context.Context, a, b string) (bool, error) {
+	ss, err := h.store.ListSessions(ctx, a)
+	if err != nil {
+		return false, err
+	}
+	for _, s := range ss {
+		for _, m := range s.Members {
+			if m.User == b {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // memberSession loads a session the user is a member of. Sessions of others

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bedside/bedside/hub"
@@ -274,5 +275,67 @@ func TestDeviceCapUnderConcurrency(t *testing.T) {
 	}
 	if created != 3 {
 		t.Fatalf("%d devices registered, limit 3", created)
+	}
+}
+
+// TestRoleIsFixed checks that a user keeps the role the hub first saw: a
+// token with another role for a patient's id cannot lift the consent gate.
+func TestRoleIsFixed(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	asClinician := e.token("pat", "clinician")
+	var werr wire.Error
+	if code := e.do("POST", "/v1/sessions", asClinician, wire.CreateSessionRequest{Members: []string{"doc"}}, &werr); code != 403 {
+		t.Fatalf("patient with a clinician token: %d %+v", code, werr)
+	}
+	sid := e.session(doc, pat)
+	var s wire.Session
+	e.do("GET", "/v1/sessions/"+sid, doc.token, nil, &s)
+	if s.Members[1].Role != "patient" {
+		t.Fatalf("patient recorded as %s", s.Members[1].Role)
+	}
+	if code := e.do("POST", "/v1/sessions/"+sid+"/messages", doc.token, sendReq(doc, "m1", pat), &werr); code != 403 || werr.Code != wire.CodeConsentRequired {
+		t.Fatalf("send without consent: %d %+v", code, werr)
+	}
+	// The same holds for sockets.
+	c := e.dialRaw()
+	c.writeFrame(wire.Frame{Type: wire.FrameHello, Token: asClinician, Device: pat.device})
+	if _, err := c.read(5 * time.Second); websocket.CloseStatus(err) != wire.CloseUnauthorized {
+		t.Fatalf("hello with the wrong role: %v", err)
+	}
+}
+
+// TestNoProbing checks that users cannot discover others: a stranger's
+// devices, a patient's fellow patients, a user without devices all look
+// alike (404), and a refused request records nothing.
+func TestNoProbing(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	e.user("pat2", "patient")
+	ghost := e.token("ghost", "clinician")
+	var werr wire.Error
+	if code := e.do("GET", "/v1/users/pat2/devices", pat.token, nil, &werr); code != 404 {
+		t.Errorf("a stranger's devices: %d", code)
+	}
+	if code := e.do("GET", "/v1/users/pat/devices", pat.token, nil, nil); code != 200 {
+		t.Errorf("own devices: %d", code)
+	}
+	if code := e.do("POST", "/v1/sessions", pat.token, wire.CreateSessionRequest{Members: []string{"pat2"}}, &werr); code != 404 {
+		t.Errorf("patient opens a chat with a patient: %d", code)
+	}
+	if code := e.do("POST", "/v1/sessions", ghost, wire.CreateSessionRequest{Members: []string{"nobody"}}, &werr); code != 404 {
+		t.Errorf("session with an unknown user: %d", code)
+	}
+	// The refused request did not make ghost a known user.
+	if code := e.do("POST", "/v1/sessions", doc.token, wire.CreateSessionRequest{Members: []string{"ghost"}}, &werr); code != 404 {
+		t.Errorf("session with a user who never registered a device: %d", code)
+	}
+	e.consent(pat)
+	sid := e.session(pat, doc)
+	if code := e.do("GET", "/v1/users/pat/devices", doc.token, nil, nil); code != 200 {
+		t.Errorf("a fellow member's devices: %d", code)
+	}
+	if code := e.do("POST", "/v1/sessions/"+sid+"/members", pat.token, wire.AddMemberRequest{User: "pat2"}, &werr); code != 404 {
+		t.Errorf("patient adds a patient: %d", code)
 	}
 }

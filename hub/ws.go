@@ -101,20 +101,20 @@ func (h *Hub) hello(ctx context.Context, ws *websocket.Conn) (*conn, map[string]
 	if err := json.Unmarshal(data, &f); err != nil || f.Type != wire.FrameHello {
 		return refuse(wire.CloseUnauthorized, "first frame must be hello", errors.New("no hello"))
 	}
-	claims, err := auth.Verify(h.tokenKey, f.Token, h.now())
+	who, err := h.verify(ctx, f.Token)
 	if err != nil {
 		return refuse(wire.CloseUnauthorized, "invalid or expired token", err)
 	}
 	if validID("device", f.Device) != nil {
 		return refuse(wire.CloseUnauthorized, "unknown device", errors.New("bad device id"))
 	}
-	if _, err := h.store.GetDevice(ctx, claims.User, f.Device); err != nil {
+	if _, err := h.store.GetDevice(ctx, who.user, f.Device); err != nil {
 		return refuse(wire.CloseUnauthorized, "unknown device", err)
 	}
 
 	c := &conn{
 		h: h, ws: ws, id: newID("w"), device: f.Device,
-		caller: caller{user: claims.User, role: claims.Role},
+		caller: who,
 		queue:  make(chan *Event, h.cfg.SendQueue),
 		done:   make(chan struct{}),
 		last:   make(map[string]uint64),
@@ -131,14 +131,14 @@ func (h *Hub) hello(ctx context.Context, ws *websocket.Conn) (*conn, map[string]
 		h.unregister(c)
 		return refuse(websocket.StatusInternalError, "internal error", err)
 	}
-	ready := wire.Frame{Type: wire.FrameReady, Ready: &wire.Ready{ConnID: c.id, User: claims.User,
+	ready := wire.Frame{Type: wire.FrameReady, Ready: &wire.Ready{ConnID: c.id, User: who.user,
 		Device: f.Device, HeartbeatSeconds: int(h.cfg.Heartbeat / time.Second)}}
 	if err := c.write(ctx, ready); err != nil {
 		h.unregister(c)
 		return nil, nil, err
 	}
 	h.metrics.connects.Inc()
-	c.startExpiry(claims.Expires)
+	c.startExpiry(who.expires)
 	return c, f.Resume, nil
 }
 
