@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -16,7 +17,7 @@ import (
 	"github.com/bedside/bedside/hub"
 )
 
-var errConfig = errors.New("bedside: configuration")
+var errConfig = errors.New("configuration")
 
 // config is everything `bedside serve` can be told. Defaults come first, then
 // the YAML file (--config or BEDSIDE_CONFIG), then BEDSIDE_* variables, then
@@ -136,8 +137,15 @@ func readConfigFile(path string, c *config) error {
 	defer f.Close()
 	dec := yaml.NewDecoder(f)
 	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil {
+	switch err := dec.Decode(c); {
+	case errors.Is(err, io.EOF):
+		return nil // no settings: the defaults
+	case err != nil:
 		return fmt.Errorf("%w: %s: %w", errConfig, path, err)
+	}
+	var more yaml.Node
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: %s holds more than one YAML document", errConfig, path)
 	}
 	return nil
 }

@@ -80,3 +80,36 @@ func TestConfigRefusals(t *testing.T) {
 		t.Errorf("IPv6 loopback: %v", err)
 	}
 }
+
+func TestConfigFileShapes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o600)
+		return p
+	}
+	if _, err := parse(t, []string{"--config", write("empty.yaml", "# nothing set\n")}, nil); err != nil {
+		t.Errorf("a file of comments only: %v", err)
+	}
+	_, err := parse(t, []string{"--config", write("two.yaml", "listen: 127.0.0.1:1\n---\nlisten: 127.0.0.1:2\n")}, nil)
+	if err == nil || !strings.Contains(err.Error(), "more than one YAML document") {
+		t.Errorf("two documents: %v", err)
+	}
+	_, err = parse(t, []string{"--config", write("huge.yaml", "limits: {sendQueue: 100000000000}\n")}, nil)
+	if err == nil || !strings.Contains(err.Error(), "sendQueue") {
+		t.Errorf("a huge send queue: %v", err)
+	}
+}
+
+func TestTokenNeedsExistingKey(t *testing.T) {
+	var out, errOut strings.Builder
+	dir := t.TempDir()
+	code := run(t.Context(), []string{"token", "--data", dir, "--user", "a", "--role", "patient"},
+		func(string) string { return "" }, &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "no token key") {
+		t.Fatalf("exit %d, stderr %q", code, errOut.String())
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("token created files: %v", entries)
+	}
+}

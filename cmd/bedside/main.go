@@ -121,29 +121,7 @@ func newLogger(cfg *config, w io.Writer) (*slog.Logger, error) {
 // taking connections, finish requests and writes in flight, close sockets
 // with "going away", close the store.
 func serveHub(ctx context.Context, cfg *config, log *slog.Logger) error {
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return fmt.Errorf("make data directory: %w", err)
-	}
-	dbPath := filepath.Join(cfg.Data, dbFile)
-	keyPath := filepath.Join(cfg.Data, keyFile)
-	key, created, err := auth.LoadOrCreateKey(keyPath)
-	if err != nil {
-		return err
-	}
-	store, err := boltstore.Open(dbPath, boltstore.Options{})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	log.Info("bedside starting", "version", version, "data", cfg.Data, "db", dbPath,
-		"tokenKey", keyPath, "tokenKeyCreated", created)
-
-	h, err := hub.New(hub.Options{Store: store, TokenKey: key, Config: cfg.Limits, Logger: log})
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{
-		Handler:           h.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       time.Minute, // cleared on WebSocket hijack
 		WriteTimeout:      time.Minute,
@@ -151,41 +129,82 @@ func serveHub(ctx context.Context, cfg *config, log *slog.Logger) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	// Listen first: a taken or impossible address fails before anything is
+	// created on disk.
 	ln, err := listen(cfg, srv)
 	if err != nil {
 		return err
 	}
+	defer ln.Close()
+
+	store, key, err := openData(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	h, err := hub.New(hub.Options{Store: store, TokenKey: key, Config: cfg.Limits, Logger: log})
+	if err != nil {
+		return err
+	}
+	srv.Handler = h.Handler()
 	log.Info("listening", "addr", ln.Addr().String(), "tls", cfg.tls())
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	return shutdown(cfg, log, srv, h, serveErr)
+	shutdown(cfg, log, srv, h, serveErr)
+	return nil
 }
 
-func shutdown(cfg *config, log *slog.Logger, srv *http.Server, h *hub.Hub, serveErr chan error) error {
+// openData opens the data directory: the token key and the store.
+func openData(cfg *config, log *slog.Logger) (*boltstore.Store, []byte, error) {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("make data directory: %w", err)
+	}
+	if info, err := os.Stat(cfg.Data); err == nil && info.Mode().Perm()&0o077 != 0 {
+		log.Warn("data directory is open to other users; chmod 700 it", "data", cfg.Data,
+			"mode", info.Mode().Perm().String())
+	}
+	dbPath := filepath.Join(cfg.Data, dbFile)
+	keyPath := filepath.Join(cfg.Data, keyFile)
+	key, created, err := auth.LoadOrCreateKey(keyPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	store, err := boltstore.Open(dbPath, boltstore.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info("bedside starting", "version", version, "data", cfg.Data, "db", dbPath,
+		"tokenKey", keyPath, "tokenKeyCreated", created)
+	return store, key, nil
+}
+
+// shutdown stops in order: refuse new work, tell sockets "going away" while
+// requests in flight finish, and past the deadline close what is left. A
+// client too slow to finish in time does not make the exit a failure: the
+// store commits every write it has taken before it closes.
+func shutdown(cfg *config, log *slog.Logger, srv *http.Server, h *hub.Hub, serveErr chan error) {
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 
 	h.Drain()
-	err := srv.Shutdown(ctx)
-	if e := <-serveErr; !errors.Is(e, http.ErrServerClosed) && err == nil {
-		err = e
+	hubDone := make(chan error, 1)
+	go func() { hubDone <- h.Shutdown(ctx) }()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("requests still running at the deadline; closing them", "err", err)
+		srv.Close()
 	}
-	if e := h.Shutdown(ctx); err == nil {
-		err = e
-	}
-	if err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	<-serveErr
+	if err := <-hubDone; err != nil {
+		log.Warn("websockets still closing at the deadline", "err", err)
 	}
 	log.Info("stopped")
-	return nil
 }
 
 // listen opens the listener, wrapped in TLS when configured.
@@ -244,10 +263,13 @@ func token(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return fmt.Errorf("make data directory: %w", err)
+	// Only serve creates the key: a token signed with a key made here by
+	// mistake (the wrong directory) would be refused by the running hub.
+	key, err := auth.LoadKey(filepath.Join(cfg.Data, keyFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("no token key in %s: start `bedside serve` with this data directory once, "+
+			"or name the right one with --data", cfg.Data)
 	}
-	key, _, err := auth.LoadOrCreateKey(filepath.Join(cfg.Data, keyFile))
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -102,19 +103,39 @@ func Verify(key []byte, token string, now time.Time) (Claims, error) {
 	return Claims{User: c.Subject, Role: c.Role, Expires: c.ExpiresAt.Time}, nil
 }
 
+// LoadKey reads the signing key at path. A key other users can read is
+// refused: whoever reads it can mint any token.
+func LoadKey(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("auth: read key: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("auth: read key: %w", err)
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %v; it must be readable by its owner only (chmod 600)",
+			ErrKeyFile, path, info.Mode().Perm())
+	}
+	key, err := io.ReadAll(io.LimitReader(f, KeySize+1))
+	if err != nil {
+		return nil, fmt.Errorf("auth: read key: %w", err)
+	}
+	if len(key) != KeySize {
+		return nil, fmt.Errorf("%w: %s holds %d bytes, want %d", ErrKeyFile, path, len(key), KeySize)
+	}
+	return key, nil
+}
+
 // LoadOrCreateKey reads the signing key at path, creating it (mode 0600,
 // written atomically) when it does not exist yet. created reports whether
 // it was made now.
 func LoadOrCreateKey(path string) (key []byte, created bool, err error) {
-	key, err = os.ReadFile(path)
-	if err == nil {
-		if len(key) != KeySize {
-			return nil, false, fmt.Errorf("%w: %s holds %d bytes, want %d", ErrKeyFile, path, len(key), KeySize)
-		}
-		return key, false, nil
-	}
+	key, err = LoadKey(path)
 	if !errors.Is(err, os.ErrNotExist) {
-		return nil, false, fmt.Errorf("auth: read key: %w", err)
+		return key, false, err
 	}
 
 	key = make([]byte, KeySize)

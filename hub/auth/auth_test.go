@@ -113,3 +113,22 @@ func signedHS256(t *testing.T, claims string) string {
 	t.Helper()
 	return signWith(testKey, b64(`{"alg":"HS256","typ":"JWT"}`)+"."+b64(claims))
 }
+
+func TestLoadKeyRefusesOpenModes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "token.key")
+	if _, err := LoadKey(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("missing key: %v", err)
+	}
+	os.WriteFile(path, testKey, 0o644)
+	os.Chmod(path, 0o644)
+	if _, err := LoadKey(path); !errors.Is(err, ErrKeyFile) {
+		t.Fatalf("key readable by others: %v", err)
+	}
+	if _, _, err := LoadOrCreateKey(path); !errors.Is(err, ErrKeyFile) {
+		t.Fatalf("LoadOrCreateKey replaced an open key instead of refusing: %v", err)
+	}
+	os.Chmod(path, 0o600)
+	if k, err := LoadKey(path); err != nil || string(k) != string(testKey) {
+		t.Fatalf("LoadKey = %q, %v", k, err)
+	}
+}
