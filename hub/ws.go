@@ -51,6 +51,9 @@ type conn struct {
 		stopped bool
 	}
 
+	mu       sync.Mutex      // guards catching
+	catching map[string]bool // sessions being replayed from the store
+
 	// last is the newest seq written per session. Only writeLoop touches it
 	// after the connection starts.
 	last map[string]uint64
@@ -118,6 +121,13 @@ func (h *Hub) hello(ctx context.Context, ws *websocket.Conn) (*conn, map[string]
 		queue:  make(chan *Event, h.cfg.SendQueue),
 		done:   make(chan struct{}),
 		last:   make(map[string]uint64),
+
+		catching: make(map[string]bool, len(f.Resume)),
+	}
+	// Sessions to resume are replayed from the store before anything else;
+	// until then their live events would only fill the queue.
+	for s := range f.Resume {
+		c.catching[s] = true
 	}
 	switch err := h.register(c); {
 	case errors.Is(err, errTooMany):
@@ -227,6 +237,14 @@ func (c *conn) enqueue(ev *Event) {
 	case <-c.done:
 		return
 	default:
+	}
+	if ev.Message != nil {
+		c.mu.Lock()
+		replaying := c.catching[ev.Message.SessionID]
+		c.mu.Unlock()
+		if replaying {
+			return // the replay reads it from the store
+		}
 	}
 	select {
 	case c.queue <- ev:
@@ -355,10 +373,11 @@ func (c *conn) handleSend(ctx context.Context, f *wire.Frame) {
 func (c *conn) writeLoop(ctx context.Context, resume map[string]uint64) {
 	for s := range resume {
 		if _, member := c.last[s]; !member {
+			c.setCatching(s, false)
 			c.reply(ctx, wire.Frame{Type: wire.FrameError, SessionID: s, Error: notFound("session").wire()})
 			continue
 		}
-		if err := c.catchUp(ctx, s, 0); err != nil {
+		if err := c.catchUp(ctx, s); err != nil {
 			c.fail(ctx, s, err)
 		}
 	}
@@ -439,7 +458,7 @@ func (c *conn) deliverMessage(ctx context.Context, m *storage.Message) error {
 		return nil // sent already, by a catch-up
 	case m.Seq > last+1:
 		// Events raced each other; the store has what lies between.
-		return c.catchUp(ctx, m.SessionID, m.Seq)
+		return c.catchUp(ctx, m.SessionID)
 	}
 	if err := c.writeMessage(ctx, m); err != nil {
 		return err
@@ -448,24 +467,37 @@ func (c *conn) deliverMessage(ctx context.Context, m *storage.Message) error {
 	return nil
 }
 
-// catchUp writes stored messages after c.last[session], in order, until it
-// has written through seq upto (0: everything stored now). A hole in the
-// store (deleted by retention) is announced with a gap frame.
-func (c *conn) catchUp(ctx context.Context, session string, upto uint64) error {
+// catchUp writes the stored messages after c.last[session], in order, up to
+// the newest. Live message events of the session are dropped meanwhile
+// rather than queued (the store has them), so that a client far behind is
+// not cut off as slow while it is being fed. A hole in the store (deleted by
+// retention) is announced with a gap frame.
+func (c *conn) catchUp(ctx context.Context, session string) error {
 	s, err := c.h.store.GetSession(ctx, session)
 	if err != nil {
+		c.setCatching(session, false)
 		return err
 	}
 	if err := c.h.consentGate(ctx, s); err != nil {
-		c.last[session] = max(c.last[session], upto, s.HeadSeq)
+		c.setCatching(session, false)
+		c.last[session] = max(c.last[session], s.HeadSeq)
 		return err
 	}
+	c.setCatching(session, true)
+	err = c.replay(ctx, session)
+	c.setCatching(session, false)
+	if err != nil {
+		return err
+	}
+	// An event dropped before the flag went down was for a message already
+	// committed: one more read finds it. Later events are queued again.
+	return c.replay(ctx, session)
+}
+
+// replay writes stored messages after c.last[session] until none are left.
+func (c *conn) replay(ctx context.Context, session string) error {
 	for {
-		after := c.last[session]
-		if upto != 0 && after >= upto {
-			return nil
-		}
-		page, err := c.h.store.Messages(ctx, session, after, catchUpPage)
+		page, err := c.h.store.Messages(ctx, session, c.last[session], catchUpPage)
 		if err != nil {
 			return err
 		}
@@ -485,6 +517,17 @@ func (c *conn) catchUp(ctx context.Context, session string, upto uint64) error {
 		if len(page) < catchUpPage {
 			return nil
 		}
+	}
+}
+
+// setCatching marks whether session is being replayed from the store.
+func (c *conn) setCatching(session string, on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if on {
+		c.catching[session] = true
+	} else {
+		delete(c.catching, session)
 	}
 }
 

@@ -381,3 +381,40 @@ func TestWSConnectionsPerUserBounded(t *testing.T) {
 	// Another user is not affected.
 	e.dial(e.user("pat", "patient"), nil)
 }
+
+// TestWSFarBehindNotCutOff resumes a client thousands of messages behind
+// while others keep sending: live events must not pile up in its small
+// queue during the replay and get it cut off as slow.
+func TestWSFarBehindNotCutOff(t *testing.T) {
+	e := newEnv(t, hub.Config{SendQueue: 8})
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	e.consent(pat)
+	sid := e.session(doc, pat)
+	const stored, live = 2000, 100
+	for i := 1; i <= stored; i++ {
+		e.send(doc, sid, fmt.Sprint("old", i), pat)
+	}
+
+	c := e.dial(pat, map[string]uint64{sid: 0})
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for i := 1; i <= live; i++ {
+			req := sendReq(doc, fmt.Sprint("new", i), pat)
+			if code := e.do("POST", "/v1/sessions/"+sid+"/messages", doc.token, req, nil); code != 201 {
+				t.Errorf("live send %d: %d", i, code)
+				return
+			}
+		}
+	}()
+	for want := uint64(1); want <= stored+live; want++ {
+		f, err := c.read(30 * time.Second)
+		if err != nil {
+			t.Fatalf("cut off at seq %d: %v", want, err)
+		}
+		if f.Type != wire.FrameMessage || f.Message.Seq != want {
+			t.Fatalf("got %s seq %v, want message %d", f.Type, f.Message, want)
+		}
+	}
+	<-sent
+}
