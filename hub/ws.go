@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -41,6 +42,7 @@ type conn struct {
 	queue chan *Event   // bounded; a full queue cuts the connection off
 	done  chan struct{} // closed when the connection starts closing
 
+	slow      atomic.Bool // cut off as a slow consumer
 	closeOnce sync.Once
 	closeWG   sync.WaitGroup // the goroutine running the close handshake
 
@@ -73,13 +75,12 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	h.wg.Add(1)
 	defer h.wg.Done()
 
-	c, resume, err := h.hello(r.Context(), ws)
+	c, resume, err := h.hello(r.Context(), ws, r.RemoteAddr)
 	if err != nil {
 		h.log.Debug("websocket hello refused", "remote", r.RemoteAddr, "err", err)
 		return
 	}
 	defer h.unregister(c)
-	c.log = h.log.With("conn", c.id, "remote", r.RemoteAddr, "user", c.caller.user)
 	c.log.Debug("websocket open")
 	c.run(resume)
 	c.log.Debug("websocket closed")
@@ -87,18 +88,17 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 
 // hello reads and checks the first frame, registers the connection and
 // answers ready. On failure the socket is closed.
-func (h *Hub) hello(ctx context.Context, ws *websocket.Conn) (*conn, map[string]uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.HelloTimeout)
+func (h *Hub) hello(ctx context.Context, ws *websocket.Conn, remote string) (*conn, map[string]uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.HelloTimeout+5*time.Second)
 	defer cancel()
 
 	refuse := func(code websocket.StatusCode, reason string, err error) (*conn, map[string]uint64, error) {
 		ws.Close(code, reason)
 		return nil, nil, err
 	}
-	_, data, err := ws.Read(ctx)
+	data, err := h.readHello(ctx, ws)
 	if err != nil {
-		ws.CloseNow()
-		return nil, nil, fmt.Errorf("read hello: %w", err)
+		return nil, nil, err
 	}
 	var f wire.Frame
 	if err := json.Unmarshal(data, &f); err != nil || f.Type != wire.FrameHello {
@@ -124,6 +124,7 @@ func (h *Hub) hello(ctx context.Context, ws *websocket.Conn) (*conn, map[string]
 
 		catching: make(map[string]bool, len(f.Resume)),
 	}
+	c.log = h.log.With("conn", c.id, "remote", remote, "user", who.user)
 	// Sessions to resume are replayed from the store before anything else;
 	// until then their live events would only fill the queue.
 	for s := range f.Resume {
@@ -150,6 +151,30 @@ func (h *Hub) hello(ctx context.Context, ws *websocket.Conn) (*conn, map[string]
 	h.metrics.connects.Inc()
 	c.startExpiry(who.expires)
 	return c, f.Resume, nil
+}
+
+// readHello reads the first frame. A client silent past HelloTimeout is
+// closed with CloseUnauthorized, so it learns why, rather than cut off
+// mid-read.
+func (h *Hub) readHello(ctx context.Context, ws *websocket.Conn) ([]byte, error) {
+	closed := make(chan struct{})
+	timer := time.AfterFunc(h.cfg.HelloTimeout, func() {
+		defer close(closed)
+		ws.Close(wire.CloseUnauthorized, "no hello in time")
+	})
+	typ, data, err := ws.Read(ctx)
+	if !timer.Stop() {
+		<-closed
+	}
+	if err != nil {
+		ws.CloseNow()
+		return nil, fmt.Errorf("read hello: %w", err)
+	}
+	if typ != websocket.MessageText {
+		ws.Close(wire.CloseProtocol, "frames must be JSON text")
+		return nil, errors.New("binary hello")
+	}
+	return data, nil
 }
 
 func (h *Hub) register(c *conn) error {
@@ -249,10 +274,18 @@ func (c *conn) enqueue(ev *Event) {
 	select {
 	case c.queue <- ev:
 	default:
-		c.h.metrics.slowConsumer.Inc()
-		c.h.warns.warn(c.log, time.Now(), "slow consumer cut off", "reason", "queue full", "queue", cap(c.queue))
-		c.closeWith(wire.CloseSlowConsumer, "send queue overflow; resume by seq")
+		c.cutSlow("queue full")
 	}
+}
+
+// cutSlow closes a connection whose client does not keep up, counting it
+// once however many ways it shows.
+func (c *conn) cutSlow(reason string) {
+	if c.slow.CompareAndSwap(false, true) {
+		c.h.metrics.slowConsumer.Inc()
+		c.h.warns.warn(c.log, time.Now(), "slow consumer cut off", "reason", reason)
+	}
+	c.closeWith(wire.CloseSlowConsumer, "too slow; resume by seq")
 }
 
 // startExpiry closes the connection when its token expires; unregister
@@ -308,15 +341,25 @@ func (c *conn) stopHeartbeat() {
 // readLoop reads client frames until the socket closes.
 func (c *conn) readLoop(ctx context.Context) {
 	for {
-		_, data, err := c.ws.Read(ctx)
+		typ, data, err := c.ws.Read(ctx)
 		if err != nil {
 			c.closeWith(websocket.StatusNormalClosure, "")
 			return
 		}
+		if typ != websocket.MessageText {
+			c.closeWith(wire.CloseProtocol, "frames must be JSON text")
+			return
+		}
 		var f wire.Frame
 		if err := json.Unmarshal(data, &f); err != nil {
-			c.closeWith(wire.CloseProtocol, "frame is not valid JSON")
-			return
+			var syn *json.SyntaxError
+			if errors.As(err, &syn) || !json.Valid(data) {
+				c.closeWith(wire.CloseProtocol, "frame is not valid JSON")
+				return
+			}
+			// Valid JSON of the wrong shape: answer it, as HTTP would.
+			c.replyError(ctx, "", "", jsonError(err))
+			continue
 		}
 		switch f.Type {
 		case wire.FrameSend:
@@ -398,15 +441,18 @@ func (c *conn) writeLoop(ctx context.Context, resume map[string]uint64) {
 // fail reports a delivery problem: a consent gate to the client, anything
 // else to the log and by closing the connection, so the client resumes.
 func (c *conn) fail(ctx context.Context, session string, err error) {
-	if errors.Is(err, errConsentRequired) {
-		c.reply(ctx, wire.Frame{Type: wire.FrameError, SessionID: session, Error: errConsentRequired.wire()})
-		return
-	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		// The client stopped reading: the same as overflowing its queue.
-		c.h.metrics.slowConsumer.Inc()
-		c.h.warns.warn(c.log, time.Now(), "slow consumer cut off", "reason", "write timeout")
-		c.closeWith(wire.CloseSlowConsumer, "write timed out; resume by seq")
+		c.cutSlow("write timeout")
+		return
+	}
+	select {
+	case <-c.done:
+		return // closing already; the failure is a consequence
+	default:
+	}
+	if errors.Is(err, errConsentRequired) {
+		c.reply(ctx, wire.Frame{Type: wire.FrameError, SessionID: session, Error: errConsentRequired.wire()})
 		return
 	}
 	if ctx.Err() == nil {

@@ -22,7 +22,7 @@ const (
 // on shutdown). Documented in docs/protocol.md.
 const (
 	CloseUnauthorized = 4001 // no hello in time, bad or expired token, unknown device
-	CloseProtocol     = 4002 // a frame that is not valid JSON or has an unknown type
+	CloseProtocol     = 4002 // a frame that is not JSON text
 	CloseSlowConsumer = 4008 // the send queue overflowed; reconnect and resume by seq
 	CloseTokenExpired = 4010 // the token expired while connected; reconnect with a new one
 	CloseTooMany      = 4029 // the user has as many connections open as allowed
