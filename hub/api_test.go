@@ -185,6 +185,11 @@ func TestBadInput(t *testing.T) {
 		{"no policy version", "POST", "/v1/consents", pat.token, `{"scope":"chat"}`, 400, wire.CodeBadRequest},
 		{"withdraw unknown", "DELETE", "/v1/consents/c_nope", pat.token, nil, 404, wire.CodeNotFound},
 		{"unknown route", "GET", "/v1/nothing", doc.token, nil, 404, wire.CodeNotFound},
+		{"unclean path", "GET", "/v1/sessions/../sessions/" + sid, doc.token, nil, 404, wire.CodeNotFound},
+		{"double slash", "GET", "//v1/sessions", doc.token, nil, 404, wire.CodeNotFound},
+		{"array body", "POST", "/v1/sessions", doc.token, `[]`, 400, wire.CodeBadRequest},
+		{"id starting with a dot", "PUT", "/v1/devices/.hidden", doc.token, `{}`, 400, wire.CodeBadRequest},
+		{"websocket without upgrade", "GET", "/v1/ws", doc.token, nil, 426, wire.CodeBadRequest},
 		{"wrong method", "DELETE", "/v1/sessions", doc.token, nil, 405, ""},
 	}
 	for _, tc := range cases {
@@ -193,6 +198,9 @@ func TestBadInput(t *testing.T) {
 			code := e.do(tc.method, tc.path, tc.token, tc.body, &werr)
 			if code != tc.status || (tc.code != "" && werr.Code != tc.code) {
 				t.Errorf("got %d %+v, want %d %s", code, werr, tc.status, tc.code)
+			}
+			if strings.Contains(werr.Message, "wire.") || strings.Contains(werr.Message, "uint") {
+				t.Errorf("message speaks Go: %q", werr.Message)
 			}
 		})
 	}

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -124,6 +125,13 @@ func (h *Hub) Handler() http.Handler {
 // for (405) with a JSON error like every other, instead of plain text.
 func (h *Hub) jsonErrors(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p != "/" && path.Clean(p) != p {
+			// The mux would redirect to the clean path in HTML; no id
+			// needs dots or slashes, so such a path names nothing.
+			h.metrics.errors.WithLabelValues(wire.CodeNotFound).Inc()
+			writeJSON(w, http.StatusNotFound, notFound("route").wire())
+			return
+		}
 		handler, pattern := mux.Handler(r)
 		if pattern != "" {
 			mux.ServeHTTP(w, r) // sets the path values that Handler does not

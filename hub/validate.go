@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"regexp"
 	"strconv"
 
@@ -17,7 +18,8 @@ import (
 
 // idPattern is what device, session, consent and client message ids may look
 // like: they appear in URLs and storage keys, so they stay plain.
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
+// They start with a letter or digit, so that "." and ".." are never ids.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 const (
 	keySize          = 32        // Ed25519 and X25519 public keys
@@ -29,14 +31,14 @@ const (
 
 func validID(kind, s string) error {
 	if !idPattern.MatchString(s) {
-		return badRequest("%s must be 1-128 characters of A-Z a-z 0-9 . _ -", kind)
+		return badRequest("%s must be 1-128 characters of A-Z a-z 0-9 . _ -, starting with a letter or digit", kind)
 	}
 	return nil
 }
 
 func validUser(s string) error {
 	if !auth.ValidUser(s) {
-		return badRequest("user id must be 1-128 characters of A-Z a-z 0-9 . _ @ -")
+		return badRequest("user id must be 1-128 characters of A-Z a-z 0-9 . _ @ -, starting with a letter or digit")
 	}
 	return nil
 }
@@ -79,14 +81,41 @@ func jsonError(err error) error {
 	case errors.As(err, &tooBig):
 		return errorf(http.StatusRequestEntityTooLarge, wire.CodeTooLarge,
 			"request body over %d bytes", tooBig.Limit)
+	case errors.As(err, &typ) && typ.Field == "":
+		return badRequest("request body must be a JSON object")
 	case errors.As(err, &typ):
-		return badRequest("field %q must be %s", typ.Field, typ.Type)
+		return badRequest("field %q must be %s", typ.Field, jsonKind(typ.Type))
 	case errors.As(err, &syn):
 		return badRequest("malformed JSON at offset %d", syn.Offset)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return badRequest("request body is empty or cut short")
 	}
 	return badRequest("malformed JSON: %s", err.Error())
+}
+
+// jsonKind names what a Go type looks like in JSON, for error messages that
+// speak the client's language rather than ours.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an unsigned integer"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return "base64 text"
+		}
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "another type"
 }
 
 // validateSend checks a send's shape and size; it touches no storage.

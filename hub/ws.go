@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +65,12 @@ type conn struct {
 func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	if h.draining.Load() {
 		writeJSON(w, http.StatusServiceUnavailable, errUnavailable.wire())
+		return
+	}
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+		w.Header().Set("Upgrade", "websocket")
+		writeJSON(w, http.StatusUpgradeRequired, errorf(http.StatusUpgradeRequired, wire.CodeBadRequest,
+			"this is a WebSocket endpoint; see docs/protocol.md").wire())
 		return
 	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.AllowedOrigins})
