@@ -59,9 +59,14 @@ func (h *Hub) authenticate(r *http.Request) (caller, error) {
 // each token, one clinician-role token for a patient's id would lift the
 // consent gate from every session they join later.
 func (h *Hub) verify(ctx context.Context, token string) (caller, error) {
-	claims, err := auth.Verify(h.tokenKey, token, h.now())
+	now := h.now()
+	claims, err := auth.Verify(h.tokenKey, token, now)
 	if err != nil {
 		return caller{}, err
+	}
+	if claims.Expires.After(now.Add(h.cfg.MaxTokenTTL + auth.Leeway)) {
+		return caller{}, errorf(http.StatusUnauthorized, wire.CodeUnauthorized,
+			"token lives longer than the %v this hub accepts", h.cfg.MaxTokenTTL)
 	}
 	u, err := h.store.GetUser(ctx, claims.User)
 	switch {

@@ -133,6 +133,7 @@ func TestBadInput(t *testing.T) {
 	msgs := "/v1/sessions/" + sid + "/messages"
 
 	expired, _ := auth.Mint(e.key, "doc", "clinician", time.Minute, time.Now().Add(-time.Hour))
+	forever, _ := auth.Mint(e.key, "doc", "clinician", 100*365*24*time.Hour, time.Now())
 	forged, _ := auth.Mint(bytes.Repeat([]byte{9}, 32), "doc", "clinician", time.Hour, time.Now())
 	big := sendReq(doc, "big", pat)
 	big.Body = make([]byte, 5000)
@@ -155,6 +156,7 @@ func TestBadInput(t *testing.T) {
 		{"garbage token", "GET", "/v1/sessions", "abc.def.ghi", nil, 401, wire.CodeUnauthorized},
 		{"expired token", "GET", "/v1/sessions", expired, nil, 401, wire.CodeUnauthorized},
 		{"forged token", "GET", "/v1/sessions", forged, nil, 401, wire.CodeUnauthorized},
+		{"token for a century", "GET", "/v1/sessions", forever, nil, 401, wire.CodeUnauthorized},
 		{"malformed JSON", "POST", msgs, doc.token, `{"clientMsgId":`, 400, wire.CodeBadRequest},
 		{"two JSON values", "POST", msgs, doc.token, `{} {}`, 400, wire.CodeBadRequest},
 		{"wrong type", "POST", msgs, doc.token, `{"clientMsgId":5}`, 400, wire.CodeBadRequest},

@@ -33,6 +33,10 @@ type Config struct {
 	HelloTimeout time.Duration `yaml:"helloTimeout"`
 	// WriteTimeout bounds one WebSocket write. Default 10s.
 	WriteTimeout time.Duration `yaml:"writeTimeout"`
+	// MaxTokenTTL bounds how far in the future a token's expiry may lie; a
+	// longer-lived token is refused, so that a leaked one cannot serve for
+	// years. Default 24h.
+	MaxTokenTTL time.Duration `yaml:"maxTokenTTL"`
 	// AllowedOrigins are host patterns (path.Match syntax, e.g.
 	// "app.clinic.example") whose browser pages may open a WebSocket.
 	// Empty: only pages served from the hub's own host. Clients that send
@@ -51,6 +55,7 @@ const (
 	DefaultHeartbeat         = 20 * time.Second
 	DefaultHelloTimeout      = 10 * time.Second
 	DefaultWriteTimeout      = 10 * time.Second
+	DefaultMaxTokenTTL       = 24 * time.Hour
 
 	// historyPage is the default page of GET messages; historyMax its cap.
 	historyPage = 100
@@ -78,6 +83,7 @@ func (c *Config) Validate() error {
 	defDur(&c.Heartbeat, DefaultHeartbeat)
 	defDur(&c.HelloTimeout, DefaultHelloTimeout)
 	defDur(&c.WriteTimeout, DefaultWriteTimeout)
+	defDur(&c.MaxTokenTTL, DefaultMaxTokenTTL)
 
 	for _, r := range []struct {
 		name      string
@@ -101,6 +107,9 @@ func (c *Config) Validate() error {
 		if r.v < 100*time.Millisecond || r.v > time.Hour {
 			return fmt.Errorf("%w: %s %v not in [100ms, 1h]", ErrConfig, r.name, r.v)
 		}
+	}
+	if c.MaxTokenTTL < time.Minute || c.MaxTokenTTL > 90*24*time.Hour {
+		return fmt.Errorf("%w: maxTokenTTL %v not in [1m, 2160h]", ErrConfig, c.MaxTokenTTL)
 	}
 	return nil
 }

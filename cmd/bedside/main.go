@@ -273,6 +273,10 @@ func token(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	if *ttl > cfg.Limits.MaxTokenTTL {
+		return fmt.Errorf("--ttl %v is longer than the hub accepts (limits.maxTokenTTL, %v)",
+			*ttl, cfg.Limits.MaxTokenTTL)
+	}
 	tok, err := auth.Mint(key, *user, *role, *ttl, time.Now())
 	if err != nil {
 		return err
