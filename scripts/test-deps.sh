@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Finds or installs what `make test` needs beyond Go: Node.js, which runs the
-# WebAssembly tests. On a Debian machine as root it installs what is missing;
+# WebAssembly tests, and curl, which runs the examples of docs/api.md. On a Debian machine as root it installs what is missing;
 # elsewhere it says what to install. Under CI=true a missing dependency fails
 # the run instead of letting tests skip.
 set -euo pipefail
 
 need=()
 command -v node >/dev/null || need+=(nodejs)
+command -v curl >/dev/null || need+=(curl)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -147,7 +147,7 @@ func (e *env) sessionCmd(ctx context.Context, args []string) error {
 			for _, s := range list {
 				var members []string
 				for _, m := range s.Members {
-					members = append(members, m.User)
+					members = append(members, fmt.Sprintf("%s:%d", m.User, m.ReadSeq))
 				}
 				fmt.Fprintf(e.stdout, "%s %s %d %s\n", s.ID, s.State, s.HeadSeq, strings.Join(members, ","))
 			}
@@ -205,6 +205,12 @@ func (e *env) listenCmd(ctx context.Context, args []string) error {
 					ev.SessionID, ev.Gap.After+1, ev.Gap.Next-1)
 			case clientsdk.EventError:
 				fmt.Fprintf(e.stderr, "bedsidectl: session %s: %v\n", ev.SessionID, ev.Err)
+			case clientsdk.EventSession:
+				fmt.Fprintf(e.stderr, "bedsidectl: session %s: %s %s\n",
+					ev.SessionID, ev.Session.Reason, printable(ev.Session.User))
+			case clientsdk.EventReceipt:
+				fmt.Fprintf(e.stderr, "bedsidectl: session %s: %s read up to %d\n",
+					ev.SessionID, printable(ev.Receipt.User), ev.Receipt.ReadSeq)
 			case clientsdk.EventDisconnected:
 				fmt.Fprintf(e.stderr, "bedsidectl: disconnected (%v); reconnecting\n", ev.Err)
 			}

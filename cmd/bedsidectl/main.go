@@ -13,10 +13,11 @@
 //	consent list
 //	session create --with USER [--with USER...]   prints the session id
 //	session add SESSION USER             add a member; they get messages from now on
-//	session list
+//	session list                         ID STATE HEADSEQ USER:READSEQ,...
 //	send SESSION TEXT                    prints the seq
 //	history SESSION                      one line per message: SEQ SENDERUSER TEXT
-//	listen                               the same lines as messages arrive, until SIGINT/SIGTERM
+//	listen                               the same lines as messages arrive, until SIGINT/SIGTERM;
+//	                                     session events and receipts go to stderr
 //	read SESSION SEQ                     move the read cursor
 //
 // The profile directory (default from BEDSIDE_PROFILE) holds the device's
