@@ -59,7 +59,7 @@ type Hub struct {
 
 	warns    warnLimiter
 	draining atomic.Bool
-	wg       sync.WaitGroup // connection goroutines
+	wg       sync.WaitGroup // connection goroutines; Add only through track
 
 	mu     sync.Mutex                    // guards conns and closed
 	conns  map[string]map[*conn]struct{} // user id → their live connections

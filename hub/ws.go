@@ -78,8 +78,10 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered the client
 	}
 	ws.SetReadLimit(h.sendBodyLimit())
-
-	h.wg.Add(1)
+	if !h.track() {
+		ws.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
 	defer h.wg.Done()
 
 	c, resume, err := h.hello(r.Context(), ws, r.RemoteAddr)
@@ -182,6 +184,18 @@ func (h *Hub) readHello(ctx context.Context, ws *websocket.Conn) ([]byte, error)
 		return nil, errors.New("binary hello")
 	}
 	return data, nil
+}
+
+// track counts a connection's goroutine in h.wg unless the hub is shut
+// down: under h.mu, so that no Add can race Shutdown's Wait.
+func (h *Hub) track() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return false
+	}
+	h.wg.Add(1)
+	return true
 }
 
 func (h *Hub) register(c *conn) error {
