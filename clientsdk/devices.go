@@ -31,12 +31,9 @@ type peerDevice struct {
 	changed bool
 }
 
-// deviceListEntry is a user's device list as last fetched.
-//
-// TODO: the hub sends no event when a member adds a device, so a device
-// registered after this client fetched the list receives nothing this
-// client sends until the entry expires (Config.DeviceCacheTTL). A device
-// event on the WebSocket would let Listen drop the entry at once.
+// deviceListEntry is a user's device list as last fetched. A listening
+// client drops it when the hub announces a new device of that user; one that
+// does not listen refetches it after Config.DeviceCacheTTL.
 type deviceListEntry struct {
 	devices []peerDevice
 	fetched time.Time

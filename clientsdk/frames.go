@@ -57,6 +57,8 @@ func checkFrame(f wire.Frame) error {
 		return need(f.Error != nil, "error")
 	case wire.FrameAck:
 		return need(f.Ack != nil, "ack")
+	case wire.FrameDevice:
+		return need(f.Registered != nil && f.Registered.User != "", "registered device")
 	}
 	return nil
 }

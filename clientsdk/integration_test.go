@@ -500,3 +500,43 @@ func TestIntegrationListenOnlyOnce(t *testing.T) {
 		t.Errorf("events: %d connects", rec.count(EventConnected, nil))
 	}
 }
+
+// TestIntegrationNewDeviceSealedForAtOnce checks that a listening sender
+// learns of a member's new device from the hub and seals its next message
+// for it, rather than after its device cache expires.
+func TestIntegrationNewDeviceSealedForAtOnce(t *testing.T) {
+	s := testserver.Start(t)
+	ctx := context.Background()
+	long := func(c *Config) { c.DeviceCacheTTL = time.Hour }
+	patient := user(t, s, "pat", wire.RolePatient, "", long)
+	clinician := user(t, s, "doc", wire.RoleClinician, "", long)
+	if _, err := patient.GrantConsent(ctx, "", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	sess, err := clinician.CreateSession(ctx, "pat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r recorder
+	listen(t, clinician, &r)
+	waitFor(t, eventually, "listening", func() bool { return r.count(EventConnected, nil) > 0 })
+	if _, err := clinician.Send(ctx, sess.ID, []byte("first")); err != nil { // caches pat's one device
+		t.Fatal(err)
+	}
+
+	tablet := user(t, s, "pat", wire.RolePatient, "", long) // a second device of pat
+	waitFor(t, eventually, "the device event", func() bool {
+		clinician.mu.Lock()
+		defer clinician.mu.Unlock()
+		_, cached := clinician.devices["pat"]
+		return !cached
+	})
+	ack, err := clinician.Send(ctx, sess.ID, []byte("second"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := tablet.History(ctx, sess.ID, ack.Seq-1, 1)
+	if err != nil || len(msgs) != 1 || msgs[0].Err != nil || string(msgs[0].Plaintext) != "second" {
+		t.Fatalf("the new device reads %+v, %v", msgs, err)
+	}
+}

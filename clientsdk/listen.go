@@ -331,6 +331,9 @@ func (l *listener) frame(ctx context.Context, f wire.Frame) error {
 		moved, err = l.seq.gap(ctx, *f.Gap)
 	case wire.FrameReceipt:
 		l.handle(Event{Kind: EventReceipt, SessionID: f.Receipt.SessionID, Receipt: f.Receipt})
+	case wire.FrameDevice:
+		// Seal for the new device from the next message on.
+		l.c.forgetDevices(f.Registered.User)
 	case wire.FrameSession:
 		l.c.forgetSession(f.Session.SessionID)
 		moved = l.seq.joined(*f.Session, l.user)

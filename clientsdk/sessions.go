@@ -135,3 +135,11 @@ func (c *Client) forgetSession(sessionID string) {
 	defer c.mu.Unlock()
 	delete(c.members, sessionID)
 }
+
+// forgetDevices drops a user's cached device list, so that the next send
+// fetches it again. Pins stay: a device keeps the keys first seen.
+func (c *Client) forgetDevices(user string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.devices, user)
+}

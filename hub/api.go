@@ -136,8 +136,31 @@ func (h *Hub) putDevice(w http.ResponseWriter, r *http.Request, c caller) error 
 	if err != nil {
 		return err
 	}
+	h.tellContacts(ctx, c.user, &wire.DeviceEvent{User: c.user, Device: id})
 	writeJSON(w, http.StatusCreated, wireDevice(d))
 	return nil
+}
+
+// tellContacts tells everyone who shares a session with user, user's own
+// devices included, that user registered a device.
+func (h *Hub) tellContacts(ctx context.Context, user string, ev *wire.DeviceEvent) {
+	ss, err := h.store.ListSessions(ctx, user)
+	if err != nil {
+		// The device is stored; senders see it when their cache expires.
+		h.log.Error("list sessions for a device event", "err", err)
+		return
+	}
+	seen := map[string]bool{user: true}
+	users := []string{user}
+	for _, s := range ss {
+		for _, m := range s.Members {
+			if !seen[m.User] {
+				seen[m.User] = true
+				users = append(users, m.User)
+			}
+		}
+	}
+	h.publish(ctx, Event{Users: users, Device: ev})
 }
 
 func (h *Hub) listDevices(w http.ResponseWriter, r *http.Request, c caller) error {

@@ -19,6 +19,7 @@ type Event struct {
 	Message *storage.Message
 	Receipt *wire.Receipt
 	Session *wire.SessionEvent
+	Device  *wire.DeviceEvent
 }
 
 // Fanout carries events to every node that may hold a member's connection.

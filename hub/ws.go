@@ -511,6 +511,8 @@ func (c *conn) deliver(ctx context.Context, ev *Event) error {
 			Receipt: ev.Receipt})
 	case ev.Message != nil:
 		return c.deliverMessage(ctx, ev.Message)
+	case ev.Device != nil:
+		return c.write(ctx, wire.Frame{Type: wire.FrameDevice, Registered: ev.Device})
 	}
 	return nil
 }

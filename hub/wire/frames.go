@@ -14,6 +14,7 @@ const (
 	FrameReceipt = "receipt" // server → client: a member's read cursor moved
 	FrameSession = "session" // server → client: a session changed
 	FrameGap     = "gap"     // server → client: messages that no longer exist
+	FrameDevice  = "device"  // server → client: a fellow member registered a device
 	FramePing    = "ping"    // either way: application heartbeat
 	FramePong    = "pong"    // either way: answer to ping
 )
@@ -43,14 +44,22 @@ type Frame struct {
 	// send, gap, session
 	SessionID string `json:"sessionId,omitempty"`
 
-	Send    *SendRequest  `json:"send,omitempty"`
-	Ack     *SendResponse `json:"ack,omitempty"`
-	Error   *Error        `json:"error,omitempty"`
-	Ready   *Ready        `json:"ready,omitempty"`
-	Message *Message      `json:"message,omitempty"`
-	Receipt *Receipt      `json:"receipt,omitempty"`
-	Session *SessionEvent `json:"session,omitempty"`
-	Gap     *Gap          `json:"gap,omitempty"`
+	Send       *SendRequest  `json:"send,omitempty"`
+	Ack        *SendResponse `json:"ack,omitempty"`
+	Error      *Error        `json:"error,omitempty"`
+	Ready      *Ready        `json:"ready,omitempty"`
+	Message    *Message      `json:"message,omitempty"`
+	Receipt    *Receipt      `json:"receipt,omitempty"`
+	Session    *SessionEvent `json:"session,omitempty"`
+	Gap        *Gap          `json:"gap,omitempty"`
+	Registered *DeviceEvent  `json:"registered,omitempty"` // device
+}
+
+// DeviceEvent tells the members of a user's sessions that the user registered
+// a device, so that senders seal for it from the next message on.
+type DeviceEvent struct {
+	User   string `json:"user"`
+	Device string `json:"device"`
 }
 
 // Ready answers a valid hello.
