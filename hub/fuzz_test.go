@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,5 +103,42 @@ func FuzzWSFrame(f *testing.F) {
 			t.Fatalf("hub unhealthy after frame: %v", err)
 		}
 		resp.Body.Close()
+	})
+}
+
+// FuzzAPIPath sends GET, PATCH and DELETE requests to arbitrary paths and
+// query strings, with the ids and parameters of the API in them. Every
+// answer is JSON and none is a 500.
+func FuzzAPIPath(f *testing.F) {
+	e := newEnv(f, hub.Config{})
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	e.consent(pat)
+	sid := e.session(doc, pat)
+	handler := e.hub.Handler()
+	methods := []string{"GET", "PATCH", "DELETE", "POST", "PUT"}
+
+	f.Add(uint8(0), "/v1/sessions/"+sid+"/messages?after=0&limit=1000")
+	f.Add(uint8(0), "/v1/sessions/"+sid+"/messages?after=18446744073709551616")
+	f.Add(uint8(0), "/v1/users/pat/devices")
+	f.Add(uint8(2), "/v1/consents/%2e%2e")
+	f.Add(uint8(0), "/v1/sessions/%00")
+	f.Add(uint8(1), "/v1/sessions/"+sid+"/receipts")
+	f.Fuzz(func(t *testing.T, method uint8, target string) {
+		if !strings.HasPrefix(target, "/") || strings.ContainsAny(target, " \r\n\t#") {
+			return // not a request line a client could send
+		}
+		req, err := http.NewRequest(methods[int(method)%len(methods)], "http://hub"+target, strings.NewReader("{}"))
+		if err != nil {
+			return
+		}
+		req.Header.Set("Authorization", "Bearer "+doc.token)
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("%s %s answered %d: %s", req.Method, target, rec.Code, rec.Body)
+		}
+		if ct := rec.Header().Get("Content-Type"); ct != "application/json" && req.URL.Path != "/metrics" {
+			t.Fatalf("%s %s answered %d with %q: %s", req.Method, target, rec.Code, ct, rec.Body)
+		}
 	})
 }
