@@ -81,13 +81,15 @@ func (h *Hub) verify(ctx context.Context, token string) (caller, error) {
 }
 
 // rememberUser records a user the first time they change anything, with the
-// role of that token, which is theirs from then on.
+// role of that token, which is theirs from then on. The store decides in one
+// transaction, so two first requests with different roles cannot both win.
 func (h *Hub) rememberUser(ctx context.Context, c caller) error {
-	_, err := h.store.GetUser(ctx, c.user)
-	if !errors.Is(err, storage.ErrNotFound) {
-		return err
+	err := h.store.PutUser(ctx, storage.User{ID: c.user, Role: c.role, CreatedAt: h.now()})
+	if errors.Is(err, storage.ErrConflict) {
+		return errorf(http.StatusForbidden, wire.CodeForbidden,
+			"user %s holds another role than this token's %s", c.user, c.role)
 	}
-	return h.store.PutUser(ctx, storage.User{ID: c.user, Role: c.role, CreatedAt: h.now()})
+	return err
 }
 
 func (h *Hub) putDevice(w http.ResponseWriter, r *http.Request, c caller) error {
@@ -120,9 +122,6 @@ func (h *Hub) putDevice(w http.ResponseWriter, r *http.Request, c caller) error 
 		return err
 	}
 
-	if err := h.rememberUser(ctx, c); err != nil {
-		return err
-	}
 	d := storage.Device{User: c.user, ID: id, SigningKey: req.SigningKey,
 		ExchangeKey: req.ExchangeKey, CreatedAt: h.now()}
 	err = h.store.PutDevice(ctx, d, h.cfg.MaxDevicesPerUser)
@@ -132,8 +131,11 @@ func (h *Hub) putDevice(w http.ResponseWriter, r *http.Request, c caller) error 
 	case errors.Is(err, storage.ErrFull):
 		return errorf(http.StatusConflict, wire.CodeConflict,
 			"you have %d devices, the most allowed", h.cfg.MaxDevicesPerUser)
+	case err != nil:
+		return err
 	}
-	if err != nil {
+	// Recorded only once the device is: a refused registration fixes no role.
+	if err := h.rememberUser(ctx, c); err != nil {
 		return err
 	}
 	h.tellContacts(ctx, c.user, &wire.DeviceEvent{User: c.user, Device: id})
@@ -313,6 +315,14 @@ func (h *Hub) addMember(w http.ResponseWriter, r *http.Request, c caller) error 
 	m, err := h.newMember(ctx, c, req.User)
 	if err != nil {
 		return err
+	}
+	// A patient joins a running conversation only with consent in hand:
+	// sends already under way checked the members before the add, and must
+	// not carry a patient's data in without it.
+	if m.Role == wire.RolePatient {
+		if err := h.consentGate(ctx, storage.Session{Members: []storage.Member{m}}); err != nil {
+			return err
+		}
 	}
 
 	s, added, err := h.store.AddMember(ctx, s.ID, m, h.cfg.MaxMembers)

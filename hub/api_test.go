@@ -349,3 +349,31 @@ func TestNoProbing(t *testing.T) {
 		t.Errorf("patient adds a patient: %d", code)
 	}
 }
+
+// TestFirstSightRace races a user's first two requests, made with tokens of
+// different roles: one role wins, and no session records the other.
+func TestFirstSightRace(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	e.user("doc", "clinician")
+	for i := 0; i < 20; i++ {
+		id := fmt.Sprintf("u%d", i)
+		asPatient, asClinician := e.token(id, "patient"), e.token(id, "clinician")
+		done := make(chan struct{})
+		var s wire.Session
+		var created int
+		go func() {
+			defer close(done)
+			created = e.do("POST", "/v1/sessions", asClinician, wire.CreateSessionRequest{Members: []string{"doc"}}, &s)
+		}()
+		key := bytes.Repeat([]byte{byte(i + 1)}, 32)
+		e.do("PUT", "/v1/devices/"+id+"-d", asPatient, wire.PutDeviceRequest{SigningKey: key, ExchangeKey: key}, nil)
+		<-done
+
+		var devs wire.DeviceList
+		code := e.do("GET", "/v1/users/"+id+"/devices", asPatient, nil, &devs)
+		patientWon := code == 200
+		if created == 201 && patientWon {
+			t.Fatalf("%s: the session records %s as clinician, but the user is a patient", id, id)
+		}
+	}
+}

@@ -423,3 +423,21 @@ func TestWSFarBehindNotCutOff(t *testing.T) {
 	}
 	<-sent
 }
+
+// TestAddPatientNeedsConsent checks that a patient without consent cannot be
+// added to a running session: sends under way would not have checked them.
+func TestAddPatientNeedsConsent(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc, nurse := e.user("doc", "clinician"), e.user("nurse", "clinician")
+	pat := e.user("pat", "patient")
+	sid := e.session(doc, nurse)
+	var werr wire.Error
+	code := e.do("POST", "/v1/sessions/"+sid+"/members", doc.token, wire.AddMemberRequest{User: "pat"}, &werr)
+	if code != 403 || werr.Code != wire.CodeConsentRequired {
+		t.Fatalf("add a patient without consent: %d %+v", code, werr)
+	}
+	e.consent(pat)
+	if code := e.do("POST", "/v1/sessions/"+sid+"/members", doc.token, wire.AddMemberRequest{User: "pat"}, nil); code != 201 {
+		t.Fatalf("add a consenting patient: %d", code)
+	}
+}

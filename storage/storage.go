@@ -107,7 +107,10 @@ type Consent struct {
 // Store keeps Bedside's data. All methods are safe for concurrent use. Every
 // write has reached stable storage when the method returns without error.
 type Store interface {
-	// PutUser records a user and their current role, replacing the role.
+	// PutUser records a user not known yet. A user keeps the role first
+	// recorded: the same role again is a no-op, another gives ErrConflict,
+	// decided in one transaction so that racing first requests cannot
+	// record two roles.
 	PutUser(ctx context.Context, u User) error
 	// GetUser returns ErrNotFound for a user never seen.
 	GetUser(ctx context.Context, id string) (User, error)

@@ -23,11 +23,12 @@ func (s *Store) PutUser(ctx context.Context, u storage.User) error {
 			if err != nil {
 				return fmt.Errorf("user %q: %w", u.ID, err)
 			}
-			if old.Role == u.Role {
-				return errUnchanged
+			if old.Role != u.Role {
+				return fmt.Errorf("user %q holds role %q: %w", u.ID, old.Role, storage.ErrConflict)
 			}
-			u.CreatedAt = old.CreatedAt
-		} else if u.CreatedAt.IsZero() {
+			return errUnchanged
+		}
+		if u.CreatedAt.IsZero() {
 			u.CreatedAt = s.now()
 		}
 		return b.Put(k, encodeUser(u))

@@ -24,15 +24,17 @@ var userCases = []testCase{
 		_, err := s.GetUser(t.Context(), "pa")
 		checkErr(t, "GetUser of an unknown user", err, storage.ErrNotFound)
 	}},
-	{"PutReplacesRole", func(t *testing.T, s storage.Store) {
+	{"PutKeepsRole", func(t *testing.T, s storage.Store) {
 		noErr(t, "PutUser", s.PutUser(t.Context(), storage.User{ID: "u", Role: "patient", CreatedAt: t0}))
-		noErr(t, "PutUser again", s.PutUser(t.Context(),
-			storage.User{ID: "u", Role: "clinician", CreatedAt: t0.Add(time.Hour)}))
+		noErr(t, "PutUser with the same role", s.PutUser(t.Context(),
+			storage.User{ID: "u", Role: "patient", CreatedAt: t0.Add(time.Hour)}))
+		checkErr(t, "PutUser with another role", s.PutUser(t.Context(),
+			storage.User{ID: "u", Role: "clinician", CreatedAt: t0.Add(time.Hour)}), storage.ErrConflict)
 		got, err := s.GetUser(t.Context(), "u")
 		noErr(t, "GetUser", err)
-		want := storage.User{ID: "u", Role: "clinician", CreatedAt: t0}
+		want := storage.User{ID: "u", Role: "patient", CreatedAt: t0}
 		if d := cmp.Diff(want, got, diffOpts...); d != "" {
-			t.Errorf("GetUser after a new role (-want +got):\n%s", d)
+			t.Errorf("GetUser after another role was refused (-want +got):\n%s", d)
 		}
 	}},
 	{"CreatedAtDefaults", func(t *testing.T, s storage.Store) {
