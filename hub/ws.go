@@ -54,8 +54,9 @@ type conn struct {
 		stopped bool
 	}
 
-	mu       sync.Mutex      // guards catching
-	catching map[string]bool // sessions being replayed from the store
+	mu        sync.Mutex      // guards replaying and dirty
+	replaying bool            // writeLoop is replaying sessions from the store
+	dirty     map[string]bool // sessions with messages to replay from the store
 
 	// last is the newest seq written per session. Only writeLoop touches it
 	// after the connection starts.
@@ -131,13 +132,12 @@ func (h *Hub) hello(ctx context.Context, ws *websocket.Conn, remote string) (*co
 		done:   make(chan struct{}),
 		last:   make(map[string]uint64),
 
-		catching: make(map[string]bool, len(f.Resume)),
+		dirty: make(map[string]bool, len(f.Resume)),
 	}
 	c.log = h.log.With("conn", c.id, "remote", remote, "user", who.user)
-	// Sessions to resume are replayed from the store before anything else;
-	// until then their live events would only fill the queue.
+	// Sessions to resume are replayed from the store before anything else.
 	for s := range f.Resume {
-		c.catching[s] = true
+		c.dirty[s] = true
 	}
 	switch err := h.register(c); {
 	case errors.Is(err, errTooMany):
@@ -284,13 +284,8 @@ func (c *conn) enqueue(ev *Event) {
 		return
 	default:
 	}
-	if ev.Message != nil {
-		c.mu.Lock()
-		replaying := c.catching[ev.Message.SessionID]
-		c.mu.Unlock()
-		if replaying {
-			return // the replay reads it from the store
-		}
+	if ev.Message != nil && c.markIfReplaying(ev.Message.SessionID) {
+		return // the replay reads it from the store
 	}
 	select {
 	case c.queue <- ev:
@@ -434,17 +429,21 @@ func (c *conn) handleSend(ctx context.Context, f *wire.Frame) {
 
 // writeLoop first replays what the client asked to resume, then delivers
 // queued events. Per session, messages go out in seq order and once.
+//
+// While it replays from the store, live message events are not queued: the
+// session is only marked dirty, and replayed again before the loop goes back
+// to the queue. So a client far behind in one session is not cut off as slow
+// while traffic in others goes on.
 func (c *conn) writeLoop(ctx context.Context, resume map[string]uint64) {
 	for s := range resume {
 		if _, member := c.last[s]; !member {
-			c.setCatching(s, false)
+			c.mu.Lock()
+			delete(c.dirty, s)
+			c.mu.Unlock()
 			c.reply(ctx, wire.Frame{Type: wire.FrameError, SessionID: s, Error: notFound("session").wire()})
-			continue
-		}
-		if err := c.catchUp(ctx, s); err != nil {
-			c.fail(ctx, s, err)
 		}
 	}
+	c.flush(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -452,9 +451,67 @@ func (c *conn) writeLoop(ctx context.Context, resume map[string]uint64) {
 		case <-c.done:
 			return
 		case ev := <-c.queue:
-			if err := c.deliver(ctx, ev); err != nil {
-				c.fail(ctx, sessionOf(ev), err)
+			c.handle(ctx, ev)
+			c.flush(ctx)
+		}
+	}
+}
+
+// handle delivers one queued event. A message beyond a hole marks its
+// session dirty, for flush to replay.
+func (c *conn) handle(ctx context.Context, ev *Event) {
+	if err := c.deliver(ctx, ev); err != nil {
+		c.fail(ctx, sessionOf(ev), err)
+	}
+}
+
+// markIfReplaying marks session dirty and reports true while writeLoop is
+// replaying; then the caller need not queue the event.
+func (c *conn) markIfReplaying(session string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.replaying {
+		c.dirty[session] = true
+	}
+	return c.replaying
+}
+
+// flush replays dirty sessions from the store until none is left. Between
+// rounds it delivers what waits in the queue, so receipts and session events
+// keep flowing and the queue cannot fill during a long replay.
+func (c *conn) flush(ctx context.Context) {
+	for {
+		c.mu.Lock()
+		if len(c.dirty) == 0 {
+			c.replaying = false
+			c.mu.Unlock()
+			return
+		}
+		batch := c.dirty
+		c.dirty = make(map[string]bool)
+		c.replaying = true
+		c.mu.Unlock()
+
+		for s := range batch {
+			if err := c.catchUp(ctx, s); err != nil {
+				c.fail(ctx, s, err)
 			}
+		}
+		c.drainQueue(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// drainQueue delivers the events queued now, without waiting for more.
+func (c *conn) drainQueue(ctx context.Context) {
+	for n := len(c.queue); n > 0; n-- {
+		select {
+		case ev := <-c.queue:
+			c.handle(ctx, ev)
+		default:
+			return
 		}
 	}
 }
@@ -526,8 +583,12 @@ func (c *conn) deliverMessage(ctx context.Context, m *storage.Message) error {
 	case m.Seq <= last:
 		return nil // sent already, by a catch-up
 	case m.Seq > last+1:
-		// Events raced each other; the store has what lies between.
-		return c.catchUp(ctx, m.SessionID)
+		// Events raced each other; the store has what lies between, and
+		// flush replays it.
+		c.mu.Lock()
+		c.dirty[m.SessionID] = true
+		c.mu.Unlock()
+		return nil
 	}
 	if err := c.writeMessage(ctx, m); err != nil {
 		return err
@@ -537,29 +598,16 @@ func (c *conn) deliverMessage(ctx context.Context, m *storage.Message) error {
 }
 
 // catchUp writes the stored messages after c.last[session], in order, up to
-// the newest. Live message events of the session are dropped meanwhile
-// rather than queued (the store has them), so that a client far behind is
-// not cut off as slow while it is being fed. A hole in the store (deleted by
-// retention) is announced with a gap frame.
+// the newest, unless a patient member lacks consent: then nothing is written
+// and the cursor stays, so that the messages come once consent is back.
 func (c *conn) catchUp(ctx context.Context, session string) error {
 	s, err := c.h.store.GetSession(ctx, session)
 	if err != nil {
-		c.setCatching(session, false)
 		return err
 	}
 	if err := c.h.consentGate(ctx, s); err != nil {
-		c.setCatching(session, false)
-		c.last[session] = max(c.last[session], s.HeadSeq)
 		return err
 	}
-	c.setCatching(session, true)
-	err = c.replay(ctx, session)
-	c.setCatching(session, false)
-	if err != nil {
-		return err
-	}
-	// An event dropped before the flag went down was for a message already
-	// committed: one more read finds it. Later events are queued again.
 	return c.replay(ctx, session)
 }
 
@@ -586,17 +634,6 @@ func (c *conn) replay(ctx context.Context, session string) error {
 		if len(page) < catchUpPage {
 			return nil
 		}
-	}
-}
-
-// setCatching marks whether session is being replayed from the store.
-func (c *conn) setCatching(session string, on bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if on {
-		c.catching[session] = true
-	} else {
-		delete(c.catching, session)
 	}
 }
 

@@ -388,40 +388,76 @@ func TestWSConnectionsPerUserBounded(t *testing.T) {
 }
 
 // TestWSFarBehindNotCutOff resumes a client thousands of messages behind
-// while others keep sending: live events must not pile up in its small
-// queue during the replay and get it cut off as slow.
+// while others keep sending, in that session and in another: live events must
+// not pile up in its small queue during the replay and get it cut off.
 func TestWSFarBehindNotCutOff(t *testing.T) {
 	e := newEnv(t, hub.Config{SendQueue: 8})
 	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
 	e.consent(pat)
-	sid := e.session(doc, pat)
+	old, other := e.session(doc, pat), e.session(doc, pat)
 	const stored, live = 2000, 100
 	for i := 1; i <= stored; i++ {
-		e.send(doc, sid, fmt.Sprint("old", i), pat)
+		req := sendReq(doc, fmt.Sprint("old", i), pat)
+		req.Body = make([]byte, 8<<10) // more than socket buffers hold
+		if code := e.do("POST", "/v1/sessions/"+old+"/messages", doc.token, req, nil); code != 201 {
+			t.Fatalf("send %d: %d", i, code)
+		}
 	}
 
-	c := e.dial(pat, map[string]uint64{sid: 0})
+	c := e.dial(pat, map[string]uint64{old: 0})
 	sent := make(chan struct{})
 	go func() {
 		defer close(sent)
 		for i := 1; i <= live; i++ {
-			req := sendReq(doc, fmt.Sprint("new", i), pat)
-			if code := e.do("POST", "/v1/sessions/"+sid+"/messages", doc.token, req, nil); code != 201 {
-				t.Errorf("live send %d: %d", i, code)
-				return
+			for _, sid := range []string{other, old} {
+				req := sendReq(doc, fmt.Sprint(sid, i), pat)
+				if code := e.do("POST", "/v1/sessions/"+sid+"/messages", doc.token, req, nil); code != 201 {
+					t.Errorf("live send %d: %d", i, code)
+					return
+				}
 			}
 		}
 	}()
-	for want := uint64(1); want <= stored+live; want++ {
+	<-sent // the client reads nothing until all live traffic is in
+	next := map[string]uint64{old: 1, other: 1}
+	for next[old] <= stored+live || next[other] <= live {
 		f, err := c.read(30 * time.Second)
 		if err != nil {
-			t.Fatalf("cut off at seq %d: %v", want, err)
+			t.Fatalf("cut off at %v: %v", next, err)
 		}
-		if f.Type != wire.FrameMessage || f.Message.Seq != want {
-			t.Fatalf("got %s seq %v, want message %d", f.Type, f.Message, want)
+		if f.Type != wire.FrameMessage {
+			continue
 		}
+		if f.Message.Seq != next[f.SessionID] {
+			t.Fatalf("session %s: seq %d, want %d", f.SessionID, f.Message.Seq, next[f.SessionID])
+		}
+		next[f.SessionID]++
 	}
 	<-sent
+}
+
+// TestWSResumeDuringWithdrawal resumes while the patient's consent is
+// withdrawn: the client hears why nothing comes, and once consent is back
+// it gets every message in order, the first included.
+func TestWSResumeDuringWithdrawal(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	grant := e.consent(pat)
+	sid := e.session(doc, pat)
+	e.send(doc, sid, "m1", pat)
+	e.do("DELETE", "/v1/consents/"+grant.ID, pat.token, nil, nil)
+
+	c := e.dial(doc, map[string]uint64{sid: 0})
+	if f := c.nextOf(wire.FrameError); f.SessionID != sid || f.Error.Code != wire.CodeConsentRequired {
+		t.Fatalf("resume while withdrawn: %+v", f)
+	}
+	e.consent(pat)
+	e.send(doc, sid, "m2", pat)
+	for want := uint64(1); want <= 2; want++ {
+		if m := c.nextOf(wire.FrameMessage).Message; m.Seq != want {
+			t.Fatalf("got seq %d, want %d", m.Seq, want)
+		}
+	}
 }
 
 // TestAddPatientNeedsConsent checks that a patient without consent cannot be
