@@ -492,7 +492,7 @@ func (h *Hub) listMessages(w http.ResponseWriter, r *http.Request, c caller) err
 		return err
 	}
 
-	msgs, err := h.store.Messages(ctx, s.ID, after, int(limit))
+	msgs, err := h.store.Messages(ctx, s.ID, after, h.pageLimit(int(limit)))
 	if err != nil {
 		return err
 	}

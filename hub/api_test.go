@@ -377,3 +377,24 @@ func TestFirstSightRace(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryPageBounded checks that a history page holds no more envelopes
+// than fit in the page's byte bound, whatever limit is asked for.
+func TestHistoryPageBounded(t *testing.T) {
+	e := newEnv(t, hub.Config{MaxEnvelopeBytes: 1 << 20}) // 4 envelopes a page
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	e.consent(pat)
+	sid := e.session(doc, pat)
+	for i := 0; i < 6; i++ {
+		e.send(doc, sid, fmt.Sprint("m", i), pat)
+	}
+	var page wire.MessageList
+	e.do("GET", "/v1/sessions/"+sid+"/messages?limit=1000", doc.token, nil, &page)
+	if len(page.Messages) != 4 || page.HeadSeq != 6 {
+		t.Fatalf("first page: %d messages, head %d", len(page.Messages), page.HeadSeq)
+	}
+	e.do("GET", "/v1/sessions/"+sid+"/messages?after=4&limit=1000", doc.token, nil, &page)
+	if len(page.Messages) != 2 || page.Messages[0].Seq != 5 {
+		t.Fatalf("second page: %+v", page.Messages)
+	}
+}

@@ -60,7 +60,16 @@ const (
 	// historyPage is the default page of GET messages; historyMax its cap.
 	historyPage = 100
 	historyMax  = 1000
+	// pageBytes bounds the envelopes one history page or replay read may
+	// hold, so that a few readers of large messages cannot exhaust memory.
+	pageBytes = 4 << 20
 )
+
+// pageLimit shrinks a page of want messages so that even envelopes of the
+// largest size fit in pageBytes; at least one message always fits.
+func (h *Hub) pageLimit(want int) int {
+	return max(1, min(want, pageBytes/h.cfg.MaxEnvelopeBytes))
+}
 
 // Validate fills in defaults and rejects impossible values.
 func (c *Config) Validate() error {

@@ -614,7 +614,8 @@ func (c *conn) catchUp(ctx context.Context, session string) error {
 // replay writes stored messages after c.last[session] until none are left.
 func (c *conn) replay(ctx context.Context, session string) error {
 	for {
-		page, err := c.h.store.Messages(ctx, session, c.last[session], catchUpPage)
+		limit := c.h.pageLimit(catchUpPage)
+		page, err := c.h.store.Messages(ctx, session, c.last[session], limit)
 		if err != nil {
 			return err
 		}
@@ -631,7 +632,7 @@ func (c *conn) replay(ctx context.Context, session string) error {
 			}
 			c.last[session] = m.Seq
 		}
-		if len(page) < catchUpPage {
+		if len(page) < limit {
 			return nil
 		}
 	}

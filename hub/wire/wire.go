@@ -135,8 +135,9 @@ type Message struct {
 }
 
 // MessageList answers GET /v1/sessions/{id}/messages. HeadSeq is the session's
-// newest seq when the page was read; a page shorter than the limit with its
-// last seq below HeadSeq cannot happen, so callers page until they reach it.
+// newest seq when the page was read. A page may hold fewer messages than the
+// limit asked for (the hub bounds a page's bytes), so callers page on, after
+// the last seq they got, until they reach HeadSeq or get an empty page.
 type MessageList struct {
 	Messages []Message `json:"messages"`
 	HeadSeq  uint64    `json:"headSeq"`
