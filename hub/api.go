@@ -143,6 +143,27 @@ func (h *Hub) putDevice(w http.ResponseWriter, r *http.Request, c caller) error 
 	return nil
 }
 
+// deleteDevice retires one of the caller's devices (a lost phone): it is no
+// longer a recipient, its sockets are closed, and its id is never reused.
+func (h *Hub) deleteDevice(w http.ResponseWriter, r *http.Request, c caller) error {
+	id := r.PathValue("device")
+	if err := validID("device id", id); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	err := h.store.DeleteDevice(ctx, c.user, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return notFound("device")
+	}
+	if err != nil {
+		return err
+	}
+	h.closeDevice(c.user, id)
+	h.tellContacts(ctx, c.user, &wire.DeviceEvent{User: c.user, Device: id, Removed: true})
+	writeJSON(w, http.StatusOK, wire.DeviceEvent{User: c.user, Device: id, Removed: true})
+	return nil
+}
+
 // tellContacts tells everyone who shares a session with user, user's own
 // devices included, that user registered a device.
 func (h *Hub) tellContacts(ctx context.Context, user string, ev *wire.DeviceEvent) {

@@ -107,6 +107,7 @@ func (h *Hub) Handler() http.Handler {
 
 	mux.HandleFunc("GET /v1/ws", h.serveWS)
 	h.route(mux, "PUT /v1/devices/{device}", h.putDevice)
+	h.route(mux, "DELETE /v1/devices/{device}", h.deleteDevice)
 	h.route(mux, "GET /v1/users/{user}/devices", h.listDevices)
 	h.route(mux, "POST /v1/sessions", h.createSession)
 	h.route(mux, "GET /v1/sessions", h.listSessions)

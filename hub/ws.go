@@ -186,6 +186,21 @@ func (h *Hub) readHello(ctx context.Context, ws *websocket.Conn) ([]byte, error)
 	return data, nil
 }
 
+// closeDevice closes the sockets of a device that was removed.
+func (h *Hub) closeDevice(user, device string) {
+	h.mu.Lock()
+	var cs []*conn
+	for c := range h.conns[user] {
+		if c.device == device {
+			cs = append(cs, c)
+		}
+	}
+	h.mu.Unlock()
+	for _, c := range cs {
+		c.closeWith(wire.CloseUnauthorized, "device removed")
+	}
+}
+
 // track counts a connection's goroutine in h.wg unless the hub is shut
 // down: under h.mu, so that no Add can race Shutdown's Wait.
 func (h *Hub) track() bool {

@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -475,5 +476,40 @@ func TestAddPatientNeedsConsent(t *testing.T) {
 	e.consent(pat)
 	if code := e.do("POST", "/v1/sessions/"+sid+"/members", doc.token, wire.AddMemberRequest{User: "pat"}, nil); code != 201 {
 		t.Fatalf("add a consenting patient: %d", code)
+	}
+}
+
+func TestDeleteDevice(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	e.consent(pat)
+	e.session(doc, pat)
+	dws, pws := e.dial(doc, nil), e.dial(pat, nil)
+
+	if code := e.do("DELETE", "/v1/devices/"+pat.device, doc.token, nil, nil); code != 404 {
+		t.Fatalf("another user's device: %d", code)
+	}
+	if code := e.do("DELETE", "/v1/devices/"+pat.device, pat.token, nil, nil); code != 200 {
+		t.Fatalf("delete own device: %d", code)
+	}
+	// The lost device's socket is closed; contacts hear of it.
+	_, err := pws.read(5 * time.Second)
+	for err == nil {
+		_, err = pws.read(5 * time.Second)
+	}
+	if code := websocket.CloseStatus(err); code != wire.CloseUnauthorized {
+		t.Errorf("removed device's socket: %d (%v)", code, err)
+	}
+	if f := dws.nextOf(wire.FrameDevice); f.Registered.User != "pat" || !f.Registered.Removed {
+		t.Errorf("device event %+v", f.Registered)
+	}
+	var devs wire.DeviceList
+	e.do("GET", "/v1/users/pat/devices", doc.token, nil, &devs)
+	if len(devs.Devices) != 0 {
+		t.Errorf("removed device still listed: %+v", devs)
+	}
+	key := bytes.Repeat([]byte{1}, 32)
+	if code := e.do("PUT", "/v1/devices/"+pat.device, pat.token, wire.PutDeviceRequest{SigningKey: key, ExchangeKey: key}, nil); code != 409 {
+		t.Errorf("re-register a retired id: %d", code)
 	}
 }

@@ -121,6 +121,9 @@ type Store interface {
 	// id, or an id another user holds, give ErrConflict. A user who holds
 	// max devices already gets ErrFull.
 	PutDevice(ctx context.Context, d Device, max int) error
+	// DeleteDevice retires a device of user: it is no longer listed, and its
+	// id is never registered again, by anyone. ErrNotFound unless user owns it.
+	DeleteDevice(ctx context.Context, user, id string) error
 	// GetDevice returns ErrNotFound unless user owns a device with that id.
 	GetDevice(ctx context.Context, user, id string) (Device, error)
 	// ListDevices returns a user's devices ordered by id; none is not an error.

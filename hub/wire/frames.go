@@ -56,10 +56,12 @@ type Frame struct {
 }
 
 // DeviceEvent tells the members of a user's sessions that the user registered
-// a device, so that senders seal for it from the next message on.
+// a device, or removed one, so that senders seal for the devices there are
+// from the next message on.
 type DeviceEvent struct {
-	User   string `json:"user"`
-	Device string `json:"device"`
+	User    string `json:"user"`
+	Device  string `json:"device"`
+	Removed bool   `json:"removed,omitempty"`
 }
 
 // Ready answers a valid hello.

@@ -101,6 +101,26 @@ func (s *Store) PutDevice(ctx context.Context, d storage.Device, max int) error 
 	})
 }
 
+// DeleteDevice removes a device of user. Its entry in the owners index
+// stays, so that the id is never registered again: peers that pinned its
+// keys would otherwise see a stranger's keys under a known id.
+func (s *Store) DeleteDevice(ctx context.Context, user, id string) error {
+	if err := checkID("user id", user); err != nil {
+		return fmt.Errorf("boltstore: delete device: %w", err)
+	}
+	if err := checkID("device id", id); err != nil {
+		return fmt.Errorf("boltstore: delete device: %w", err)
+	}
+	return s.update(ctx, "delete device", func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDevices)
+		k := key(user, id)
+		if b.Get(k) == nil {
+			return fmt.Errorf("device %q of %q: %w", id, user, storage.ErrNotFound)
+		}
+		return b.Delete(k)
+	})
+}
+
 // GetDevice returns storage.ErrNotFound unless user owns a device with that id.
 func (s *Store) GetDevice(ctx context.Context, user, id string) (storage.Device, error) {
 	if err := checkID("user id", user); err != nil {

@@ -114,6 +114,22 @@ var deviceCases = []testCase{
 		noErr(t, "PutDevice of a held device again", s.PutDevice(t.Context(), device("pat", "d1", 1), 2))
 		noErr(t, "PutDevice of another user", s.PutDevice(t.Context(), device("doc", "d4", 4), 2))
 	}},
+	{"DeleteRetiresTheID", func(t *testing.T, s storage.Store) {
+		noErr(t, "PutDevice", s.PutDevice(t.Context(), device("pat", "phone", 1), 16))
+		noErr(t, "DeleteDevice", s.DeleteDevice(t.Context(), "pat", "phone"))
+		_, err := s.GetDevice(t.Context(), "pat", "phone")
+		checkErr(t, "GetDevice after DeleteDevice", err, storage.ErrNotFound)
+		list, err := s.ListDevices(t.Context(), "pat")
+		noErr(t, "ListDevices", err)
+		if len(list) != 0 {
+			t.Errorf("deleted device still listed: %v", list)
+		}
+		checkErr(t, "DeleteDevice again", s.DeleteDevice(t.Context(), "pat", "phone"), storage.ErrNotFound)
+		checkErr(t, "PutDevice of a retired id", s.PutDevice(t.Context(), device("pat", "phone", 1), 16), storage.ErrConflict)
+		checkErr(t, "PutDevice of a retired id by another user",
+			s.PutDevice(t.Context(), device("doc", "phone", 2), 16), storage.ErrConflict)
+		checkErr(t, "DeleteDevice of another user's device", s.DeleteDevice(t.Context(), "doc", "phone"), storage.ErrNotFound)
+	}},
 	{"IDsUniqueAcrossUsers", func(t *testing.T, s storage.Store) {
 		// A recipient map is keyed by device id: two users' devices may not
 		// share one, or one could take the other's header.
