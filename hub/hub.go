@@ -58,6 +58,7 @@ type Hub struct {
 	fanout   Fanout
 
 	warns    warnLimiter
+	pending  atomic.Int64 // sockets accepted that have not said hello yet
 	draining atomic.Bool
 	wg       sync.WaitGroup // connection goroutines; Add only through track
 

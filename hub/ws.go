@@ -21,6 +21,15 @@ import (
 
 var errTooMany = errors.New("hub: too many connections for one user")
 
+const (
+	// maxPendingHellos bounds sockets that have connected but not yet said
+	// hello: each holds a goroutine for up to HelloTimeout.
+	maxPendingHellos = 1024
+	// maxHelloBytes bounds a hello frame, which names every session to
+	// resume (tens of thousands fit).
+	maxHelloBytes = 4 << 20
+)
+
 // catchUpPage is how many stored messages one store read brings when a
 // connection replays or fills a hole.
 const catchUpPage = 256
@@ -68,17 +77,26 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, errUnavailable.wire())
 		return
 	}
-	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") {
+	if !strings.EqualFold(r.Header.Get("Upgrade"), "websocket") ||
+		!strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade") {
 		w.Header().Set("Upgrade", "websocket")
 		writeJSON(w, http.StatusUpgradeRequired, errorf(http.StatusUpgradeRequired, wire.CodeBadRequest,
 			"this is a WebSocket endpoint; see docs/protocol.md").wire())
 		return
 	}
+	if h.pending.Add(1) > maxPendingHellos {
+		h.pending.Add(-1)
+		writeJSON(w, http.StatusServiceUnavailable, errorf(http.StatusServiceUnavailable,
+			wire.CodeUnavailable, "too many connections opening; retry shortly").wire())
+		return
+	}
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.AllowedOrigins})
 	if err != nil {
+		h.pending.Add(-1)
 		return // Accept has answered the client
 	}
-	ws.SetReadLimit(h.sendBodyLimit())
+	// A hello may name many sessions to resume; later frames are sends.
+	ws.SetReadLimit(max(h.sendBodyLimit(), maxHelloBytes))
 	if !h.track() {
 		ws.Close(websocket.StatusGoingAway, "server shutting down")
 		return
@@ -86,11 +104,13 @@ func (h *Hub) serveWS(w http.ResponseWriter, r *http.Request) {
 	defer h.wg.Done()
 
 	c, resume, err := h.hello(r.Context(), ws, r.RemoteAddr)
+	h.pending.Add(-1)
 	if err != nil {
 		h.log.Debug("websocket hello refused", "remote", r.RemoteAddr, "err", err)
 		return
 	}
 	defer h.unregister(c)
+	ws.SetReadLimit(h.sendBodyLimit())
 	c.log.Debug("websocket open")
 	c.run(resume)
 	c.log.Debug("websocket closed")
@@ -388,8 +408,12 @@ func (c *conn) readLoop(ctx context.Context) {
 				c.closeWith(wire.CloseProtocol, "frame is not valid JSON")
 				return
 			}
-			// Valid JSON of the wrong shape: answer it, as HTTP would.
-			c.replyError(ctx, "", "", jsonError(err))
+			// Valid JSON of the wrong shape: answer it, as HTTP would, and
+			// name the frame if its id can be read.
+			var named struct{ ID any }
+			json.Unmarshal(data, &named)
+			id, _ := named.ID.(string)
+			c.replyError(ctx, id, "", jsonError(err))
 			continue
 		}
 		switch f.Type {
