@@ -22,10 +22,16 @@ type Client struct {
 	base *url.URL
 	id   *e2ee.Identity
 
+	// saveMu serializes saves of the stored state, so that a later
+	// snapshot is never overwritten by an earlier one. Lock order: saveMu,
+	// then mu.
+	saveMu sync.Mutex
+
 	mu           sync.Mutex                 // guards the fields below
 	closed       bool                       // Close was called
 	devices      map[string]deviceListEntry // user → cached device list
-	pins         map[string]pin             // device id → keys first seen
+	pins         map[string]pin             // device id → keys first seen, kept in the KeyStore
+	pinsUnsaved  bool                       // a pin was added since the last save
 	members      map[string]membersEntry    // session id → cached member users
 	cursors      map[string]uint64          // session → last seq delivered by Listen
 	listening    bool                       // a Listen runs
@@ -34,8 +40,9 @@ type Client struct {
 }
 
 // Open loads the device identity from cfg.KeyStore, creating and storing a
-// new one with a random device id on first use, and the listener's cursors.
-// It does not contact the hub; call Register once per device.
+// new one with a random device id on first use, the listener's cursors and
+// the pinned keys of peer devices. It does not contact the hub; call
+// Register once per device.
 func Open(ctx context.Context, cfg Config) (*Client, error) {
 	cfg, base, err := cfg.withDefaults()
 	if err != nil {
@@ -45,7 +52,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	cursors, err := loadCursors(ctx, cfg.KeyStore, id.DeviceID())
+	st, err := loadState(ctx, cfg.KeyStore, id.DeviceID())
 	if err != nil {
 		return nil, err
 	}
@@ -54,9 +61,9 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		base:    base,
 		id:      id,
 		devices: map[string]deviceListEntry{},
-		pins:    map[string]pin{},
+		pins:    st.pins,
 		members: map[string]membersEntry{},
-		cursors: cursors,
+		cursors: st.cursors,
 	}
 	return c, nil
 }
@@ -144,24 +151,77 @@ func decodeIdentity(b []byte) (*e2ee.Identity, error) {
 	return id, nil
 }
 
-// loadCursors returns the stored cursors of device, or none when nothing is
-// stored or the stored cursors belong to another device.
-func loadCursors(ctx context.Context, ks KeyStore, device string) (map[string]uint64, error) {
+// loadState returns the stored cursors and pins of device, or none when
+// nothing is stored or the stored state belongs to another device.
+func loadState(ctx context.Context, ks KeyStore, device string) (clientState, error) {
+	empty := clientState{device: device, cursors: map[string]uint64{}, pins: map[string]pin{}}
 	b, err := ks.LoadCursors(ctx)
 	if errors.Is(err, ErrNotStored) {
-		return map[string]uint64{}, nil
+		return empty, nil
 	}
 	if err != nil {
-		return nil, err
+		return clientState{}, err
 	}
-	owner, cursors, err := decodeCursors(b)
+	st, err := decodeState(b)
 	if err != nil {
-		return nil, err
+		return clientState{}, err
 	}
-	if owner != device {
-		return map[string]uint64{}, nil
+	if st.device != device {
+		return empty, nil
 	}
-	return cursors, nil
+	return st, nil
+}
+
+// saveState stores the cursors and pins in the KeyStore, replacing what
+// was stored. Pins that another process on the same store saved meanwhile
+// are adopted first, so that a long-running listener does not drop the pins
+// a short command made beside it.
+//
+// TODO: cursors are not merged that way; see listener.save.
+func (c *Client) saveState(ctx context.Context) error {
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
+
+	c.adoptStoredPins(ctx)
+	c.mu.Lock()
+	b, err := encodeState(clientState{device: c.id.DeviceID(), cursors: c.cursors, pins: c.pins})
+	unsaved := c.pinsUnsaved
+	c.pinsUnsaved = false
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+
+	if err := c.cfg.KeyStore.SaveCursors(ctx, b); err != nil {
+		if unsaved {
+			c.mu.Lock()
+			c.pinsUnsaved = true
+			c.mu.Unlock()
+		}
+		return err
+	}
+	return nil
+}
+
+// adoptStoredPins adds to c.pins the stored pins of devices it has none
+// for. Where both hold a pin for a device, c's stays: it is the one in use.
+// A store that cannot be read now is left to the save that follows.
+func (c *Client) adoptStoredPins(ctx context.Context) {
+	b, err := c.cfg.KeyStore.LoadCursors(ctx)
+	if err != nil {
+		return
+	}
+	st, err := decodeState(b)
+	if err != nil || st.device != c.id.DeviceID() {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, p := range st.pins {
+		if _, ok := c.pins[id]; !ok {
+			c.pins[id] = p
+		}
+	}
 }
 
 // newID returns a random id: 128 bits as 32 hex digits.

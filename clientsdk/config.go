@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -14,8 +16,16 @@ import (
 // KeyStore are required; every other zero field means its documented default.
 type Config struct {
 	// ServerURL is the hub's base URL, http:// or https:// with no path,
-	// such as https://hub.example.org. There is no default.
+	// such as https://hub.example.org. There is no default. http:// is
+	// accepted only for a loopback host (127.0.0.0/8, ::1, localhost)
+	// unless AllowInsecureHTTP is set.
 	ServerURL string
+	// AllowInsecureHTTP accepts an http:// ServerURL on a host that is not
+	// a loopback address. The token, session metadata and who talks to whom
+	// then cross the network in clear (message bodies stay end-to-end
+	// encrypted), so set it only for a network that is trusted otherwise.
+	// Default: false.
+	AllowInsecureHTTP bool
 	// Token is the bearer token (a JWT minted by the application's backend).
 	Token string
 	// TokenSource, when set, is asked for a token before every request and
@@ -89,6 +99,10 @@ func (c Config) withDefaults() (Config, *url.URL, error) {
 	if err != nil {
 		return c, nil, err
 	}
+	if u.Scheme == "http" && !c.AllowInsecureHTTP && !isLoopbackHost(u.Hostname()) {
+		return c, nil, fmt.Errorf("%w: ServerURL %s is plain http to a host that is not loopback; "+
+			"use https, or set AllowInsecureHTTP", ErrConfig, u.Redacted())
+	}
 	if c.Token == "" && c.TokenSource == nil {
 		return c, nil, fmt.Errorf("%w: Token or TokenSource is required", ErrConfig)
 	}
@@ -117,6 +131,17 @@ func (c Config) withDefaults() (Config, *url.URL, error) {
 	setDefault(&c.MaxFrameBytes, defaultMaxFrameBytes)
 	setDefault(&c.PageSize, defaultPageSize)
 	return c, u, nil
+}
+
+// isLoopbackHost reports whether host (without port or brackets) names this
+// machine: localhost, or a loopback IP address. Other names are not looked
+// up, as a resolver could answer anything.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 func setDefault[T int | int64 | time.Duration](v *T, def T) {

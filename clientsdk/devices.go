@@ -14,11 +14,9 @@ import (
 )
 
 // pin is the keys a device showed the first time this client saw it, and
-// the user it belonged to. Pins live as long as the Client.
-//
-// TODO: pins are kept in memory only, so a restarted client trusts whatever
-// keys the hub shows it first after the restart; keeping them in the
-// KeyStore would carry trust-on-first-use across restarts.
+// the user it belonged to. Pins are saved in the KeyStore as soon as they
+// are made and loaded by Open, so trust-on-first-use holds across restarts:
+// a hub cannot swap a device's keys between two runs of a client.
 type pin struct {
 	user string
 	pub  e2ee.PublicDevice
@@ -107,6 +105,9 @@ func (c *Client) userDevices(ctx context.Context, user string, refresh bool) ([]
 	if err != nil {
 		return nil, err
 	}
+	if err := c.savePins(ctx); err != nil {
+		return nil, err
+	}
 
 	c.mu.Lock()
 	c.devices[user] = deviceListEntry{devices: devs, fetched: time.Now()}
@@ -135,12 +136,29 @@ func (c *Client) pinDevices(user string, list []wire.Device) ([]peerDevice, erro
 		p, ok := c.pins[d.ID]
 		if !ok {
 			c.pins[d.ID] = pin{user: user, pub: pub}
+			c.pinsUnsaved = true
 			devs = append(devs, peerDevice{pub: pub})
 			continue
 		}
 		devs = append(devs, peerDevice{pub: p.pub, changed: !samePin(p, user, pub)})
 	}
 	return devs, nil
+}
+
+// savePins stores the state when a pin was added since the last save. A
+// device list is used only once its new pins are stored, so a restart
+// cannot forget a pin that a message was sealed or opened under.
+func (c *Client) savePins(ctx context.Context) error {
+	c.mu.Lock()
+	unsaved := c.pinsUnsaved
+	c.mu.Unlock()
+	if !unsaved {
+		return nil
+	}
+	if err := c.saveState(ctx); err != nil {
+		return fmt.Errorf("clientsdk: save pins: %w", err)
+	}
+	return nil
 }
 
 func samePin(p pin, user string, pub e2ee.PublicDevice) bool {

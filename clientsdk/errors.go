@@ -36,6 +36,10 @@ var (
 	// ErrDecrypt reports a message whose envelope does not open.
 	ErrDecrypt = errors.New("clientsdk: message does not decrypt")
 
+	// errBeyondHead reports a frame that would move a session's cursor
+	// past the session's newest seq.
+	errBeyondHead = fmt.Errorf("%w: seq beyond the session's head", ErrProtocol)
+
 	// ErrHeartbeat reports a WebSocket on which nothing arrived in time.
 	ErrHeartbeat = errors.New("clientsdk: no heartbeat from the hub")
 	// ErrSlowConsumer reports that the hub dropped the WebSocket because this

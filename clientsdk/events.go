@@ -24,8 +24,11 @@ const (
 	// EventSession: a session was created or changed; Session is set.
 	EventSession
 	// EventError: a session's messages cannot be fetched right now, such as
-	// after a patient withdrew consent; SessionID and Err are set. Its
-	// cursor stays, and delivery resumes when the hub allows it again.
+	// after a patient withdrew consent (Err is then an *APIError, also when
+	// the hub reported it in an error frame), or the hub sent a frame that
+	// would move the session's cursor past its head (Err wraps
+	// ErrProtocol); SessionID and Err are set. Its cursor stays, and
+	// delivery resumes when the hub allows it again.
 	EventError
 )
 

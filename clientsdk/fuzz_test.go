@@ -19,8 +19,9 @@ func FuzzDecodeCursors(f *testing.F) {
 	f.Add([]byte(`{"version":1,"device":"d","cursors":{"s":3}}`))
 	f.Add([]byte(`{"version":1,"device":"d","cursors":{"":3}}`))
 	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"version":2,"device":"d","cursors":{},"pins":{"p":{"user":"u","signingKey":"","exchangeKey":""}}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		device, cursors, err := decodeCursors(b)
+		st, err := decodeState(b)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("error %v does not wrap ErrCorrupt", err)
@@ -28,13 +29,14 @@ func FuzzDecodeCursors(f *testing.F) {
 			return
 		}
 		// What decodes must survive a round trip unchanged.
-		again, err := encodeCursors(device, cursors)
+		again, err := encodeState(st)
 		if err != nil {
 			t.Fatal(err)
 		}
-		d2, c2, err := decodeCursors(again)
-		if err != nil || d2 != device || len(c2) != len(cursors) {
-			t.Fatalf("round trip of %q: %q %v %v", b, d2, c2, err)
+		st2, err := decodeState(again)
+		if err != nil || st2.device != st.device || len(st2.cursors) != len(st.cursors) ||
+			len(st2.pins) != len(st.pins) {
+			t.Fatalf("round trip of %q: %+v %v", b, st2, err)
 		}
 	})
 }
@@ -160,6 +162,7 @@ func FuzzSequencer(f *testing.F) {
 			cursors:  map[string]uint64{},
 			open:     openPlain,
 			history:  (&fakeLog{seqs: map[string][]uint64{"s": seqs}}).history,
+			head:     (&fakeLog{}).headSeq,
 			pageSize: 3,
 			emit: func(ev Event) {
 				switch ev.Kind {

@@ -215,3 +215,52 @@ func TestConfigValidation(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigPlainHTTP checks that plain http is accepted for loopback
+// hosts only, unless AllowInsecureHTTP says otherwise. Open does not
+// contact the hub, so no other host is reached.
+func TestConfigPlainHTTP(t *testing.T) {
+	tests := []struct {
+		url      string
+		insecure bool
+		ok       bool
+	}{
+		{"http://127.0.0.1:8080", false, true},
+		{"http://127.8.9.10", false, true},
+		{"http://[::1]:8080", false, true},
+		{"http://localhost:8080", false, true},
+		{"http://LOCALHOST", false, true},
+		{"http://[::ffff:127.0.0.1]", false, true},
+		{"https://hub.example.org", false, true},
+		{"https://192.0.2.7", false, true},
+		{"http://hub.example.org", false, false},
+		{"http://192.0.2.7:8080", false, false},
+		{"http://[2001:db8::1]", false, false},
+		{"http://0.0.0.0", false, false},
+		{"http://localhost.example.org", false, false},
+		{"http://127.0.0.1.example.org", false, false},
+		{"http://hub.example.org", true, true},
+		{"http://192.0.2.7:8080", true, true},
+	}
+	for _, tt := range tests {
+		name := tt.url
+		if tt.insecure {
+			name += " insecure"
+		}
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig(MemoryKeyStore())
+			cfg.ServerURL, cfg.AllowInsecureHTTP = tt.url, tt.insecure
+			c, err := Open(context.Background(), cfg)
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("Open = %v, want success", err)
+				}
+				c.Close()
+				return
+			}
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("Open = %v, want ErrConfig", err)
+			}
+		})
+	}
+}

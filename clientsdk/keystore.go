@@ -13,8 +13,9 @@ import (
 )
 
 // KeyStore keeps what a device must not lose between runs: its identity
-// (private keys) and the listener's per-session cursors. The client encodes
-// and decodes both; a KeyStore only keeps bytes. Implementations for
+// (private keys) and its state: the listener's per-session cursors and the
+// keys pinned for peer devices on first use. The client encodes and decodes
+// both; a KeyStore only keeps bytes. Implementations for
 // browsers or mobile keychains need only these four methods.
 type KeyStore interface {
 	// LoadIdentity returns the stored identity, or an error wrapping
@@ -24,10 +25,10 @@ type KeyStore interface {
 	// one already is, it returns an error wrapping fs.ErrExist, and the
 	// caller loads the stored one, so two processes starting at once agree.
 	CreateIdentity(ctx context.Context, identity []byte) error
-	// LoadCursors returns the stored cursor state, or an error wrapping
-	// ErrNotStored when there is none yet.
+	// LoadCursors returns the stored state (cursors and pins), or an error
+	// wrapping ErrNotStored when there is none yet.
 	LoadCursors(ctx context.Context) ([]byte, error)
-	// SaveCursors replaces the cursor state, all or nothing.
+	// SaveCursors replaces the stored state, all or nothing.
 	SaveCursors(ctx context.Context, state []byte) error
 }
 
@@ -40,17 +41,17 @@ const (
 // maxStoredBytes bounds what a key store loader reads.
 const maxStoredBytes = 16 << 20
 
-// fileKeyStore keeps the identity and the cursors as two files, each written
+// fileKeyStore keeps the identity and the state as two files, each written
 // with mode 0600 and replaced atomically.
 type fileKeyStore struct {
 	dir string
 }
 
 // FileKeyStore returns a KeyStore in dir, creating dir with mode 0700 if it
-// does not exist. The identity is kept in identity.key and the cursors in
-// cursors.json, both mode 0600; each is written to a temporary file in dir,
-// synced, renamed into place and the directory synced, so a crash leaves
-// either the old or the new content. Loading refuses an identity file that
+// does not exist. The identity is kept in identity.key and the state
+// (cursors and pins) in cursors.json, both mode 0600; each is written to a
+// temporary file in dir, synced, renamed into place and the directory
+// synced, so a crash leaves either the old or the new content. Loading refuses an identity file that
 // group or others may read.
 func FileKeyStore(dir string) (KeyStore, error) {
 	if dir == "" {

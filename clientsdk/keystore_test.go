@@ -199,7 +199,7 @@ func TestCursorsReload(t *testing.T) {
 			}
 			c := openTest(t, ks)
 			want := map[string]uint64{"s1": 4, "s2": 9}
-			b, err := encodeCursors(c.DeviceID(), want)
+			b, err := encodeState(clientState{device: c.DeviceID(), cursors: want})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -214,7 +214,7 @@ func TestCursorsReload(t *testing.T) {
 				}
 			}
 
-			b, _ = encodeCursors("another-device", want)
+			b, _ = encodeState(clientState{device: "another-device", cursors: want})
 			if err := ks.SaveCursors(context.Background(), b); err != nil {
 				t.Fatal(err)
 			}

@@ -63,6 +63,7 @@ func (c *Client) Listen(ctx context.Context, handle func(Event)) error {
 		cursors:  c.cursors,
 		open:     c.open,
 		history:  c.History,
+		head:     c.sessionHead,
 		emit:     handle,
 		pageSize: c.cfg.PageSize,
 	}
@@ -196,15 +197,31 @@ func (l *listener) hello(ctx context.Context, conn *websocket.Conn,
 	return wire.Ready{}, fmt.Errorf("%w: %s frame before ready", ErrProtocol, f.Type)
 }
 
-// pingInterval picks the heartbeat: the configured one, else the hub's.
+// Bounds on the heartbeat a hub may announce. A hub asking for pings more
+// often than minHubHeartbeat would have us flood it; one asking for less
+// than one in maxHubHeartbeat would leave a dead connection unnoticed.
+const (
+	minHubHeartbeat = time.Second
+	maxHubHeartbeat = 10 * time.Minute
+)
+
+// pingInterval picks the heartbeat: the configured one, else the hub's,
+// clamped to [minHubHeartbeat, maxHubHeartbeat].
 func (l *listener) pingInterval(r wire.Ready) time.Duration {
-	switch {
-	case l.c.cfg.PingInterval > 0:
+	if l.c.cfg.PingInterval > 0 {
 		return l.c.cfg.PingInterval
-	case r.HeartbeatSeconds > 0:
-		return time.Duration(r.HeartbeatSeconds) * time.Second
 	}
-	return defaultPingInterval
+	return hubHeartbeat(r.HeartbeatSeconds)
+}
+
+// hubHeartbeat turns the hub's heartbeat into a ping interval. It clamps
+// the seconds before converting them, which could overflow.
+func hubHeartbeat(seconds int) time.Duration {
+	const minSec, maxSec = int(minHubHeartbeat / time.Second), int(maxHubHeartbeat / time.Second)
+	if seconds <= 0 {
+		return defaultPingInterval
+	}
+	return time.Duration(min(max(seconds, minSec), maxSec)) * time.Second
 }
 
 // serve reads frames and handles them until the connection drops, ctx ends
@@ -335,12 +352,15 @@ func (l *listener) frame(ctx context.Context, f wire.Frame) error {
 		// Seal for the new device from the next message on.
 		l.c.forgetDevices(f.Registered.User)
 	case wire.FrameSession:
-		l.c.forgetSession(f.Session.SessionID)
-		moved = l.seq.joined(*f.Session, l.user)
-		l.handle(Event{Kind: EventSession, SessionID: f.Session.SessionID, Session: f.Session})
+		sid = f.Session.SessionID
+		l.c.forgetSession(sid)
+		moved, err = l.seq.joined(ctx, *f.Session, l.user)
+		l.handle(Event{Kind: EventSession, SessionID: sid, Session: f.Session})
+	case wire.FrameError:
+		l.errorFrame(f)
 	default:
-		// Acks and errors answer sends, which this client makes over
-		// HTTP; unknown types are newer than this client.
+		// Acks answer sends, which this client makes over HTTP; unknown
+		// types are newer than this client.
 	}
 
 	if moved {
@@ -348,29 +368,38 @@ func (l *listener) frame(ctx context.Context, f wire.Frame) error {
 			return &fatalError{serr}
 		}
 	}
-	if isFinal(err) && !errors.Is(err, ErrUnauthorized) {
+	if (isFinal(err) && !errors.Is(err, ErrUnauthorized)) || errors.Is(err, errBeyondHead) {
 		// The hub refuses this session's history for now (consent
-		// withdrawn, say); other sessions go on.
+		// withdrawn, say), or claimed a seq the session has not reached;
+		// other sessions go on.
 		l.handle(Event{Kind: EventError, SessionID: sid, Err: err})
 		return nil
 	}
 	return err
 }
 
-// save stores the cursors.
+// errorFrame reports an error frame about a session, such as the hub
+// refusing to replay a resumed session while its patient's consent is
+// withdrawn, as an EventError carrying an *APIError. Error frames with an
+// ID answer WebSocket sends, which this client does not make; those and
+// error frames naming no session are ignored.
+func (l *listener) errorFrame(f wire.Frame) {
+	if f.ID != "" || f.SessionID == "" {
+		return
+	}
+	const maxLen = 1024
+	apiErr := &APIError{Code: clip(f.Error.Code, maxLen), Message: clip(f.Error.Message, maxLen)}
+	l.handle(Event{Kind: EventError, SessionID: f.SessionID, Err: apiErr})
+}
+
+// save stores the cursors (and the pins with them).
 //
 // TODO: two processes listening on one key store each write the whole
 // cursor file, and the later write wins, so one may move a cursor back and
 // see messages again after a restart. A lock file in FileKeyStore would
 // keep a second listener out.
 func (l *listener) save(ctx context.Context) error {
-	l.c.mu.Lock()
-	b, err := encodeCursors(l.c.DeviceID(), l.c.cursors)
-	l.c.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	return l.c.cfg.KeyStore.SaveCursors(ctx, b)
+	return l.c.saveState(ctx)
 }
 
 // closeError names why a connection ended, from its close code, and marks

@@ -22,6 +22,7 @@ type sequencer struct {
 	cursors  map[string]uint64
 	open     func(ctx context.Context, m wire.Message) (Message, error)
 	history  func(ctx context.Context, sessionID string, after uint64, limit int) ([]Message, error)
+	head     func(ctx context.Context, sessionID string) (uint64, error) // the session's newest seq
 	emit     func(Event)
 	pageSize int
 }
@@ -41,18 +42,44 @@ func (s *sequencer) setCursor(sessionID string, seq uint64) {
 // joined starts a session that user was just added to after the head the
 // event names: the messages before were not sealed for this device, so
 // filling them from history would only yield errors. It reports whether
-// the cursor moved.
-func (s *sequencer) joined(ev wire.SessionEvent, user string) bool {
+// the cursor moved. A head beyond the session's actual head is refused
+// (errBeyondHead): a cursor set there would skip every message to come.
+func (s *sequencer) joined(ctx context.Context, ev wire.SessionEvent, user string) (bool, error) {
 	if ev.Reason != wire.SessionMemberAdded || ev.User != user {
-		return false
+		return false, nil
 	}
+	s.mu.Lock()
+	_, known := s.cursors[ev.SessionID]
+	s.mu.Unlock()
+	if known {
+		return false, nil
+	}
+	if err := s.checkHead(ctx, ev.SessionID, ev.HeadSeq); err != nil {
+		return false, err
+	}
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, known := s.cursors[ev.SessionID]; known {
-		return false
+		return false, nil
 	}
 	s.cursors[ev.SessionID] = ev.HeadSeq
-	return true
+	return true, nil
+}
+
+// checkHead fails with errBeyondHead when seq is past the session's newest
+// seq as the hub reports it over HTTP. The listener asks before it moves a
+// cursor past seqs it has not seen, so that a forged frame cannot park a
+// cursor where no message will ever reach.
+func (s *sequencer) checkHead(ctx context.Context, sid string, seq uint64) error {
+	head, err := s.head(ctx, sid)
+	if err != nil {
+		return err
+	}
+	if seq > head {
+		return fmt.Errorf("%w: seq %d of %s, head %d", errBeyondHead, seq, sid, head)
+	}
+	return nil
 }
 
 // message handles a pushed message. It reports whether the cursor moved.
@@ -63,6 +90,9 @@ func (s *sequencer) message(ctx context.Context, wm wire.Message) (bool, error) 
 		return false, nil
 	}
 	if wm.Seq > cur+1 {
+		if err := s.checkHead(ctx, sid, wm.Seq); err != nil {
+			return false, err
+		}
 		if err := s.fill(ctx, sid, wm.Seq-1); err != nil {
 			return s.cursor(sid) != cur, err
 		}
@@ -76,12 +106,18 @@ func (s *sequencer) message(ctx context.Context, wm wire.Message) (bool, error) 
 }
 
 // gap handles a gap frame: the messages strictly between After and Next are
-// gone. Messages up to After that this client lacks are filled first.
+// gone. Messages up to After that this client lacks are filled first. A gap
+// whose Next lies beyond the session's head plus one is refused
+// (errBeyondHead) and moves nothing.
 func (s *sequencer) gap(ctx context.Context, g wire.Gap) (bool, error) {
 	sid := g.SessionID
 	cur := s.cursor(sid)
 	if g.Next <= cur+1 {
 		return false, nil
+	}
+	// Next >= 1 as it exceeds cur+1, so Next-1 cannot wrap.
+	if err := s.checkHead(ctx, sid, g.Next-1); err != nil {
+		return false, err
 	}
 	if g.After > cur {
 		if err := s.fill(ctx, sid, g.After); err != nil {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -18,6 +21,14 @@ type fakeLog struct {
 	seqs  map[string][]uint64
 	calls int
 	err   error
+	head  uint64 // what the hub reports as every session's head; 0 for no limit
+}
+
+func (f *fakeLog) headSeq(ctx context.Context, sid string) (uint64, error) {
+	if f.head == 0 {
+		return math.MaxUint64, nil
+	}
+	return f.head, nil
 }
 
 func (f *fakeLog) history(ctx context.Context, sid string, after uint64, limit int) ([]Message, error) {
@@ -62,6 +73,7 @@ func newTestSequencer(log *fakeLog, cursor uint64) (*sequencer, *[]string) {
 		cursors:  map[string]uint64{"s": cursor},
 		open:     openPlain,
 		history:  log.history,
+		head:     log.headSeq,
 		pageSize: 2,
 		emit: func(ev Event) {
 			switch ev.Kind {
@@ -266,11 +278,89 @@ func TestSequencerJoined(t *testing.T) {
 			if tc.held {
 				s.setCursor("new", 3)
 			}
-			if moved := s.joined(tc.ev, "me"); moved != tc.moved {
+			moved, err := s.joined(context.Background(), tc.ev, "me")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if moved != tc.moved {
 				t.Errorf("moved = %v, want %v", moved, tc.moved)
 			}
 			if got := s.cursor("new"); got != tc.want {
 				t.Errorf("cursor = %d, want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestSequencerRefusesBeyondHead checks that a gap, a join or a pushed
+// message that would move a cursor past the session's head (as the hub
+// reports it over HTTP) is refused and moves nothing: a forged frame must
+// not park a cursor where no message will ever reach.
+func TestSequencerRefusesBeyondHead(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		do   func(s *sequencer) (bool, error)
+		err  error
+		want uint64 // cursor after
+	}{
+		{"gap to the end of the log", func(s *sequencer) (bool, error) {
+			return s.gap(ctx, wire.Gap{SessionID: "s", After: 2, Next: 11})
+		}, nil, 10},
+		{"gap past the head", func(s *sequencer) (bool, error) {
+			return s.gap(ctx, wire.Gap{SessionID: "s", After: 2, Next: 12})
+		}, ErrProtocol, 2},
+		{"gap to the last seq", func(s *sequencer) (bool, error) {
+			return s.gap(ctx, wire.Gap{SessionID: "s", After: 2, Next: math.MaxUint64})
+		}, ErrProtocol, 2},
+		{"message past the head", func(s *sequencer) (bool, error) {
+			return s.message(ctx, wire.Message{SessionID: "s", Seq: math.MaxUint64})
+		}, ErrProtocol, 2},
+		{"joined at the head", func(s *sequencer) (bool, error) {
+			return s.joined(ctx, wire.SessionEvent{SessionID: "new", Reason: wire.SessionMemberAdded,
+				User: "me", HeadSeq: 10}, "me")
+		}, nil, 10},
+		{"joined past the head", func(s *sequencer) (bool, error) {
+			return s.joined(ctx, wire.SessionEvent{SessionID: "new", Reason: wire.SessionMemberAdded,
+				User: "me", HeadSeq: 1 << 62}, "me")
+		}, ErrProtocol, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := newTestSequencer(&fakeLog{seqs: map[string][]uint64{"s": {1, 2}}, head: 10}, 2)
+			moved, err := tt.do(s)
+			if !errors.Is(err, tt.err) {
+				t.Fatalf("err = %v, want %v", err, tt.err)
+			}
+			sid := "s"
+			if strings.HasPrefix(tt.name, "joined") {
+				sid = "new"
+			}
+			if got := s.cursor(sid); got != tt.want || moved != (tt.err == nil) {
+				t.Errorf("cursor = %d (moved %v), want %d", got, moved, tt.want)
+			}
+		})
+	}
+}
+
+func TestHubHeartbeat(t *testing.T) {
+	tests := []struct {
+		name    string
+		seconds int
+		want    time.Duration
+	}{
+		{"none", 0, defaultPingInterval},
+		{"negative", -5, defaultPingInterval},
+		{"usual", 25, 25 * time.Second},
+		{"too often", 1, time.Second},
+		{"2^40 overflows a Duration", 1 << 40, maxHubHeartbeat},
+		{"9e9 would disable it", 9e9, maxHubHeartbeat},
+		{"max int", math.MaxInt, maxHubHeartbeat},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := hubHeartbeat(tt.seconds); got != tt.want {
+				t.Errorf("hubHeartbeat(%d) = %v, want %v", tt.seconds, got, tt.want)
 			}
 		})
 	}

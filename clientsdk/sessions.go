@@ -82,6 +82,15 @@ func (c *Client) Session(ctx context.Context, sessionID string) (wire.Session, e
 	return s, nil
 }
 
+// sessionHead returns a session's newest seq, asking the hub.
+func (c *Client) sessionHead(ctx context.Context, sessionID string) (uint64, error) {
+	s, err := c.Session(ctx, sessionID)
+	if err != nil {
+		return 0, err
+	}
+	return s.HeadSeq, nil
+}
+
 // MarkRead moves the caller's read cursor in a session to seq and returns
 // where it stands; the hub never moves it backwards.
 func (c *Client) MarkRead(ctx context.Context, sessionID string, seq uint64) (wire.Receipt, error) {

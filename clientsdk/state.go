@@ -4,58 +4,110 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+
+	"github.com/bedside/bedside/e2ee"
 )
 
-// cursorState is the stored form of the listener's cursors: for each session,
-// the last seq delivered to the application. Device names the identity the
-// cursors belong to, so cursors left by an earlier identity in the same store
-// are not trusted.
-type cursorState struct {
-	Version int               `json:"version"`
-	Device  string            `json:"device"`
-	Cursors map[string]uint64 `json:"cursors"`
+// storedState is what the client keeps in the KeyStore beside its identity:
+// the listener's cursors (for each session, the last seq delivered to the
+// application) and the pins (for each peer device, the user and keys first
+// seen). Device names the identity the state belongs to, so state left by
+// an earlier identity in the same store is not trusted.
+//
+// Version 1 held cursors only; it is still read, with no pins, and the next
+// save writes version 2.
+type storedState struct {
+	Version int                  `json:"version"`
+	Device  string               `json:"device"`
+	Cursors map[string]uint64    `json:"cursors"`
+	Pins    map[string]storedPin `json:"pins,omitempty"`
+}
+
+// storedPin is the stored form of a pin; the map key is the device id.
+type storedPin struct {
+	User        string `json:"user"`
+	SigningKey  []byte `json:"signingKey"`
+	ExchangeKey []byte `json:"exchangeKey"`
 }
 
 const (
-	cursorStateVersion = 1
+	stateVersion       = 2
+	stateVersionNoPins = 1
 	maxSessionIDLen    = 256
 )
 
-func encodeCursors(device string, cursors map[string]uint64) ([]byte, error) {
-	b, err := json.Marshal(cursorState{Version: cursorStateVersion, Device: device, Cursors: cursors})
+// clientState is the decoded form of storedState.
+type clientState struct {
+	device  string
+	cursors map[string]uint64
+	pins    map[string]pin
+}
+
+func encodeState(st clientState) ([]byte, error) {
+	pins := make(map[string]storedPin, len(st.pins))
+	for id, p := range st.pins {
+		pins[id] = storedPin{User: p.user, SigningKey: p.pub.SigningKey, ExchangeKey: p.pub.ExchangeKey}
+	}
+	b, err := json.Marshal(storedState{
+		Version: stateVersion,
+		Device:  st.device,
+		Cursors: st.cursors,
+		Pins:    pins,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("clientsdk: encode cursors: %w", err)
+		return nil, fmt.Errorf("clientsdk: encode state: %w", err)
 	}
 	return b, nil
 }
 
-// decodeCursors decodes a stored cursor state. The store is the device's own,
-// but a file can be truncated or edited, so everything is checked. It
-// returns the device the cursors belong to.
-func decodeCursors(b []byte) (device string, cursors map[string]uint64, err error) {
-	var st cursorState
+// decodeState decodes a stored state of either version. The store is the
+// device's own, but a file can be truncated or edited, so everything is
+// checked.
+func decodeState(b []byte) (clientState, error) {
+	var st storedState
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&st); err != nil {
-		return "", nil, fmt.Errorf("%w: cursors: %w", ErrCorrupt, err)
+		return clientState{}, fmt.Errorf("%w: state: %w", ErrCorrupt, err)
 	}
 	if dec.More() {
-		return "", nil, fmt.Errorf("%w: cursors: trailing data", ErrCorrupt)
+		return clientState{}, fmt.Errorf("%w: state: trailing data", ErrCorrupt)
 	}
-	if st.Version != cursorStateVersion {
-		return "", nil, fmt.Errorf("%w: cursors: version %d, want %d",
-			ErrCorrupt, st.Version, cursorStateVersion)
-	}
-	if st.Device == "" {
-		return "", nil, fmt.Errorf("%w: cursors: no device", ErrCorrupt)
+	switch {
+	case st.Version == stateVersionNoPins && st.Pins != nil:
+		return clientState{}, fmt.Errorf("%w: state: version 1 with pins", ErrCorrupt)
+	case st.Version != stateVersion && st.Version != stateVersionNoPins:
+		return clientState{}, fmt.Errorf("%w: state: version %d, want %d or %d",
+			ErrCorrupt, st.Version, stateVersionNoPins, stateVersion)
+	case st.Device == "":
+		return clientState{}, fmt.Errorf("%w: state: no device", ErrCorrupt)
 	}
 	for sid := range st.Cursors {
-		if sid == "" || len(sid) > maxSessionIDLen {
-			return "", nil, fmt.Errorf("%w: cursors: bad session id %q", ErrCorrupt, sid)
+		if !validSessionID(sid) {
+			return clientState{}, fmt.Errorf("%w: state: bad session id %q", ErrCorrupt, sid)
 		}
+	}
+	pins, err := decodePins(st.Pins)
+	if err != nil {
+		return clientState{}, err
 	}
 	if st.Cursors == nil {
 		st.Cursors = map[string]uint64{}
 	}
-	return st.Device, st.Cursors, nil
+	return clientState{device: st.Device, cursors: st.Cursors, pins: pins}, nil
+}
+
+func decodePins(stored map[string]storedPin) (map[string]pin, error) {
+	pins := make(map[string]pin, len(stored))
+	for id, sp := range stored {
+		pub := e2ee.PublicDevice{ID: id, SigningKey: sp.SigningKey, ExchangeKey: sp.ExchangeKey}
+		if id == "" || sp.User == "" {
+			return nil, fmt.Errorf("%w: state: pin without a device or user", ErrCorrupt)
+		}
+		if err := pub.Validate(); err != nil {
+			return nil, fmt.Errorf("%w: state: pin of device %q: %w", ErrCorrupt, id, err)
+		}
+		pins[id] = pin{user: sp.User, pub: pub}
+	}
+	return pins, nil
 }

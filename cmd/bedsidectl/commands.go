@@ -12,9 +12,11 @@ import (
 )
 
 func (e *env) initCmd(ctx context.Context, args []string) error {
-	fs := e.flags("init", "--server URL --token TOKEN")
+	fs := e.flags("init", "--server URL --token TOKEN [--insecure]")
 	server := fs.String("server", "", "hub base `URL`, such as https://hub.example.org")
 	token := fs.String("token", "", "bearer `token` (default $BEDSIDE_TOKEN)")
+	insecure := fs.Bool("insecure", false,
+		"allow a plain http:// URL to a host that is not loopback; the token then crosses the network in clear")
 	if _, err := e.parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -25,7 +27,7 @@ func (e *env) initCmd(ctx context.Context, args []string) error {
 		return e.usageError("init needs --server and --token")
 	}
 
-	p := profile{Server: *server, Token: *token}
+	p := profile{Server: *server, Token: *token, Insecure: *insecure}
 	c, err := e.openWith(ctx, p)
 	if err != nil {
 		return err

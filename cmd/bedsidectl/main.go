@@ -7,7 +7,9 @@
 //
 //	bedsidectl [--profile DIR] [--timeout D] COMMAND [ARGS]
 //
-//	init --server URL --token TOKEN     create keys, save the profile, register the device
+//	init --server URL --token TOKEN [--insecure]
+//	                                     create keys, save the profile, register the device;
+//	                                     --insecure allows http:// to a host that is not loopback
 //	consent grant [--scope chat] [--policy-version V]
 //	consent withdraw ID
 //	consent list
@@ -22,9 +24,10 @@
 //
 // The profile directory (default from BEDSIDE_PROFILE) holds the device's
 // private keys, the listener's cursors and profile.json with the server URL
-// and token, all readable by the owner only. The token may also come from
-// BEDSIDE_TOKEN at init. Errors go to stderr with exit status 1, usage
-// errors with 2. Neither the token nor any key is ever printed.
+// and token, all readable by the owner only; a profile.json that group or
+// others may read is refused. The token may also come from BEDSIDE_TOKEN at
+// init. Errors go to stderr with exit status 1, usage errors with 2.
+// Neither the token nor any key is ever printed.
 package main
 
 import (
@@ -62,7 +65,7 @@ type env struct {
 const usage = `usage: bedsidectl [--profile DIR] [--timeout D] COMMAND [ARGS]
 
 commands:
-  init --server URL --token TOKEN
+  init --server URL --token TOKEN [--insecure]
   consent grant [--scope chat] [--policy-version V] | consent withdraw ID | consent list
   session create --with USER | session add SESSION USER | session list
   send SESSION TEXT
