@@ -219,6 +219,16 @@ func (h *Hub) createSession(w http.ResponseWriter, r *http.Request, c caller) er
 		return err
 	}
 	ctx := r.Context()
+	if c.role == wire.RolePatient {
+		mine, err := h.store.ListSessions(ctx, c.user)
+		if err != nil {
+			return err
+		}
+		if len(mine) >= maxPatientSessions {
+			return errorf(http.StatusConflict, wire.CodeConflict,
+				"you are in %d sessions, the most a patient may open; a clinician can open more", len(mine))
+		}
+	}
 	members := []storage.Member{{User: c.user, Role: c.role}}
 	seen := map[string]bool{c.user: true}
 	for _, u := range req.Members {
@@ -578,6 +588,13 @@ func (h *Hub) grantConsent(w http.ResponseWriter, r *http.Request, c caller) err
 		return err
 	}
 	ctx := r.Context()
+	recs, err := h.store.Consents(ctx, c.user)
+	if err != nil {
+		return err
+	}
+	if len(recs) >= maxConsentRecords {
+		return errorf(http.StatusConflict, wire.CodeConflict, "you have %d consent records, the most kept", len(recs))
+	}
 	if err := h.rememberUser(ctx, c); err != nil {
 		return err
 	}

@@ -126,7 +126,7 @@ func decode(t *testing.T, req *http.Request, out any) {
 // TestBadInput checks that every kind of bad request gets the right status and
 // a JSON error, and stores nothing.
 func TestBadInput(t *testing.T) {
-	e := newEnv(t, hub.Config{MaxEnvelopeBytes: 4096, MaxRecipients: 2})
+	e := newEnv(t, hub.Config{MaxEnvelopeBytes: 4096, MaxRecipients: 2, MaxMembers: 2, MaxDevicesPerUser: 1})
 	doc, pat, eve := e.user("doc", "clinician"), e.user("pat", "patient"), e.user("eve", "clinician")
 	e.consent(pat)
 	sid := e.session(doc, pat)
@@ -397,4 +397,19 @@ func TestHistoryPageBounded(t *testing.T) {
 	if len(page.Messages) != 2 || page.Messages[0].Seq != 5 {
 		t.Fatalf("second page: %+v", page.Messages)
 	}
+}
+
+// TestPatientSessionsBounded checks that a patient cannot flood clinicians
+// with sessions, while a clinician still can open more with them.
+func TestPatientSessionsBounded(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	for i := 0; i < 64; i++ {
+		e.session(pat, doc)
+	}
+	var werr wire.Error
+	if code := e.do("POST", "/v1/sessions", pat.token, wire.CreateSessionRequest{Members: []string{"doc"}}, &werr); code != 409 {
+		t.Fatalf("65th session by the patient: %d %+v", code, werr)
+	}
+	e.session(doc, pat)
 }

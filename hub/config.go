@@ -2,6 +2,7 @@ package hub
 
 import (
 	"fmt"
+	"path"
 	"time"
 )
 
@@ -115,6 +116,16 @@ func (c *Config) Validate() error {
 	}{{"heartbeat", c.Heartbeat}, {"helloTimeout", c.HelloTimeout}, {"writeTimeout", c.WriteTimeout}} {
 		if r.v < 100*time.Millisecond || r.v > time.Hour {
 			return fmt.Errorf("%w: %s %v not in [100ms, 1h]", ErrConfig, r.name, r.v)
+		}
+	}
+	if c.MaxMembers*c.MaxDevicesPerUser > c.MaxRecipients {
+		return fmt.Errorf("%w: maxMembers %d × maxDevicesPerUser %d exceeds maxRecipients %d: "+
+			"a full session could not send", ErrConfig, c.MaxMembers, c.MaxDevicesPerUser, c.MaxRecipients)
+	}
+	for _, o := range c.AllowedOrigins {
+		if _, err := path.Match(o, ""); err != nil || o == "*" {
+			return fmt.Errorf("%w: allowedOrigins %q is not a host pattern (and \"*\" would let any "+
+				"web page in)", ErrConfig, o)
 		}
 	}
 	if c.MaxTokenTTL < time.Minute || c.MaxTokenTTL > 90*24*time.Hour {

@@ -144,6 +144,10 @@ func TestWSProtocolErrors(t *testing.T) {
 	if f := c.nextOf(wire.FrameError); f.Error.Code != wire.CodeBadRequest {
 		t.Fatalf("numeric id: %+v", f)
 	}
+	c.ws.Write(context.Background(), websocket.MessageText, []byte(`{"type":"send","id":"s2","send":{"body":5}}`))
+	if f := c.nextOf(wire.FrameError); f.ID != "s2" || f.Error.Code != wire.CodeBadRequest {
+		t.Fatalf("wrongly typed send: %+v", f)
+	}
 	c.ws.Write(context.Background(), websocket.MessageText, []byte("{not json"))
 	_, err := c.read(5 * time.Second)
 	if code := websocket.CloseStatus(err); code != wire.CloseProtocol {

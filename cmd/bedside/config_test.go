@@ -95,6 +95,15 @@ func TestConfigFileShapes(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "more than one YAML document") {
 		t.Errorf("two documents: %v", err)
 	}
+	for name, body := range map[string]string{
+		"star.yaml":   "limits: {allowedOrigins: ['*']}\n",
+		"bad.yaml":    "limits: {allowedOrigins: ['[']}\n",
+		"narrow.yaml": "limits: {maxRecipients: 16}\n",
+	} {
+		if _, err := parse(t, []string{"--config", write(name, body)}, nil); err == nil {
+			t.Errorf("%s accepted: %s", name, body)
+		}
+	}
 	_, err = parse(t, []string{"--config", write("huge.yaml", "limits: {sendQueue: 100000000000}\n")}, nil)
 	if err == nil || !strings.Contains(err.Error(), "sendQueue") {
 		t.Errorf("a huge send queue: %v", err)
