@@ -40,6 +40,10 @@ var maxBodyLen = bodyOverhead + paddedLen(MaxPlaintextLen)
 // Context is what a message is bound to besides its keys. All three ids go
 // into the associated data, so a body or header opens only under the context
 // it was sealed for.
+//
+// TODO: bind the sender's user id too. Today a hostile hub that lists a
+// device under another user can show a genuine message as that user's;
+// the device's own keys stay pinned, so it cannot forge content.
 type Context struct {
 	SessionID    string
 	SenderDevice string
