@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -31,7 +32,9 @@ func BenchmarkIdleConnectionMemory(b *testing.B) {
 		b.Skip("reads /proc")
 	}
 	b.Run("server=bedside", func(b *testing.B) {
-		s := testserver.Start(b, testserver.Options{Args: []string{"--log-level", "info"}})
+		cfg := filepath.Join(b.TempDir(), "bedside.yaml")
+		os.WriteFile(cfg, []byte(fmt.Sprintf("limits: {maxConnsPerUser: %d}\n", idleConns)), 0o600)
+		s := testserver.Start(b, testserver.Options{Args: []string{"--log-level", "info", "--config", cfg}})
 		tok := s.Token(b, "idle", "clinician")
 		keys := `{"signingKey":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",` +
 			`"exchangeKey":"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI="}`
