@@ -189,13 +189,16 @@ func (a *api) trySend(from apiUser, sid, id string, to apiUser) (uint64, error) 
 func (a *api) history(u apiUser, sid string) []wire.Message {
 	a.t.Helper()
 	var all []wire.Message
+	var after uint64
 	for {
+		// A page may be shorter than the limit: page on until the head.
 		var page wire.MessageList
-		a.must(200, "GET", fmt.Sprintf("/v1/sessions/%s/messages?after=%d&limit=1000", sid, uint64(len(all))), u.token, nil, &page)
+		a.must(200, "GET", fmt.Sprintf("/v1/sessions/%s/messages?after=%d&limit=1000", sid, after), u.token, nil, &page)
 		all = append(all, page.Messages...)
-		if len(page.Messages) < 1000 {
+		if len(page.Messages) == 0 || page.Messages[len(page.Messages)-1].Seq >= page.HeadSeq {
 			return all
 		}
+		after = page.Messages[len(page.Messages)-1].Seq
 	}
 }
 
