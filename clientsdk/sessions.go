@@ -51,6 +51,22 @@ func (c *Client) AddMember(ctx context.Context, sessionID, user string) (wire.Se
 	return s, nil
 }
 
+// CloseSession makes a session read-only and archived: no one can send to it
+// any more, its history stays readable until retention deletes it. Closing
+// it again changes nothing.
+func (c *Client) CloseSession(ctx context.Context, sessionID string) (wire.Session, error) {
+	var s wire.Session
+	_, err := c.call(ctx, request{
+		method: http.MethodPost,
+		path:   "/v1/sessions/" + url.PathEscape(sessionID) + "/close",
+		out:    &s,
+	}, bounded)
+	if err != nil {
+		return wire.Session{}, err
+	}
+	return s, nil
+}
+
 // Sessions lists the sessions the caller is a member of.
 func (c *Client) Sessions(ctx context.Context) ([]wire.Session, error) {
 	var list wire.SessionList

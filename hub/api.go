@@ -224,9 +224,15 @@ func (h *Hub) createSession(w http.ResponseWriter, r *http.Request, c caller) er
 		if err != nil {
 			return err
 		}
-		if len(mine) >= maxPatientSessions {
+		open := 0
+		for _, s := range mine {
+			if s.State == storage.SessionOpen {
+				open++
+			}
+		}
+		if open >= maxPatientSessions {
 			return errorf(http.StatusConflict, wire.CodeConflict,
-				"you are in %d sessions, the most a patient may open; a clinician can open more", len(mine))
+				"you are in %d open sessions, the most a patient may open; close one, or a clinician can open more", open)
 		}
 	}
 	members := []storage.Member{{User: c.user, Role: c.role}}
@@ -393,6 +399,49 @@ func (h *Hub) sharesSession(ctx context.Context, a, b string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// closeSession makes a session read-only and archived, for a member or an
+// admin; its retention clock starts. Closing twice changes nothing.
+func (h *Hub) closeSession(w http.ResponseWriter, r *http.Request, c caller) error {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	var err error
+	if c.role == wire.RoleAdmin {
+		err = h.knownSession(ctx, id)
+	} else {
+		_, err = h.memberSession(ctx, id, c.user)
+	}
+	if err != nil {
+		return err
+	}
+	s, closed, err := h.store.CloseSession(ctx, id, h.now())
+	if err != nil {
+		return err
+	}
+	if closed {
+		h.publish(ctx, Event{Users: memberIDs(s), Session: &wire.SessionEvent{
+			SessionID: s.ID, Reason: wire.SessionClosed, User: c.user}})
+	}
+	cur, err := h.store.ReadCursors(ctx, s.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, wireSession(s, cur))
+	return nil
+}
+
+// knownSession checks that a session exists, for admins, who act on
+// sessions they are not members of.
+func (h *Hub) knownSession(ctx context.Context, id string) error {
+	if err := validID("session id", id); err != nil {
+		return err
+	}
+	_, err := h.store.GetSession(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return notFound("session")
+	}
+	return err
 }
 
 // memberSession loads a session the user is a member of. Sessions of others

@@ -18,6 +18,10 @@ func wireSession(s storage.Session, cursors map[string]uint64) wire.Session {
 	for _, m := range s.Members {
 		out.Members = append(out.Members, wire.Member{User: m.User, Role: m.Role, ReadSeq: cursors[m.User]})
 	}
+	if !s.ClosedAt.IsZero() {
+		closed := s.ClosedAt
+		out.ClosedAt = &closed
+	}
 	return out
 }
 

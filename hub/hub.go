@@ -114,6 +114,7 @@ func (h *Hub) Handler() http.Handler {
 	h.route(mux, "GET /v1/sessions", h.listSessions)
 	h.route(mux, "GET /v1/sessions/{id}", h.getSession)
 	h.route(mux, "POST /v1/sessions/{id}/members", h.addMember)
+	h.route(mux, "POST /v1/sessions/{id}/close", h.closeSession)
 	h.route(mux, "POST /v1/sessions/{id}/messages", h.sendMessage)
 	h.route(mux, "GET /v1/sessions/{id}/messages", h.listMessages)
 	h.route(mux, "PATCH /v1/sessions/{id}/receipts", h.moveReceipt)

@@ -29,12 +29,8 @@ const (
 	jsonOverhead     = 256 << 10 // field names and base64 growth around a send's bytes
 
 	maxConsentRecords = 1024 // consent records of one user, grants and withdrawals
-	// maxPatientSessions bounds the sessions a patient may be in when
+	// maxPatientSessions bounds the open sessions a patient may be in when
 	// opening another, so that no patient can flood a clinician.
-	//
-	// TODO: count open sessions only, once sessions close (retention issue);
-	// until then a patient with this many sessions over the years must ask
-	// a clinician to open the next one.
 	maxPatientSessions = 64
 )
 

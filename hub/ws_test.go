@@ -517,3 +517,41 @@ func TestDeleteDevice(t *testing.T) {
 		t.Errorf("re-register a retired id: %d", code)
 	}
 }
+
+func TestCloseSession(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc, pat, eve := e.user("doc", "clinician"), e.user("pat", "patient"), e.user("eve", "clinician")
+	admin := e.token("root", "admin")
+	e.consent(pat)
+	sid, other := e.session(doc, pat), e.session(doc, pat)
+	e.send(doc, sid, "m1", pat)
+	pws := e.dial(pat, nil)
+
+	if code := e.do("POST", "/v1/sessions/"+sid+"/close", eve.token, nil, nil); code != 404 {
+		t.Fatalf("a non-member closes: %d", code)
+	}
+	var s wire.Session
+	if code := e.do("POST", "/v1/sessions/"+sid+"/close", pat.token, nil, &s); code != 200 || s.State != "closed" || s.ClosedAt == nil {
+		t.Fatalf("a member closes: %d %+v", code, s)
+	}
+	if f := pws.nextOf(wire.FrameSession); f.Session.Reason != wire.SessionClosed || f.SessionID != sid {
+		t.Fatalf("event %+v", f.Session)
+	}
+	var werr wire.Error
+	if code := e.do("POST", "/v1/sessions/"+sid+"/messages", doc.token, sendReq(doc, "m2", pat), &werr); code != 409 {
+		t.Errorf("send to a closed session: %d %+v", code, werr)
+	}
+	if code := e.do("POST", "/v1/sessions/"+sid+"/members", doc.token, wire.AddMemberRequest{User: "eve"}, nil); code != 409 {
+		t.Errorf("add to a closed session: %d", code)
+	}
+	var list wire.MessageList
+	if code := e.do("GET", "/v1/sessions/"+sid+"/messages", pat.token, nil, &list); code != 200 || len(list.Messages) != 1 {
+		t.Errorf("history of a closed session: %d %d", code, len(list.Messages))
+	}
+	if code := e.do("POST", "/v1/sessions/"+other+"/close", admin, nil, nil); code != 200 {
+		t.Errorf("an admin closes: %d", code)
+	}
+	if code := e.do("POST", "/v1/sessions/s_nope/close", admin, nil, nil); code != 404 {
+		t.Errorf("an admin closes an unknown session: %d", code)
+	}
+}

@@ -59,6 +59,7 @@ type Session struct {
 	Members   []Member
 	HeadSeq   uint64
 	CreatedAt time.Time
+	ClosedAt  time.Time // zero while open
 }
 
 // Message is one entry of a session log. Recipients maps each recipient device
@@ -135,6 +136,11 @@ type Store interface {
 	GetSession(ctx context.Context, id string) (Session, error)
 	// ListSessions returns the sessions user is a member of, newest first.
 	ListSessions(ctx context.Context, user string) ([]Session, error)
+	// CloseSession makes a session read-only (State "closed", ClosedAt
+	// at): appends are refused from then on; its retention clock starts.
+	// closed is false when it was closed already (nothing changes).
+	// ErrNotFound for an unknown session.
+	CloseSession(ctx context.Context, id string, at time.Time) (s Session, closed bool, err error)
 	// AddMember adds m to a session that has fewer than max members and
 	// returns the session as it now stands; added is false when m.User was
 	// a member already (nothing changes). Errors: ErrNotFound, ErrFull.
@@ -175,6 +181,8 @@ type Store interface {
 
 // Consent record kinds and the scope the chat gate checks.
 const (
+	SessionOpen     = "open"
+	SessionClosed   = "closed"
 	ConsentGrant    = "grant"
 	ConsentWithdraw = "withdraw"
 	ScopeChat       = "chat"

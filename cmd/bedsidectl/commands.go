@@ -107,7 +107,7 @@ func consentLine(r wire.Consent) string {
 
 func (e *env) sessionCmd(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return e.usageError("session needs create, add or list")
+		return e.usageError("session needs create, add, close or list")
 	}
 	sub, args := args[0], args[1:]
 	switch sub {
@@ -137,6 +137,18 @@ func (e *env) sessionCmd(ctx context.Context, args []string) error {
 			s, err := c.AddMember(ctx, pos[0], pos[1])
 			if err == nil {
 				fmt.Fprintln(e.stdout, s.ID)
+			}
+			return err
+		})
+	case "close":
+		pos, err := e.parse(e.flags("session close", "SESSION"), args, 1)
+		if err != nil {
+			return err
+		}
+		return e.withClient(ctx, func(c *clientsdk.Client) error {
+			s, err := c.CloseSession(ctx, pos[0])
+			if err == nil {
+				fmt.Fprintln(e.stdout, s.ID, s.State)
 			}
 			return err
 		})

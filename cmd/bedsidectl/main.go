@@ -15,6 +15,7 @@
 //	consent list
 //	session create --with USER [--with USER...]   prints the session id
 //	session add SESSION USER             add a member; they get messages from now on
+//	session close SESSION                make it read-only (prints ID STATE)
 //	session list                         ID STATE HEADSEQ USER:READSEQ,...
 //	send SESSION TEXT                    prints the seq
 //	history SESSION                      one line per message: SEQ SENDERUSER TEXT
@@ -67,7 +68,7 @@ const usage = `usage: bedsidectl [--profile DIR] [--timeout D] COMMAND [ARGS]
 commands:
   init --server URL --token TOKEN [--insecure]
   consent grant [--scope chat] [--policy-version V] | consent withdraw ID | consent list
-  session create --with USER | session add SESSION USER | session list
+  session create --with USER | session add SESSION USER | session close SESSION | session list
   send SESSION TEXT
   history SESSION
   listen

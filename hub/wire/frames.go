@@ -76,6 +76,7 @@ type Ready struct {
 const (
 	SessionCreated          = "created"
 	SessionMemberAdded      = "member_added"
+	SessionClosed           = "closed"
 	SessionConsentGranted   = "consent_granted"
 	SessionConsentWithdrawn = "consent_withdrawn"
 )

@@ -86,12 +86,13 @@ type Member struct {
 
 // Session describes a session as its members see it.
 type Session struct {
-	ID        string    `json:"id"`
-	Kind      string    `json:"kind"`
-	State     string    `json:"state"`
-	Members   []Member  `json:"members"`
-	HeadSeq   uint64    `json:"headSeq"`
-	CreatedAt time.Time `json:"createdAt"`
+	ID        string     `json:"id"`
+	Kind      string     `json:"kind"`
+	State     string     `json:"state"`
+	Members   []Member   `json:"members"`
+	HeadSeq   uint64     `json:"headSeq"`
+	CreatedAt time.Time  `json:"createdAt"`
+	ClosedAt  *time.Time `json:"closedAt,omitempty"` // set once closed: read-only
 }
 
 // AddMemberRequest is the body of POST /v1/sessions/{id}/members.

@@ -170,6 +170,13 @@ func TestWalkthrough(t *testing.T) {
 	if _, errOut, err := doc.run("send", sid, "after withdrawal"); err == nil || !strings.Contains(errOut, "consent") {
 		t.Fatalf("send after withdrawal: err %v, stderr %q", err, errOut)
 	}
+	// Closing archives the session: it is listed as closed and takes no sends.
+	if out := doc.must("session", "close", sid); out != sid+" closed" {
+		t.Fatalf("session close printed %q", out)
+	}
+	if list := pat.must("session", "list"); !strings.Contains(list, sid+" closed") {
+		t.Fatalf("session list after close:\n%s", list)
+	}
 	l.stop(t)
 	s.Stop(t)
 

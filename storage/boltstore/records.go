@@ -59,6 +59,7 @@ func encodeSession(s storage.Session) []byte {
 		e.string(m.User)
 		e.string(m.Role)
 	}
+	e.time(s.ClosedAt)
 	return e.b
 }
 
@@ -74,6 +75,9 @@ func decodeSession(b []byte) (storage.Session, error) {
 		for i := range s.Members {
 			s.Members[i] = storage.Member{User: d.string("member"), Role: d.string("member role")}
 		}
+	}
+	if closed := d.time("closed at"); closed.Unix() != (time.Time{}).Unix() {
+		s.ClosedAt = closed
 	}
 	return s, d.finish()
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/bedside/bedside/storage"
 	bolt "go.etcd.io/bbolt"
@@ -233,6 +234,31 @@ func (s *Store) ReadCursors(ctx context.Context, sessionID string) (map[string]u
 	return cursors, nil
 }
 
+// CloseSession makes a session read-only and starts its retention clock.
+func (s *Store) CloseSession(ctx context.Context, id string, at time.Time) (sess storage.Session,
+	closed bool, err error) {
+	if err := checkID("session id", id); err != nil {
+		return sess, false, fmt.Errorf("boltstore: close session: %w", err)
+	}
+	if at.IsZero() {
+		at = s.now()
+	}
+	err = s.update(ctx, "close session", func(tx *bolt.Tx) error {
+		var err error
+		sess, err = getSession(tx, id)
+		if err != nil || sess.State != stateOpen {
+			return err
+		}
+		sess.State, sess.ClosedAt = storage.SessionClosed, at.Round(0).UTC()
+		closed = true
+		return tx.Bucket(bucketSessions).Put([]byte(id), encodeSession(sess))
+	})
+	if err != nil {
+		return storage.Session{}, false, err
+	}
+	return sess, closed, nil
+}
+
 // AddMember adds m to a session with fewer than max members, in the same
 // transaction as the members index, and returns the session as it stands.
 func (s *Store) AddMember(ctx context.Context, sessionID string, m storage.Member,
@@ -253,6 +279,9 @@ func (s *Store) AddMember(ctx context.Context, sessionID string, m storage.Membe
 			if old.User == m.User {
 				return nil
 			}
+		}
+		if sess.State != stateOpen {
+			return fmt.Errorf("session %q: %w", sessionID, storage.ErrSessionClosed)
 		}
 		if len(sess.Members) >= max {
 			return fmt.Errorf("session %q: %w", sessionID, storage.ErrFull)

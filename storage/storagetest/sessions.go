@@ -11,6 +11,33 @@ import (
 )
 
 var sessionCases = []testCase{
+	{"Close", func(t *testing.T, s storage.Store) {
+		mustCreate(t, s, chat("s1"))
+		mustConsent(t, s, chatGrant("pat", "g1"))
+		mustAppend(t, s, msg("s1", "m1"))
+		at := t0.Add(24 * time.Hour)
+		got, closed, err := s.CloseSession(t.Context(), "s1", at)
+		noErr(t, "CloseSession", err)
+		if !closed || got.State != storage.SessionClosed || !got.ClosedAt.Equal(at) || got.HeadSeq != 1 {
+			t.Fatalf("CloseSession = %+v, closed %v", got, closed)
+		}
+		stored, err := s.GetSession(t.Context(), "s1")
+		noErr(t, "GetSession", err)
+		if stored.State != storage.SessionClosed || !stored.ClosedAt.Equal(at) {
+			t.Errorf("stored after close: %+v", stored)
+		}
+		_, err = s.Append(t.Context(), storage.AppendRequest{Message: msg("s1", "m2")})
+		checkErr(t, "Append to a closed session", err, storage.ErrSessionClosed)
+		_, _, err = s.AddMember(t.Context(), "s1", storage.Member{User: "nurse", Role: "clinician"}, 8)
+		checkErr(t, "AddMember to a closed session", err, storage.ErrSessionClosed)
+		again, closed, err := s.CloseSession(t.Context(), "s1", at.Add(time.Hour))
+		noErr(t, "CloseSession again", err)
+		if closed || !again.ClosedAt.Equal(at) {
+			t.Errorf("second close changed the session: %+v closed %v", again, closed)
+		}
+		_, _, err = s.CloseSession(t.Context(), "s2", at)
+		checkErr(t, "CloseSession of an unknown session", err, storage.ErrNotFound)
+	}},
 	{"AddMember", func(t *testing.T, s storage.Store) {
 		mustCreate(t, s, chat("s1"))
 		nurse := storage.Member{User: "nurse", Role: "clinician"}
