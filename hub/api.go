@@ -11,6 +11,7 @@ import (
 	"github.com/bedside/bedside/hub/auth"
 	"github.com/bedside/bedside/hub/wire"
 	"github.com/bedside/bedside/storage"
+	"github.com/bedside/bedside/storage/audit"
 )
 
 // caller is the authenticated user of a request.
@@ -24,17 +25,66 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, c caller) error
 
 // route registers an authenticated API handler. The handler returns an error
 // instead of writing one, so that every failure is answered and counted the
-// same way.
-func (h *Hub) route(mux *http.ServeMux, pattern string, fn handlerFunc) {
+// same way. A request that got past authentication is then audited under
+// action, with its target and outcome, unless action is empty.
+func (h *Hub) route(mux *http.ServeMux, pattern, action string, fn handlerFunc) {
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		c, err := h.authenticate(r)
-		if err == nil {
+		if err != nil {
+			h.writeError(w, pattern, err)
+			return
+		}
+		note := &auditNote{}
+		r = r.WithContext(context.WithValue(r.Context(), auditNoteKey{}, note))
+		if c.role == wire.RoleAuditor && action != "audit.read" {
+			err = errorf(http.StatusForbidden, wire.CodeForbidden, "auditors read the audit trail only")
+		} else {
 			err = fn(w, r, c)
 		}
 		if err != nil {
 			h.writeError(w, pattern, err)
 		}
+		if action != "" {
+			tgt := target(r)
+			if note.target != "" {
+				tgt = note.target
+			}
+			h.audit.record(r.Context(), audit.Record{Time: h.now(), Actor: c.user, Role: c.role,
+				Action: action, Target: tgt, Outcome: outcome(err)})
+		}
 	})
+}
+
+// auditNote carries what a handler learns that its audit record should say:
+// the id of what it created.
+type auditNote struct{ target string }
+
+type auditNoteKey struct{}
+
+// noteTarget names what a request created, for its audit record.
+func noteTarget(ctx context.Context, id string) {
+	if n, ok := ctx.Value(auditNoteKey{}).(*auditNote); ok {
+		n.target = id
+	}
+}
+
+// target names what a request acted on: the id in its path, if any.
+func target(r *http.Request) string {
+	for _, name := range []string{"id", "device", "user"} {
+		if v := r.PathValue(name); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// outcome is "ok" or the error code the client was given.
+func outcome(err error) string {
+	if err == nil {
+		return audit.OK
+	}
+	e, _ := toAPIError(err)
+	return e.code
 }
 
 func (h *Hub) writeError(w http.ResponseWriter, route string, err error) {
@@ -164,6 +214,34 @@ func (h *Hub) deleteDevice(w http.ResponseWriter, r *http.Request, c caller) err
 	return nil
 }
 
+// readAudit pages through the audit trail, for auditors and admins.
+func (h *Hub) readAudit(w http.ResponseWriter, r *http.Request, c caller) error {
+	if c.role != wire.RoleAuditor && c.role != wire.RoleAdmin {
+		return errorf(http.StatusForbidden, wire.CodeForbidden, "the audit trail is for auditors and admins")
+	}
+	after, err := queryUint(r, "after", 0)
+	if err != nil {
+		return err
+	}
+	limit, err := queryUint(r, "limit", historyPage)
+	if err != nil {
+		return err
+	}
+	if limit < 1 || limit > historyMax {
+		return badRequest("limit must be 1-%d", historyMax)
+	}
+	recs, err := h.store.AuditRecords(r.Context(), after, int(limit))
+	if err != nil {
+		return err
+	}
+	out := wire.AuditList{Records: make([]wire.AuditRecord, 0, len(recs))}
+	for _, rec := range recs {
+		out.Records = append(out.Records, wireAudit(rec))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
 // tellContacts tells everyone who shares a session with user, user's own
 // devices included, that user registered a device.
 func (h *Hub) tellContacts(ctx context.Context, user string, ev *wire.DeviceEvent) {
@@ -267,6 +345,7 @@ func (h *Hub) createSession(w http.ResponseWriter, r *http.Request, c caller) er
 	if err := h.store.CreateSession(ctx, s); err != nil {
 		return err
 	}
+	noteTarget(ctx, s.ID)
 	h.publish(ctx, Event{Users: memberIDs(s), Session: &wire.SessionEvent{
 		SessionID: s.ID, Reason: wire.SessionCreated, User: c.user}})
 	writeJSON(w, http.StatusCreated, wireSession(s, nil))
@@ -653,6 +732,7 @@ func (h *Hub) grantConsent(w http.ResponseWriter, r *http.Request, c caller) err
 	if err != nil {
 		return err
 	}
+	noteTarget(ctx, rec.ID)
 	h.tellSessions(ctx, c.user, wire.SessionConsentGranted)
 	writeJSON(w, http.StatusCreated, wireConsent(rec, true))
 	return nil

@@ -1,8 +1,11 @@
 package hub
 
 import (
+	"encoding/hex"
+
 	"github.com/bedside/bedside/hub/wire"
 	"github.com/bedside/bedside/storage"
+	"github.com/bedside/bedside/storage/audit"
 )
 
 // Conversions from what the store keeps to what clients see.
@@ -42,4 +45,9 @@ func memberIDs(s storage.Session) []string {
 		ids[i] = m.User
 	}
 	return ids
+}
+
+func wireAudit(r audit.Record) wire.AuditRecord {
+	return wire.AuditRecord{Seq: r.Seq, Time: r.Time, Actor: r.Actor, Role: r.Role, Action: r.Action,
+		Target: r.Target, Outcome: r.Outcome, Prev: hex.EncodeToString(r.Prev[:]), Hash: hex.EncodeToString(r.Hash[:])}
 }

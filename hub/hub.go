@@ -56,6 +56,7 @@ type Hub struct {
 	metrics  *metrics
 	registry *prometheus.Registry
 	fanout   Fanout
+	audit    *auditor
 
 	warns    warnLimiter
 	pending  atomic.Int64 // sockets accepted that have not said hello yet
@@ -96,6 +97,7 @@ func New(opts Options) (*Hub, error) {
 	}
 	h.metrics = newMetrics(h.registry, h.connCount)
 	h.fanout = localFanout{h}
+	h.audit = newAuditor(h.store, h.log)
 	return h, nil
 }
 
@@ -107,20 +109,23 @@ func (h *Hub) Handler() http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(h.registry, promhttp.HandlerOpts{}))
 
 	mux.HandleFunc("GET /v1/ws", h.serveWS)
-	h.route(mux, "PUT /v1/devices/{device}", h.putDevice)
-	h.route(mux, "DELETE /v1/devices/{device}", h.deleteDevice)
-	h.route(mux, "GET /v1/users/{user}/devices", h.listDevices)
-	h.route(mux, "POST /v1/sessions", h.createSession)
-	h.route(mux, "GET /v1/sessions", h.listSessions)
-	h.route(mux, "GET /v1/sessions/{id}", h.getSession)
-	h.route(mux, "POST /v1/sessions/{id}/members", h.addMember)
-	h.route(mux, "POST /v1/sessions/{id}/close", h.closeSession)
-	h.route(mux, "POST /v1/sessions/{id}/messages", h.sendMessage)
-	h.route(mux, "GET /v1/sessions/{id}/messages", h.listMessages)
-	h.route(mux, "PATCH /v1/sessions/{id}/receipts", h.moveReceipt)
-	h.route(mux, "POST /v1/consents", h.grantConsent)
-	h.route(mux, "GET /v1/consents", h.listConsents)
-	h.route(mux, "DELETE /v1/consents/{id}", h.withdrawConsent)
+	// Each route names its audit action; sends ("") are not audited one by
+	// one: the session log records each with its sender and time.
+	h.route(mux, "PUT /v1/devices/{device}", "device.register", h.putDevice)
+	h.route(mux, "DELETE /v1/devices/{device}", "device.remove", h.deleteDevice)
+	h.route(mux, "GET /v1/users/{user}/devices", "devices.read", h.listDevices)
+	h.route(mux, "POST /v1/sessions", "session.create", h.createSession)
+	h.route(mux, "GET /v1/sessions", "sessions.list", h.listSessions)
+	h.route(mux, "GET /v1/sessions/{id}", "session.read", h.getSession)
+	h.route(mux, "POST /v1/sessions/{id}/members", "session.add_member", h.addMember)
+	h.route(mux, "POST /v1/sessions/{id}/close", "session.close", h.closeSession)
+	h.route(mux, "POST /v1/sessions/{id}/messages", "", h.sendMessage)
+	h.route(mux, "GET /v1/sessions/{id}/messages", "history.read", h.listMessages)
+	h.route(mux, "PATCH /v1/sessions/{id}/receipts", "receipt", h.moveReceipt)
+	h.route(mux, "POST /v1/consents", "consent.grant", h.grantConsent)
+	h.route(mux, "GET /v1/consents", "consents.read", h.listConsents)
+	h.route(mux, "DELETE /v1/consents/{id}", "consent.withdraw", h.withdrawConsent)
+	h.route(mux, "GET /v1/audit", "audit.read", h.readAudit)
 	return h.jsonErrors(mux)
 }
 
@@ -211,10 +216,12 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("hub: shutdown: %w", ctx.Err())
 	}
+	// Requests still running record their audit entries themselves.
+	h.audit.stop()
+	return nil
 }
 
 func (h *Hub) connCount() float64 {

@@ -17,6 +17,7 @@ import (
 	"github.com/bedside/bedside/hub/auth"
 	"github.com/bedside/bedside/hub/wire"
 	"github.com/bedside/bedside/storage"
+	"github.com/bedside/bedside/storage/audit"
 )
 
 var errTooMany = errors.New("hub: too many connections for one user")
@@ -171,6 +172,8 @@ func (h *Hub) hello(ctx context.Context, ws *websocket.Conn, remote string) (*co
 		h.unregister(c)
 		return refuse(websocket.StatusInternalError, "internal error", err)
 	}
+	h.audit.record(ctx, audit.Record{Time: h.now(), Actor: who.user, Role: who.role,
+		Action: "signin", Target: f.Device, Outcome: audit.OK})
 	ready := wire.Frame{Type: wire.FrameReady, Ready: &wire.Ready{ConnID: c.id, User: who.user,
 		Device: f.Device, HeartbeatSeconds: int(h.cfg.Heartbeat / time.Second)}}
 	if err := c.write(ctx, ready); err != nil {

@@ -13,6 +13,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/bedside/bedside/storage/audit"
 )
 
 // Errors returned by every Store. Implementations wrap them with %w; callers
@@ -171,6 +173,14 @@ type Store interface {
 	// ActiveConsent reports whether user holds a grant in scope that has not
 	// been withdrawn.
 	ActiveConsent(ctx context.Context, user, scope string) (bool, error)
+
+	// AppendAudit adds records to the end of the audit trail in one
+	// transaction, linking each to the one before (audit.Record.Link): the
+	// store sets Seq, Prev and Hash.
+	AppendAudit(ctx context.Context, recs []audit.Record) error
+	// AuditRecords returns up to limit audit records with Seq > after, in
+	// order, exactly as stored.
+	AuditRecords(ctx context.Context, after uint64, limit int) ([]audit.Record, error)
 
 	// Ping reports whether the store can serve; the hub's readiness uses it.
 	Ping(ctx context.Context) error

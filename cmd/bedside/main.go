@@ -2,6 +2,7 @@
 //
 //	bedside serve [--config FILE] [--listen ADDR] [--data DIR] ...
 //	bedside token --user ID --role patient|clinician|admin [--ttl 1h] [--data DIR | --config FILE]
+//	bedside audit verify [--data DIR | --config FILE]
 //	bedside version
 package main
 
@@ -39,6 +40,7 @@ const (
 const usage = `usage:
   bedside serve [flags]     run the hub (bedside serve -h lists the flags)
   bedside token [flags]     print a signed token for a user
+  bedside audit verify      check the audit trail's hash chain (server stopped)
   bedside version           print the version
 `
 
@@ -57,6 +59,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = serve(ctx, args[1:], getenv, stderr)
 	case "token":
 		err = token(args[1:], getenv, stdout, stderr)
+	case "audit":
+		err = auditCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "bedside", version)
 	case "-h", "--help", "help":

@@ -38,7 +38,7 @@ var (
 	// userPattern is what a user id may look like: it appears in URLs and
 	// storage keys, so keep it plain.
 	userPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$`)
-	roles       = map[string]bool{"patient": true, "clinician": true, "admin": true}
+	roles       = map[string]bool{"patient": true, "clinician": true, "admin": true, "auditor": true}
 )
 
 // ValidUser reports whether s is an acceptable user id.

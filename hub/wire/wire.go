@@ -41,6 +41,7 @@ const (
 	RolePatient   = "patient"
 	RoleClinician = "clinician"
 	RoleAdmin     = "admin"
+	RoleAuditor   = "auditor" // reads the audit trail, never envelopes
 )
 
 // Device is one device of a user with its public keys. The server stores
@@ -180,6 +181,26 @@ type Consent struct {
 	Withdraws     string    `json:"withdraws,omitempty"`
 	Active        bool      `json:"active"` // for a grant: not withdrawn yet
 	At            time.Time `json:"at"`
+}
+
+// AuditRecord is one entry of the audit trail: who did what to which target,
+// when, and how it ended. Hash covers every field and Prev, the hash of the
+// record before, so the trail is a chain (see docs/audit.md).
+type AuditRecord struct {
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"`
+	Actor   string    `json:"actor"`
+	Role    string    `json:"role"`
+	Action  string    `json:"action"`
+	Target  string    `json:"target"`
+	Outcome string    `json:"outcome"`
+	Prev    string    `json:"prev"` // hex
+	Hash    string    `json:"hash"` // hex
+}
+
+// AuditList answers GET /v1/audit: records in order, oldest first.
+type AuditList struct {
+	Records []AuditRecord `json:"records"`
 }
 
 // ConsentList answers GET /v1/consents, oldest record first.

@@ -26,6 +26,7 @@ import (
 //	            sender user \x00 sender device \x00 client message id →
 //	            content digest, seq, TS
 //	cursors   session \x00 user → read cursor seq
+//	audit     8-byte big-endian seq → audit record (JSON, hash-chained)
 //	consents  user \x00 8-byte big-endian sequence of the bucket → consent
 //	          record; records are only ever added, so a prefix scan returns
 //	          a user's records oldest first
@@ -43,10 +44,11 @@ var (
 	bucketIdem     = []byte("idem")
 	bucketCursors  = []byte("cursors")
 	bucketConsents = []byte("consents")
+	bucketAudit    = []byte("audit")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketDevices, bucketOwners, bucketSessions, bucketMembers,
-		bucketLogs, bucketIdem, bucketCursors, bucketConsents,
+		bucketLogs, bucketIdem, bucketCursors, bucketConsents, bucketAudit,
 	}
 
 	keyLayout = []byte("layout")

@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Messages", messageCases},
 		{"ReadCursors", cursorCases},
 		{"Consent", consentCases},
+		{"Audit", auditCases},
 		{"Lifecycle", lifecycleCases},
 	}
 	for _, g := range groups {

@@ -1,0 +1,63 @@
+package hub_test
+
+import (
+	"testing"
+
+	"github.com/bedside/bedside/hub"
+	"github.com/bedside/bedside/hub/wire"
+)
+
+// TestAuditTrail checks that accesses and changes are recorded with actor,
+// role, action, target and outcome, chained, and readable by auditors and
+// admins only; auditors read nothing else.
+func TestAuditTrail(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	sid := e.session(doc, pat)
+	e.do("GET", "/v1/sessions/"+sid+"/messages", doc.token, nil, nil) // refused: no consent
+	grant := e.consent(pat)
+	e.send(doc, sid, "m1", pat)
+	e.do("GET", "/v1/sessions/"+sid+"/messages", pat.token, nil, nil)
+	e.dial(pat, nil)
+
+	auditor := e.token("ines", "auditor")
+	var list wire.AuditList
+	if code := e.do("GET", "/v1/audit?limit=1000", auditor, nil, &list); code != 200 {
+		t.Fatalf("auditor reads the trail: %d", code)
+	}
+	type row struct{ actor, action, target, outcome string }
+	var got []row
+	for i, r := range list.Records {
+		if r.Seq != uint64(i+1) || (i > 0 && r.Prev != list.Records[i-1].Hash) {
+			t.Fatalf("record %d does not chain: %+v", i+1, r)
+		}
+		got = append(got, row{r.Actor, r.Action, r.Target, r.Outcome})
+	}
+	want := []row{
+		{"doc", "device.register", doc.device, "ok"},
+		{"pat", "device.register", pat.device, "ok"},
+		{"doc", "session.create", sid, "ok"},
+		{"doc", "history.read", sid, "consent_required"},
+		{"pat", "consent.grant", grant.ID, "ok"},
+		{"pat", "history.read", sid, "ok"},
+		{"pat", "signin", pat.device, "ok"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("trail:\n%v\nwant:\n%v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("record %d = %v, want %v", i+1, got[i], want[i])
+		}
+	}
+
+	if code := e.do("GET", "/v1/sessions", auditor, nil, nil); code != 403 {
+		t.Errorf("auditor lists sessions: %d", code)
+	}
+	if code := e.do("GET", "/v1/audit", pat.token, nil, nil); code != 403 {
+		t.Errorf("patient reads the trail: %d", code)
+	}
+	if code := e.do("GET", "/v1/audit", e.token("root", "admin"), nil, nil); code != 200 {
+		t.Errorf("admin reads the trail: %d", code)
+	}
+}
