@@ -52,6 +52,7 @@ var (
 	ErrBadRequest        = errors.New("clientsdk: bad request")
 	ErrUnauthorized      = errors.New("clientsdk: unauthorized")
 	ErrTokenExpired      = errors.New("clientsdk: token expired")
+	ErrIdle              = errors.New("clientsdk: logged off for inactivity")
 	ErrForbidden         = errors.New("clientsdk: forbidden")
 	ErrConsentRequired   = errors.New("clientsdk: consent required")
 	ErrNotFound          = errors.New("clientsdk: not found")

@@ -415,6 +415,10 @@ func (l *listener) closeError(err error) error {
 			return &fatalError{fmt.Errorf("%w: %w", ErrTokenExpired, err)}
 		}
 		return fmt.Errorf("%w: %w", ErrTokenExpired, err)
+	case wire.CloseIdle:
+		// Automatic logoff: reconnecting on its own would defeat it; the
+		// application signs the user in again.
+		return &fatalError{fmt.Errorf("%w: %w", ErrIdle, err)}
 	case wire.CloseSlowConsumer:
 		return fmt.Errorf("%w: %w", ErrSlowConsumer, err)
 	case websocket.StatusGoingAway:

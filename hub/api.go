@@ -34,6 +34,7 @@ func (h *Hub) route(mux *http.ServeMux, pattern, action string, fn handlerFunc) 
 			h.writeError(w, pattern, err)
 			return
 		}
+		h.touch(c.user)
 		note := &auditNote{}
 		r = r.WithContext(context.WithValue(r.Context(), auditNoteKey{}, note))
 		if c.role == wire.RoleAuditor && action != "audit.read" {

@@ -34,6 +34,10 @@ type Config struct {
 	HelloTimeout time.Duration `yaml:"helloTimeout"`
 	// WriteTimeout bounds one WebSocket write. Default 10s.
 	WriteTimeout time.Duration `yaml:"writeTimeout"`
+	// IdleTimeout is the automatic logoff: a WebSocket whose user has done
+	// nothing for this long (no API call, no frame but heartbeats) is closed
+	// with 4011. Default 15m.
+	IdleTimeout time.Duration `yaml:"idleTimeout"`
 	// MaxTokenTTL bounds how far in the future a token's expiry may lie; a
 	// longer-lived token is refused, so that a leaked one cannot serve for
 	// years. Default 24h.
@@ -57,6 +61,7 @@ const (
 	DefaultHelloTimeout      = 10 * time.Second
 	DefaultWriteTimeout      = 10 * time.Second
 	DefaultMaxTokenTTL       = 24 * time.Hour
+	DefaultIdleTimeout       = 15 * time.Minute
 
 	// historyPage is the default page of GET messages; historyMax its cap.
 	historyPage = 100
@@ -94,6 +99,7 @@ func (c *Config) Validate() error {
 	defDur(&c.HelloTimeout, DefaultHelloTimeout)
 	defDur(&c.WriteTimeout, DefaultWriteTimeout)
 	defDur(&c.MaxTokenTTL, DefaultMaxTokenTTL)
+	defDur(&c.IdleTimeout, DefaultIdleTimeout)
 
 	for _, r := range []struct {
 		name      string
@@ -113,9 +119,10 @@ func (c *Config) Validate() error {
 	for _, r := range []struct {
 		name string
 		v    time.Duration
-	}{{"heartbeat", c.Heartbeat}, {"helloTimeout", c.HelloTimeout}, {"writeTimeout", c.WriteTimeout}} {
-		if r.v < 100*time.Millisecond || r.v > time.Hour {
-			return fmt.Errorf("%w: %s %v not in [100ms, 1h]", ErrConfig, r.name, r.v)
+	}{{"heartbeat", c.Heartbeat}, {"helloTimeout", c.HelloTimeout}, {"writeTimeout", c.WriteTimeout},
+		{"idleTimeout", c.IdleTimeout}} {
+		if r.v < 100*time.Millisecond || r.v > 24*time.Hour {
+			return fmt.Errorf("%w: %s %v not in [100ms, 24h]", ErrConfig, r.name, r.v)
 		}
 	}
 	if c.MaxMembers*c.MaxDevicesPerUser > c.MaxRecipients {

@@ -60,6 +60,7 @@ type Hub struct {
 
 	warns    warnLimiter
 	pending  atomic.Int64 // sockets accepted that have not said hello yet
+	active   sync.Map     // user id → *atomic.Int64, Unix nanoseconds of their last action
 	draining atomic.Bool
 	wg       sync.WaitGroup // connection goroutines; Add only through track
 

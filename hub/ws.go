@@ -174,6 +174,7 @@ func (h *Hub) hello(ctx context.Context, ws *websocket.Conn, remote string) (*co
 	}
 	h.audit.record(ctx, audit.Record{Time: h.now(), Actor: who.user, Role: who.role,
 		Action: "signin", Target: f.Device, Outcome: audit.OK})
+	h.touch(who.user)
 	ready := wire.Frame{Type: wire.FrameReady, Ready: &wire.Ready{ConnID: c.id, User: who.user,
 		Device: f.Device, HeartbeatSeconds: int(h.cfg.Heartbeat / time.Second)}}
 	if err := c.write(ctx, ready); err != nil {
@@ -207,6 +208,21 @@ func (h *Hub) readHello(ctx context.Context, ws *websocket.Conn) ([]byte, error)
 		return nil, errors.New("binary hello")
 	}
 	return data, nil
+}
+
+// touch records that user did something now, for automatic logoff.
+func (h *Hub) touch(user string) {
+	v, _ := h.active.LoadOrStore(user, new(atomic.Int64))
+	v.(*atomic.Int64).Store(h.now().UnixNano())
+}
+
+// lastActive is when user last did something (zero if never).
+func (h *Hub) lastActive(user string) time.Time {
+	v, ok := h.active.Load(user)
+	if !ok {
+		return time.Time{}
+	}
+	return time.Unix(0, v.(*atomic.Int64).Load())
 }
 
 // closeDevice closes the sockets of a device that was removed.
@@ -363,13 +379,18 @@ func (c *conn) write(ctx context.Context, f wire.Frame) error {
 // does not come within the next interval. A timer, not a goroutine, waits
 // between pings: an idle connection costs less.
 func (c *conn) startHeartbeat() {
-	c.hb.timer = time.AfterFunc(c.h.cfg.Heartbeat, c.ping)
+	c.hb.timer = time.AfterFunc(min(c.h.cfg.Heartbeat, c.h.cfg.IdleTimeout), c.ping)
 }
 
 func (c *conn) ping() {
 	c.hb.mu.Lock()
 	defer c.hb.mu.Unlock()
 	if c.hb.stopped {
+		return
+	}
+	if idle := c.h.now().Sub(c.h.lastActive(c.caller.user)); idle > c.h.cfg.IdleTimeout {
+		c.log.Debug("automatic logoff", "idle", idle)
+		c.closeWith(wire.CloseIdle, "idle; sign in again")
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.h.cfg.Heartbeat)
@@ -380,7 +401,7 @@ func (c *conn) ping() {
 		c.ws.CloseNow()
 		return
 	}
-	c.hb.timer.Reset(c.h.cfg.Heartbeat)
+	c.hb.timer.Reset(min(c.h.cfg.Heartbeat, c.h.cfg.IdleTimeout))
 }
 
 // stopHeartbeat stops the pings and waits for one under way, which ends as
@@ -418,6 +439,9 @@ func (c *conn) readLoop(ctx context.Context) {
 			id, _ := named.ID.(string)
 			c.replyError(ctx, id, "", jsonError(err))
 			continue
+		}
+		if f.Type != wire.FramePing && f.Type != wire.FramePong {
+			c.h.touch(c.caller.user)
 		}
 		switch f.Type {
 		case wire.FrameSend:

@@ -555,3 +555,46 @@ func TestCloseSession(t *testing.T) {
 		t.Errorf("an admin closes an unknown session: %d", code)
 	}
 }
+
+// TestWSAutomaticLogoff checks that a socket whose user does nothing is
+// closed with 4011 though heartbeats flow, while one whose user keeps
+// acting stays open.
+func TestWSAutomaticLogoff(t *testing.T) {
+	e := newEnv(t, hub.Config{IdleTimeout: 500 * time.Millisecond, Heartbeat: 100 * time.Millisecond})
+	idle, busy := e.user("idle", "clinician"), e.user("busy", "clinician")
+	ic := e.dial(idle, nil)
+	bc := e.dial(busy, nil)
+
+	start := time.Now()
+	stop := make(chan struct{})
+	acting := make(chan struct{})
+	go func() { // busy keeps calling the API; its socket answers pings meanwhile
+		defer close(acting)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			e.do("GET", "/v1/sessions", busy.token, nil, nil)
+			time.Sleep(50 * time.Millisecond) // the user's pace, not a wait for an event
+		}
+	}()
+	go func() { bc.read(30 * time.Second) }() // keep reading so pongs are sent
+
+	var err error
+	for err == nil {
+		_, err = ic.read(10 * time.Second)
+	}
+	close(stop)
+	<-acting
+	if code := websocket.CloseStatus(err); code != wire.CloseIdle {
+		t.Fatalf("idle socket closed with %d (%v), want %d", code, err, wire.CloseIdle)
+	}
+	if d := time.Since(start); d < 400*time.Millisecond {
+		t.Fatalf("logged off after %v, before the idle timeout", d)
+	}
+	if !strings.Contains(e.metricsText(t), "bedside_ws_connections 1") {
+		t.Fatal("the busy user's socket was closed too")
+	}
+}

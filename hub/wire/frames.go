@@ -26,6 +26,7 @@ const (
 	CloseProtocol     = 4002 // a frame that is not JSON text
 	CloseSlowConsumer = 4008 // the send queue overflowed; reconnect and resume by seq
 	CloseTokenExpired = 4010 // the token expired while connected; reconnect with a new one
+	CloseIdle         = 4011 // automatic logoff: the user did nothing for the idle timeout
 	CloseTooMany      = 4029 // the user has as many connections open as allowed
 )
 
