@@ -127,6 +127,8 @@ func (h *Hub) verify(ctx context.Context, token string) (caller, error) {
 	case u.Role != claims.Role:
 		return caller{}, errorf(http.StatusForbidden, wire.CodeForbidden,
 			"user %s holds the role %s; this token says %s", claims.User, u.Role, claims.Role)
+	case !u.TokensValidFrom.IsZero() && claims.Issued.Before(u.TokensValidFrom):
+		return caller{}, errorf(http.StatusUnauthorized, wire.CodeUnauthorized, "token revoked; sign in again")
 	}
 	return caller{user: claims.User, role: claims.Role, expires: claims.Expires}, nil
 }
@@ -197,21 +199,28 @@ func (h *Hub) putDevice(w http.ResponseWriter, r *http.Request, c caller) error 
 // deleteDevice retires one of the caller's devices (a lost phone): it is no
 // longer a recipient, its sockets are closed, and its id is never reused.
 func (h *Hub) deleteDevice(w http.ResponseWriter, r *http.Request, c caller) error {
+	return h.retireDevice(w, r, c.user)
+}
+
+// retireDevice removes a device of user: it is no longer a recipient, its
+// sockets are closed, contacts are told, and its id is never reused.
+func (h *Hub) retireDevice(w http.ResponseWriter, r *http.Request, user string) error {
 	id := r.PathValue("device")
 	if err := validID("device id", id); err != nil {
 		return err
 	}
 	ctx := r.Context()
-	err := h.store.DeleteDevice(ctx, c.user, id)
+	err := h.store.DeleteDevice(ctx, user, id)
 	if errors.Is(err, storage.ErrNotFound) {
 		return notFound("device")
 	}
 	if err != nil {
 		return err
 	}
-	h.closeDevice(c.user, id)
-	h.tellContacts(ctx, c.user, &wire.DeviceEvent{User: c.user, Device: id, Removed: true})
-	writeJSON(w, http.StatusOK, wire.DeviceEvent{User: c.user, Device: id, Removed: true})
+	h.closeDevice(user, id)
+	ev := &wire.DeviceEvent{User: user, Device: id, Removed: true}
+	h.tellContacts(ctx, user, ev)
+	writeJSON(w, http.StatusOK, ev)
 	return nil
 }
 
@@ -241,6 +250,44 @@ func (h *Hub) readAudit(w http.ResponseWriter, r *http.Request, c caller) error 
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// revokeTokens lets an admin revoke every token a user holds, at once: they
+// are refused from now on and the user's sockets are closed. Tokens issued
+// from the next second on are good again.
+func (h *Hub) revokeTokens(w http.ResponseWriter, r *http.Request, c caller) error {
+	if c.role != wire.RoleAdmin {
+		return errorf(http.StatusForbidden, wire.CodeForbidden, "only admins revoke tokens")
+	}
+	user := r.PathValue("user")
+	if err := validUser(user); err != nil {
+		return err
+	}
+	// iat has whole seconds: a token of this second counts as revoked.
+	at := h.now().Truncate(time.Second).Add(time.Second)
+	err := h.store.RevokeTokens(r.Context(), user, at)
+	if errors.Is(err, storage.ErrNotFound) {
+		return notFound("user " + user)
+	}
+	if err != nil {
+		return err
+	}
+	h.closeUser(user, "tokens revoked")
+	writeJSON(w, http.StatusOK, map[string]any{"user": user, "tokensValidFrom": at})
+	return nil
+}
+
+// removeUserDevice lets an admin retire any user's device (a stolen phone
+// reported to the clinic), as DELETE /v1/devices/{device} does for its owner.
+func (h *Hub) removeUserDevice(w http.ResponseWriter, r *http.Request, c caller) error {
+	if c.role != wire.RoleAdmin {
+		return errorf(http.StatusForbidden, wire.CodeForbidden, "only admins remove others' devices")
+	}
+	user := r.PathValue("user")
+	if err := validUser(user); err != nil {
+		return err
+	}
+	return h.retireDevice(w, r, user)
 }
 
 // tellContacts tells everyone who shares a session with user, user's own

@@ -227,16 +227,25 @@ func (h *Hub) lastActive(user string) time.Time {
 
 // closeDevice closes the sockets of a device that was removed.
 func (h *Hub) closeDevice(user, device string) {
+	h.closeWhere(user, func(c *conn) bool { return c.device == device }, "device removed")
+}
+
+// closeUser closes every socket of user.
+func (h *Hub) closeUser(user, reason string) {
+	h.closeWhere(user, func(*conn) bool { return true }, reason)
+}
+
+func (h *Hub) closeWhere(user string, match func(*conn) bool, reason string) {
 	h.mu.Lock()
 	var cs []*conn
 	for c := range h.conns[user] {
-		if c.device == device {
+		if match(c) {
 			cs = append(cs, c)
 		}
 	}
 	h.mu.Unlock()
 	for _, c := range cs {
-		c.closeWith(wire.CloseUnauthorized, "device removed")
+		c.closeWith(wire.CloseUnauthorized, reason)
 	}
 }
 

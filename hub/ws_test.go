@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/bedside/bedside/hub"
+	"github.com/bedside/bedside/hub/auth"
 	"github.com/bedside/bedside/hub/wire"
 )
 
@@ -596,5 +597,56 @@ func TestWSAutomaticLogoff(t *testing.T) {
 	}
 	if !strings.Contains(e.metricsText(t), "bedside_ws_connections 1") {
 		t.Fatal("the busy user's socket was closed too")
+	}
+}
+
+// TestRevocation checks that an admin revokes a user's tokens, or a device,
+// at once: requests with old tokens are refused and the sockets close.
+func TestRevocation(t *testing.T) {
+	now := time.Now()
+	e := newEnv(t, hub.Config{})
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	admin := e.token("root", "admin")
+	pws := e.dial(pat, nil)
+
+	if code := e.do("POST", "/v1/users/pat/revoke", doc.token, nil, nil); code != 403 {
+		t.Fatalf("a clinician revokes: %d", code)
+	}
+	if code := e.do("POST", "/v1/users/nobody/revoke", admin, nil, nil); code != 404 {
+		t.Fatalf("revoke an unknown user: %d", code)
+	}
+	if code := e.do("POST", "/v1/users/pat/revoke", admin, nil, nil); code != 200 {
+		t.Fatalf("admin revokes: %d", code)
+	}
+	_, err := pws.read(5 * time.Second)
+	for err == nil {
+		_, err = pws.read(5 * time.Second)
+	}
+	if code := websocket.CloseStatus(err); code != wire.CloseUnauthorized {
+		t.Errorf("revoked user's socket: %d (%v)", code, err)
+	}
+	var werr wire.Error
+	if code := e.do("GET", "/v1/sessions", pat.token, nil, &werr); code != 401 {
+		t.Errorf("old token after revocation: %d %+v", code, werr)
+	}
+	fresh, _ := auth.Mint(e.key, "pat", "patient", time.Hour, now.Add(2*time.Second))
+	if code := e.do("GET", "/v1/sessions", fresh, nil, nil); code != 200 {
+		t.Errorf("a token issued after revocation: %d", code)
+	}
+
+	// An admin retires another user's device.
+	dws := e.dial(doc, nil)
+	if code := e.do("DELETE", "/v1/users/doc/devices/"+doc.device, fresh, nil, nil); code != 403 {
+		t.Errorf("a patient removes a clinician's device: %d", code)
+	}
+	if code := e.do("DELETE", "/v1/users/doc/devices/"+doc.device, admin, nil, nil); code != 200 {
+		t.Fatalf("admin removes a device: %d", code)
+	}
+	_, err = dws.read(5 * time.Second)
+	for err == nil {
+		_, err = dws.read(5 * time.Second)
+	}
+	if code := websocket.CloseStatus(err); code != wire.CloseUnauthorized {
+		t.Errorf("removed device's socket: %d (%v)", code, err)
 	}
 }

@@ -34,6 +34,9 @@ type User struct {
 	ID        string
 	Role      string
 	CreatedAt time.Time
+	// TokensValidFrom revokes the user's tokens issued before it; zero
+	// while none were revoked.
+	TokensValidFrom time.Time
 }
 
 // Device is one device of a user with its public keys.
@@ -115,6 +118,9 @@ type Store interface {
 	// decided in one transaction so that racing first requests cannot
 	// record two roles.
 	PutUser(ctx context.Context, u User) error
+	// RevokeTokens makes every token of user issued before at invalid.
+	// ErrNotFound for a user never seen.
+	RevokeTokens(ctx context.Context, user string, at time.Time) error
 	// GetUser returns ErrNotFound for a user never seen.
 	GetUser(ctx context.Context, id string) (User, error)
 

@@ -52,6 +52,7 @@ type Claims struct {
 	User    string
 	Role    string
 	Expires time.Time
+	Issued  time.Time // zero when the token has no iat
 }
 
 type jwtClaims struct {
@@ -100,7 +101,11 @@ func Verify(key []byte, token string, now time.Time) (Claims, error) {
 	if !ValidUser(c.Subject) || !ValidRole(c.Role) {
 		return Claims{}, fmt.Errorf("%w: sub %q role %q", ErrBadClaims, c.Subject, c.Role)
 	}
-	return Claims{User: c.Subject, Role: c.Role, Expires: c.ExpiresAt.Time}, nil
+	out := Claims{User: c.Subject, Role: c.Role, Expires: c.ExpiresAt.Time}
+	if c.IssuedAt != nil {
+		out.Issued = c.IssuedAt.Time
+	}
+	return out, nil
 }
 
 // LoadKey reads the signing key at path. A key other users can read is

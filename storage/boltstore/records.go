@@ -17,6 +17,7 @@ func encodeUser(u storage.User) []byte {
 	e := newEncoder(kindUser, len(u.Role)+16)
 	e.string(u.Role)
 	e.time(u.CreatedAt)
+	e.time(u.TokensValidFrom)
 	return e.b
 }
 
@@ -25,6 +26,9 @@ func decodeUser(b []byte) (storage.User, error) {
 	u := storage.User{
 		Role:      d.string("role"),
 		CreatedAt: d.time("created at"),
+	}
+	if from := d.time("tokens valid from"); from.Unix() != (time.Time{}).Unix() {
+		u.TokensValidFrom = from
 	}
 	return u, d.finish()
 }

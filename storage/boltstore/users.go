@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/bedside/bedside/storage"
 	bolt "go.etcd.io/bbolt"
@@ -32,6 +33,26 @@ func (s *Store) PutUser(ctx context.Context, u storage.User) error {
 			u.CreatedAt = s.now()
 		}
 		return b.Put(k, encodeUser(u))
+	})
+}
+
+// RevokeTokens sets the time before which user's tokens are refused.
+func (s *Store) RevokeTokens(ctx context.Context, user string, at time.Time) error {
+	if err := checkID("user id", user); err != nil {
+		return fmt.Errorf("boltstore: revoke tokens: %w", err)
+	}
+	return s.update(ctx, "revoke tokens", func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUsers)
+		v := b.Get([]byte(user))
+		if v == nil {
+			return fmt.Errorf("user %q: %w", user, storage.ErrNotFound)
+		}
+		u, err := decodeUser(v)
+		if err != nil {
+			return fmt.Errorf("user %q: %w", user, err)
+		}
+		u.TokensValidFrom = at.Round(0).UTC()
+		return b.Put([]byte(user), encodeUser(u))
 	})
 }
 

@@ -24,6 +24,18 @@ var userCases = []testCase{
 		_, err := s.GetUser(t.Context(), "pa")
 		checkErr(t, "GetUser of an unknown user", err, storage.ErrNotFound)
 	}},
+	{"RevokeTokens", func(t *testing.T, s storage.Store) {
+		noErr(t, "PutUser", s.PutUser(t.Context(), storage.User{ID: "u", Role: "patient", CreatedAt: t0}))
+		at := t0.Add(time.Hour)
+		noErr(t, "RevokeTokens", s.RevokeTokens(t.Context(), "u", at))
+		got, err := s.GetUser(t.Context(), "u")
+		noErr(t, "GetUser", err)
+		want := storage.User{ID: "u", Role: "patient", CreatedAt: t0, TokensValidFrom: at}
+		if d := cmp.Diff(want, got, diffOpts...); d != "" {
+			t.Errorf("GetUser after RevokeTokens (-want +got):\n%s", d)
+		}
+		checkErr(t, "RevokeTokens of an unknown user", s.RevokeTokens(t.Context(), "v", at), storage.ErrNotFound)
+	}},
 	{"PutKeepsRole", func(t *testing.T, s storage.Store) {
 		noErr(t, "PutUser", s.PutUser(t.Context(), storage.User{ID: "u", Role: "patient", CreatedAt: t0}))
 		noErr(t, "PutUser with the same role", s.PutUser(t.Context(),
