@@ -750,40 +750,121 @@ func (h *Hub) moveReceipt(w http.ResponseWriter, r *http.Request, c caller) erro
 }
 
 func (h *Hub) grantConsent(w http.ResponseWriter, r *http.Request, c caller) error {
-	if c.role != wire.RolePatient {
-		return errorf(http.StatusForbidden, wire.CodeForbidden, "only patients record their consent")
-	}
 	var req wire.ConsentRequest
 	if err := decodeJSON(w, r, maxSmallBody, &req); err != nil {
 		return err
 	}
-	if req.Scope != wire.ScopeChat {
-		return badRequest("scope must be %q", wire.ScopeChat)
-	}
-	if err := validPolicyVersion(req.PolicyVersion); err != nil {
+	if err := validConsentRequest(&req); err != nil {
 		return err
 	}
 	ctx := r.Context()
-	recs, err := h.store.Consents(ctx, c.user)
+	rec, err := h.consentRecord(ctx, c, req.User, req.Device)
+	if err != nil {
+		return err
+	}
+	recs, err := h.store.Consents(ctx, rec.User)
 	if err != nil {
 		return err
 	}
 	if len(recs) >= maxConsentRecords {
-		return errorf(http.StatusConflict, wire.CodeConflict, "you have %d consent records, the most kept", len(recs))
+		return errorf(http.StatusConflict, wire.CodeConflict, "%d consent records, the most kept", len(recs))
 	}
-	if err := h.rememberUser(ctx, c); err != nil {
-		return err
+	if rec.Method == wire.MethodInApp {
+		if err := h.rememberUser(ctx, c); err != nil {
+			return err
+		}
 	}
 
-	rec, err := h.store.AddConsent(ctx, storage.Consent{ID: newID("c"), User: c.user,
-		Kind: storage.ConsentGrant, Scope: req.Scope, PolicyVersion: req.PolicyVersion, At: h.now()})
+	rec.Kind, rec.Scope = storage.ConsentGrant, req.Scope
+	rec.PolicyVersion, rec.PolicyHash = req.PolicyVersion, req.PolicyHash
+	rec, err = h.store.AddConsent(ctx, rec)
 	if err != nil {
 		return err
 	}
 	noteTarget(ctx, rec.ID)
-	h.tellSessions(ctx, c.user, wire.SessionConsentGranted)
+	h.tellSessions(ctx, rec.User, wire.SessionConsentGranted)
 	writeJSON(w, http.StatusCreated, wireConsent(rec, true))
 	return nil
+}
+
+// consentRecord starts a consent record for the request's caller: a
+// patient's own, given in the app on one of their devices, or one that a
+// clinician or admin records for a patient ("staff").
+func (h *Hub) consentRecord(ctx context.Context, c caller, user, device string) (storage.Consent, error) {
+	rec := storage.Consent{ID: newID("c"), Actor: c.user, At: h.now()}
+	switch {
+	case c.role == wire.RolePatient:
+		if user != "" && user != c.user {
+			return rec, errorf(http.StatusForbidden, wire.CodeForbidden, "patients record their own consent")
+		}
+		if device != "" {
+			if err := h.ownDevice(ctx, c.user, device); err != nil {
+				return rec, err
+			}
+		}
+		rec.User, rec.Method, rec.Device = c.user, wire.MethodInApp, device
+	case c.role == wire.RoleClinician || c.role == wire.RoleAdmin:
+		if user == "" {
+			return rec, badRequest("name the patient in user: staff record consent for patients")
+		}
+		if err := validUser(user); err != nil {
+			return rec, err
+		}
+		u, err := h.store.GetUser(ctx, user)
+		if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Role != wire.RolePatient) {
+			return rec, notFound("patient " + user)
+		}
+		if err != nil {
+			return rec, err
+		}
+		rec.User, rec.Method = user, wire.MethodStaff
+	default:
+		return rec, errorf(http.StatusForbidden, wire.CodeForbidden, "consent is recorded by patients or staff")
+	}
+	return rec, nil
+}
+
+// consentStatus shows clinicians and admins whether a patient's consents are
+// in force, scope by scope, before they open a chat or call.
+func (h *Hub) consentStatus(w http.ResponseWriter, r *http.Request, c caller) error {
+	user := r.PathValue("user")
+	if err := validUser(user); err != nil {
+		return err
+	}
+	if c.role != wire.RoleClinician && c.role != wire.RoleAdmin && c.user != user {
+		return errorf(http.StatusForbidden, wire.CodeForbidden, "consent status is for staff and the patient")
+	}
+	recs, err := h.store.Consents(r.Context(), user)
+	if err != nil {
+		return err
+	}
+	out := wire.ConsentStatus{User: user, Scopes: map[string]*wire.Consent{}}
+	for _, scope := range []string{wire.ScopeChat, wire.ScopeVideo, wire.ScopeReporting} {
+		out.Scopes[scope] = nil
+	}
+	for _, rec := range activeGrants(recs) {
+		wc := wireConsent(rec, true)
+		out.Scopes[rec.Scope] = &wc
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// activeGrants returns the grants not withdrawn, the newest per scope.
+func activeGrants(recs []storage.Consent) map[string]storage.Consent {
+	withdrawn := map[string]bool{}
+	for _, rec := range recs {
+		if rec.Kind == storage.ConsentWithdraw {
+			withdrawn[rec.Withdraws] = true
+		}
+	}
+	active := map[string]storage.Consent{}
+	for _, rec := range recs {
+		if rec.Kind == storage.ConsentGrant && !withdrawn[rec.ID] {
+			active[rec.Scope] = rec
+		}
+	}
+	return active
 }
 
 func (h *Hub) listConsents(w http.ResponseWriter, r *http.Request, c caller) error {
@@ -812,8 +893,12 @@ func (h *Hub) withdrawConsent(w http.ResponseWriter, r *http.Request, c caller) 
 		return err
 	}
 	ctx := r.Context()
-	rec, err := h.store.AddConsent(ctx, storage.Consent{ID: newID("c"), User: c.user,
-		Kind: storage.ConsentWithdraw, Withdraws: id, At: h.now()})
+	rec, err := h.consentRecord(ctx, c, r.URL.Query().Get("user"), r.URL.Query().Get("device"))
+	if err != nil {
+		return err
+	}
+	rec.Kind, rec.Withdraws = storage.ConsentWithdraw, id
+	rec, err = h.store.AddConsent(ctx, rec)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return notFound("consent")
@@ -822,7 +907,7 @@ func (h *Hub) withdrawConsent(w http.ResponseWriter, r *http.Request, c caller) 
 	case err != nil:
 		return err
 	}
-	h.tellSessions(ctx, c.user, wire.SessionConsentWithdrawn)
+	h.tellSessions(ctx, rec.User, wire.SessionConsentWithdrawn)
 	writeJSON(w, http.StatusOK, wireConsent(rec, false))
 	return nil
 }

@@ -182,7 +182,10 @@ func TestBadInput(t *testing.T) {
 		{"device zero key", "PUT", "/v1/devices/d9", doc.token, fmt.Sprintf(`{"signingKey":%q,"exchangeKey":%q}`, k, k), 400, wire.CodeBadRequest},
 		{"device other keys", "PUT", "/v1/devices/" + doc.device, doc.token, fmt.Sprintf(`{"signingKey":%q,"exchangeKey":%q}`, k, base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))), 409, wire.CodeConflict},
 		{"another user's device id", "PUT", "/v1/devices/" + pat.device, doc.token, fmt.Sprintf(`{"signingKey":%q,"exchangeKey":%q}`, k, base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))), 409, wire.CodeConflict},
-		{"clinician consents", "POST", "/v1/consents", doc.token, `{"scope":"chat","policyVersion":"v1"}`, 403, wire.CodeForbidden},
+		{"staff consent names no patient", "POST", "/v1/consents", doc.token, `{"scope":"chat","policyVersion":"v1"}`, 400, wire.CodeBadRequest},
+		{"staff consent for a clinician", "POST", "/v1/consents", doc.token, `{"scope":"chat","policyVersion":"v1","user":"eve"}`, 404, wire.CodeNotFound},
+		{"patient consents for another", "POST", "/v1/consents", pat.token, `{"scope":"chat","policyVersion":"v1","user":"doc"}`, 403, wire.CodeForbidden},
+		{"bad policy hash", "POST", "/v1/consents", pat.token, `{"scope":"chat","policyVersion":"v1","policyHash":"abc"}`, 400, wire.CodeBadRequest},
 		{"unknown scope", "POST", "/v1/consents", pat.token, `{"scope":"everything","policyVersion":"v1"}`, 400, wire.CodeBadRequest},
 		{"no policy version", "POST", "/v1/consents", pat.token, `{"scope":"chat"}`, 400, wire.CodeBadRequest},
 		{"withdraw unknown", "DELETE", "/v1/consents/c_nope", pat.token, nil, 404, wire.CodeNotFound},
@@ -412,4 +415,59 @@ func TestPatientSessionsBounded(t *testing.T) {
 		t.Fatalf("65th session by the patient: %d %+v", code, werr)
 	}
 	e.session(doc, pat)
+}
+
+// TestConsentRecords checks the consent evidence: scopes, policy hash,
+// method and actor, records made by staff, and the status clinicians see.
+func TestConsentRecords(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	sid := e.session(doc, pat)
+	hash := strings.Repeat("ab", 32)
+
+	// A video consent does not open the chat.
+	var video wire.Consent
+	e.do("POST", "/v1/consents", pat.token, wire.ConsentRequest{Scope: "video", PolicyVersion: "v3",
+		PolicyHash: hash, Device: pat.device}, &video)
+	if video.Method != "in-app" || video.Actor != "pat" || video.Device != pat.device || video.PolicyHash != hash {
+		t.Fatalf("in-app record: %+v", video)
+	}
+	if code := e.do("POST", "/v1/sessions/"+sid+"/messages", doc.token, sendReq(doc, "m1", pat), nil); code != 403 {
+		t.Fatalf("send with a video consent only: %d", code)
+	}
+
+	// A clinician records a chat consent the patient gave on paper.
+	var staff wire.Consent
+	if code := e.do("POST", "/v1/consents", doc.token, wire.ConsentRequest{Scope: "chat", PolicyVersion: "v3",
+		User: "pat"}, &staff); code != 201 {
+		t.Fatalf("staff records consent: %d", code)
+	}
+	if staff.User != "pat" || staff.Method != "staff" || staff.Actor != "doc" {
+		t.Fatalf("staff record: %+v", staff)
+	}
+	e.send(doc, sid, "m1", pat)
+
+	var st wire.ConsentStatus
+	if code := e.do("GET", "/v1/users/pat/consent", doc.token, nil, &st); code != 200 {
+		t.Fatalf("consent status: %d", code)
+	}
+	if st.Scopes["chat"] == nil || st.Scopes["chat"].ID != staff.ID || st.Scopes["video"] == nil || st.Scopes["reporting"] != nil {
+		t.Fatalf("status: %+v", st.Scopes)
+	}
+	if code := e.do("GET", "/v1/users/doc/consent", pat.token, nil, nil); code != 403 {
+		t.Errorf("a patient reads someone's consent status: %d", code)
+	}
+
+	// Staff withdraw it on the patient's word; the gate closes at once.
+	if code := e.do("DELETE", "/v1/consents/"+staff.ID+"?user=pat", doc.token, nil, nil); code != 200 {
+		t.Fatalf("staff withdraws: %d", code)
+	}
+	if code := e.do("POST", "/v1/sessions/"+sid+"/messages", doc.token, sendReq(doc, "m2", pat), nil); code != 403 {
+		t.Fatalf("send after the withdrawal: %d", code)
+	}
+	var list wire.ConsentList
+	e.do("GET", "/v1/consents", pat.token, nil, &list)
+	if n := len(list.Consents); n != 3 || list.Consents[2].Kind != "withdraw" || list.Consents[2].Actor != "doc" {
+		t.Fatalf("history: %+v", list.Consents)
+	}
 }

@@ -36,7 +36,8 @@ func wireMessage(m storage.Message, device string) wire.Message {
 
 func wireConsent(c storage.Consent, active bool) wire.Consent {
 	return wire.Consent{ID: c.ID, User: c.User, Kind: c.Kind, Scope: c.Scope,
-		PolicyVersion: c.PolicyVersion, Withdraws: c.Withdraws, Active: active, At: c.At}
+		PolicyVersion: c.PolicyVersion, PolicyHash: c.PolicyHash, Method: c.Method, Actor: c.Actor,
+		Device: c.Device, Withdraws: c.Withdraws, Active: active, At: c.At}
 }
 
 func memberIDs(s storage.Session) []string {

@@ -176,6 +176,27 @@ func queryUint(r *http.Request, name string, def uint64) (uint64, error) {
 	return v, nil
 }
 
+// validConsentRequest checks a consent's scope, policy version and hash.
+func validConsentRequest(req *wire.ConsentRequest) error {
+	switch req.Scope {
+	case wire.ScopeChat, wire.ScopeVideo, wire.ScopeReporting:
+	default:
+		return badRequest("scope must be %q, %q or %q", wire.ScopeChat, wire.ScopeVideo, wire.ScopeReporting)
+	}
+	if err := validPolicyVersion(req.PolicyVersion); err != nil {
+		return err
+	}
+	if req.PolicyHash != "" && !hashPattern.MatchString(req.PolicyHash) {
+		return badRequest("policyHash must be the 64 lowercase hex digits of a SHA-256")
+	}
+	if req.Device != "" {
+		return validID("device", req.Device)
+	}
+	return nil
+}
+
+var hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
 func validPolicyVersion(s string) error {
 	if s == "" || len(s) > maxPolicyVersion {
 		return badRequest("policyVersion must be 1-%d characters", maxPolicyVersion)

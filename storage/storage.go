@@ -106,6 +106,10 @@ type Consent struct {
 	Kind          string // "grant" or "withdraw"
 	Scope         string
 	PolicyVersion string
+	PolicyHash    string // hex SHA-256 of the policy text shown, if given
+	Method        string // "in-app", or "staff" when a staff member recorded it
+	Actor         string // who recorded it: the patient, or the staff member
+	Device        string // the device it was given on, if known
 	Withdraws     string
 	At            time.Time
 }

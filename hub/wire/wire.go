@@ -157,17 +157,28 @@ type Receipt struct {
 	ReadSeq   uint64 `json:"readSeq"`
 }
 
-// Consent scopes and record kinds.
+// Consent scopes, record kinds and the ways a consent is recorded.
 const (
-	ScopeChat       = "chat"
+	ScopeChat       = "chat"      // messages: the consent gate checks it
+	ScopeVideo      = "video"     // calls
+	ScopeReporting  = "reporting" // counted in de-identified reports
 	ConsentGrant    = "grant"
 	ConsentWithdraw = "withdraw"
+	MethodInApp     = "in-app" // the patient, on one of their devices
+	MethodStaff     = "staff"  // a staff member, named as the actor
 )
 
-// ConsentRequest is the body of POST /v1/consents.
+// ConsentRequest is the body of POST /v1/consents. A patient records their
+// own consent in the app (User empty); a clinician or admin records one a
+// patient gave them in person or on paper, naming the patient in User.
 type ConsentRequest struct {
 	Scope         string `json:"scope"`
 	PolicyVersion string `json:"policyVersion"`
+	// PolicyHash is the hex SHA-256 of the policy text the patient was shown.
+	PolicyHash string `json:"policyHash,omitempty"`
+	User       string `json:"user,omitempty"`
+	// Device is the patient's device the consent was given on (in-app).
+	Device string `json:"device,omitempty"`
 }
 
 // Consent is one append-only consent record. A withdrawal is its own record
@@ -178,6 +189,10 @@ type Consent struct {
 	Kind          string    `json:"kind"`
 	Scope         string    `json:"scope"`
 	PolicyVersion string    `json:"policyVersion,omitempty"`
+	PolicyHash    string    `json:"policyHash,omitempty"`
+	Method        string    `json:"method"`
+	Actor         string    `json:"actor"`
+	Device        string    `json:"device,omitempty"`
 	Withdraws     string    `json:"withdraws,omitempty"`
 	Active        bool      `json:"active"` // for a grant: not withdrawn yet
 	At            time.Time `json:"at"`
@@ -201,6 +216,13 @@ type AuditRecord struct {
 // AuditList answers GET /v1/audit: records in order, oldest first.
 type AuditList struct {
 	Records []AuditRecord `json:"records"`
+}
+
+// ConsentStatus answers GET /v1/users/{user}/consent: for each scope, the
+// grant in force, if any.
+type ConsentStatus struct {
+	User   string              `json:"user"`
+	Scopes map[string]*Consent `json:"scopes"` // scope → active grant, or null
 }
 
 // ConsentList answers GET /v1/consents, oldest record first.

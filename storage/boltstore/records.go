@@ -211,6 +211,10 @@ func encodeConsent(c storage.Consent) []byte {
 	e.string(c.PolicyVersion)
 	e.string(c.Withdraws)
 	e.time(c.At)
+	e.string(c.PolicyHash)
+	e.string(c.Method)
+	e.string(c.Actor)
+	e.string(c.Device)
 	return e.b
 }
 
@@ -223,6 +227,10 @@ func decodeConsent(b []byte) (storage.Consent, error) {
 		PolicyVersion: d.string("policy version"),
 		Withdraws:     d.string("withdraws"),
 		At:            d.time("at"),
+		PolicyHash:    d.string("policy hash"),
+		Method:        d.string("method"),
+		Actor:         d.string("actor"),
+		Device:        d.string("device"),
 	}
 	return c, d.finish()
 }
