@@ -2,9 +2,11 @@ package hub
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -822,6 +824,42 @@ func (h *Hub) consentRecord(ctx context.Context, c caller, user, device string) 
 		return rec, errorf(http.StatusForbidden, wire.CodeForbidden, "consent is recorded by patients or staff")
 	}
 	return rec, nil
+}
+
+// myAccess is the patient's view of the audit trail: who else read or
+// changed their sessions, and when, newest first.
+func (h *Hub) myAccess(w http.ResponseWriter, r *http.Request, c caller) error {
+	limit, err := queryUint(r, "limit", historyPage)
+	if err != nil {
+		return err
+	}
+	if limit < 1 || limit > historyMax {
+		return badRequest("limit must be 1-%d", historyMax)
+	}
+	ctx := r.Context()
+	ss, err := h.store.ListSessions(ctx, c.user)
+	if err != nil {
+		return err
+	}
+	var recs []audit.Record
+	for _, s := range ss {
+		got, err := h.store.AuditFor(ctx, s.ID, int(limit))
+		if err != nil {
+			return err
+		}
+		for _, rec := range got {
+			if rec.Actor != c.user {
+				recs = append(recs, rec)
+			}
+		}
+	}
+	slices.SortFunc(recs, func(a, b audit.Record) int { return cmp.Compare(b.Seq, a.Seq) })
+	out := wire.AuditList{Records: make([]wire.AuditRecord, 0, min(len(recs), int(limit)))}
+	for _, rec := range recs[:min(len(recs), int(limit))] {
+		out.Records = append(out.Records, wireAudit(rec))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 // consentStatus shows clinicians and admins whether a patient's consents are

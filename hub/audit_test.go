@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/bedside/bedside/hub"
@@ -59,5 +60,30 @@ func TestAuditTrail(t *testing.T) {
 	}
 	if code := e.do("GET", "/v1/audit", e.token("root", "admin"), nil, nil); code != 200 {
 		t.Errorf("admin reads the trail: %d", code)
+	}
+}
+
+// TestMyAccess checks the patient's dashboard: who else touched their
+// sessions, newest first, without their own actions.
+func TestMyAccess(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	e.consent(pat)
+	sid := e.session(doc, pat)
+	e.do("GET", "/v1/sessions/"+sid+"/messages", doc.token, nil, nil)
+	e.do("GET", "/v1/sessions/"+sid+"/messages", pat.token, nil, nil)
+	e.do("POST", "/v1/sessions/"+sid+"/close", doc.token, nil, nil)
+
+	var list wire.AuditList
+	if code := e.do("GET", "/v1/me/access", pat.token, nil, &list); code != 200 {
+		t.Fatalf("access: %d", code)
+	}
+	var got []string
+	for _, r := range list.Records {
+		got = append(got, r.Actor+" "+r.Action)
+	}
+	want := []string{"doc session.close", "doc history.read", "doc session.create"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("access = %v, want %v", got, want)
 	}
 }

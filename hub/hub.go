@@ -128,6 +128,7 @@ func (h *Hub) Handler() http.Handler {
 	h.route(mux, "PATCH /v1/sessions/{id}/receipts", "receipt", h.moveReceipt)
 	h.route(mux, "POST /v1/consents", "consent.grant", h.grantConsent)
 	h.route(mux, "GET /v1/consents", "consents.read", h.listConsents)
+	h.route(mux, "GET /v1/me/access", "access.read", h.myAccess)
 	h.route(mux, "DELETE /v1/consents/{id}", "consent.withdraw", h.withdrawConsent)
 	h.route(mux, "GET /v1/audit", "audit.read", h.readAudit)
 	return h.jsonErrors(mux)

@@ -191,6 +191,9 @@ type Store interface {
 	// AuditRecords returns up to limit audit records with Seq > after, in
 	// order, exactly as stored.
 	AuditRecords(ctx context.Context, after uint64, limit int) ([]audit.Record, error)
+	// AuditFor returns the newest limit audit records whose Target is
+	// target, newest first.
+	AuditFor(ctx context.Context, target string, limit int) ([]audit.Record, error)
 
 	// Ping reports whether the store can serve; the hub's readiness uses it.
 	Ping(ctx context.Context) error

@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -17,7 +18,7 @@ func (s *Store) AppendAudit(ctx context.Context, recs []audit.Record) error {
 		return nil
 	}
 	return s.update(ctx, "append audit", func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketAudit)
+		b, by := tx.Bucket(bucketAudit), tx.Bucket(bucketAuditBy)
 		var prev *audit.Record
 		if k, v := b.Cursor().Last(); k != nil {
 			last, err := decodeAudit(v)
@@ -40,6 +41,11 @@ func (s *Store) AppendAudit(ctx context.Context, recs []audit.Record) error {
 			if err := b.Put(seqKey(r.Seq), v); err != nil {
 				return err
 			}
+			if r.Target != "" && checkID("target", r.Target) == nil {
+				if err := by.Put(append(prefix(r.Target), seqKey(r.Seq)...), nil); err != nil {
+					return err
+				}
+			}
 			prev = r
 		}
 		return nil
@@ -61,6 +67,41 @@ func (s *Store) AuditRecords(ctx context.Context, after uint64, limit int) ([]au
 			r, err := decodeAudit(v)
 			if err != nil {
 				return fmt.Errorf("audit record %x: %w", k, err)
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// AuditFor returns the newest limit records about target, newest first.
+func (s *Store) AuditFor(ctx context.Context, target string, limit int) ([]audit.Record, error) {
+	if err := checkID("target", target); err != nil {
+		return nil, fmt.Errorf("boltstore: audit for: %w", err)
+	}
+	if limit <= 0 || limit > s.opts.MaxPage {
+		limit = s.opts.MaxPage
+	}
+	var out []audit.Record
+	err := s.view(ctx, "read audit", func(tx *bolt.Tx) error {
+		b, c := tx.Bucket(bucketAudit), tx.Bucket(bucketAuditBy).Cursor()
+		p := prefix(target)
+		// Seek past the last key of the prefix, then walk back.
+		k, _ := c.Seek(append(append([]byte(nil), p...), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff))
+		if k == nil {
+			k, _ = c.Last()
+		} else {
+			k, _ = c.Prev()
+		}
+		for ; k != nil && bytes.HasPrefix(k, p) && len(out) < limit; k, _ = c.Prev() {
+			v := b.Get(k[len(p):])
+			if v == nil {
+				return corruptf("audit index names record %x, which is missing", k[len(p):])
+			}
+			r, err := decodeAudit(v)
+			if err != nil {
+				return err
 			}
 			out = append(out, r)
 		}

@@ -27,6 +27,7 @@ import (
 //	            content digest, seq, TS
 //	cursors   session \x00 user → read cursor seq
 //	audit     8-byte big-endian seq → audit record (JSON, hash-chained)
+//	auditby   target \x00 8-byte big-endian seq → empty; records by target
 //	consents  user \x00 8-byte big-endian sequence of the bucket → consent
 //	          record; records are only ever added, so a prefix scan returns
 //	          a user's records oldest first
@@ -45,10 +46,12 @@ var (
 	bucketCursors  = []byte("cursors")
 	bucketConsents = []byte("consents")
 	bucketAudit    = []byte("audit")
+	bucketAuditBy  = []byte("auditby")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketDevices, bucketOwners, bucketSessions, bucketMembers,
 		bucketLogs, bucketIdem, bucketCursors, bucketConsents, bucketAudit,
+		bucketAuditBy,
 	}
 
 	keyLayout = []byte("layout")

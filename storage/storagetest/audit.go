@@ -39,4 +39,25 @@ var auditCases = []testCase{
 			t.Errorf("after the largest seq: %v, %v", rest, err)
 		}
 	}},
+	{"ByTarget", func(t *testing.T, s storage.Store) {
+		rec := func(target string) audit.Record {
+			return audit.Record{Time: t0, Actor: "doc", Role: "clinician", Action: "history.read", Target: target, Outcome: audit.OK}
+		}
+		noErr(t, "AppendAudit", s.AppendAudit(t.Context(),
+			[]audit.Record{rec("s1"), rec("s10"), rec("s1"), rec("s2"), rec("s1")}))
+		got, err := s.AuditFor(t.Context(), "s1", 2)
+		noErr(t, "AuditFor", err)
+		if len(got) != 2 || got[0].Seq != 5 || got[1].Seq != 3 {
+			t.Fatalf("newest two of s1: %+v", got)
+		}
+		all, err := s.AuditFor(t.Context(), "s1", 0)
+		noErr(t, "AuditFor", err)
+		if len(all) != 3 || all[2].Seq != 1 {
+			t.Fatalf("all of s1: %+v", all)
+		}
+		none, err := s.AuditFor(t.Context(), "s3", 0)
+		if err != nil || len(none) != 0 {
+			t.Fatalf("of s3: %+v %v", none, err)
+		}
+	}},
 }
