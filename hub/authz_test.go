@@ -1,0 +1,92 @@
+package hub_test
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	"github.com/bedside/bedside/hub"
+	"github.com/bedside/bedside/hub/wire"
+)
+
+// TestAuthorizationMatrix calls every endpoint as every kind of caller — a
+// patient and a clinician who are members of the session, a clinician who is
+// not, an admin and an auditor — and checks the exact status of each.
+func TestAuthorizationMatrix(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc, pat, eve := e.user("doc", "clinician"), e.user("pat", "patient"), e.user("eve", "clinician")
+	e.user("tmp", "clinician")
+	root, ines := e.user("root", "admin"), user{id: "ines", role: "auditor", token: e.token("ines", "auditor")}
+	e.consent(pat)
+	sid := e.session(doc, pat)
+	e.send(doc, sid, "m0", pat)
+
+	callers := []struct {
+		name string
+		u    user
+	}{{"patient", pat}, {"clinician", doc}, {"non-member", eve}, {"admin", root}, {"auditor", ines}}
+	type want map[string]int // caller name → status
+	key := bytes.Repeat([]byte{9}, 32)
+	cases := []struct {
+		method, path string
+		body         func(u user) any
+		want         want
+	}{
+		{"PUT", "/v1/devices/extra-%s", func(user) any { return wire.PutDeviceRequest{SigningKey: key, ExchangeKey: key} },
+			want{"patient": 201, "clinician": 201, "non-member": 201, "admin": 201, "auditor": 403}},
+		{"DELETE", "/v1/devices/nope", nil, want{"patient": 404, "clinician": 404, "non-member": 404, "admin": 404, "auditor": 403}},
+		{"GET", "/v1/users/pat/devices", nil, want{"patient": 200, "clinician": 200, "non-member": 404, "admin": 404, "auditor": 403}},
+		{"POST", "/v1/sessions", func(u user) any {
+			other := map[string]string{"patient": "doc"}[u.role]
+			if other == "" {
+				other = "pat"
+			}
+			return wire.CreateSessionRequest{Members: []string{other}}
+		}, want{"patient": 201, "clinician": 201, "non-member": 201, "admin": 201, "auditor": 403}},
+		{"GET", "/v1/sessions", nil, want{"patient": 200, "clinician": 200, "non-member": 200, "admin": 200, "auditor": 403}},
+		{"GET", "/v1/sessions/" + sid, nil, want{"patient": 200, "clinician": 200, "non-member": 404, "admin": 404, "auditor": 403}},
+		{"POST", "/v1/sessions/" + sid + "/members", func(user) any { return wire.AddMemberRequest{User: "nobody"} },
+			want{"patient": 404, "clinician": 404, "non-member": 404, "admin": 404, "auditor": 403}},
+		{"POST", "/v1/sessions/" + sid + "/messages", func(u user) any { return sendReq(u, "m-"+u.id, doc, pat) },
+			want{"patient": 201, "clinician": 201, "non-member": 404, "admin": 404, "auditor": 403}},
+		{"GET", "/v1/sessions/" + sid + "/messages", nil, want{"patient": 200, "clinician": 200, "non-member": 404, "admin": 404, "auditor": 403}},
+		{"PATCH", "/v1/sessions/" + sid + "/receipts", func(user) any { return wire.ReceiptRequest{ReadSeq: 1} },
+			want{"patient": 200, "clinician": 200, "non-member": 404, "admin": 404, "auditor": 403}},
+		{"POST", "/v1/consents", func(user) any { return wire.ConsentRequest{Scope: "video", PolicyVersion: "v1"} },
+			want{"patient": 201, "clinician": 400, "non-member": 400, "admin": 400, "auditor": 403}},
+		{"GET", "/v1/consents", nil, want{"patient": 200, "clinician": 200, "non-member": 200, "admin": 200, "auditor": 403}},
+		{"DELETE", "/v1/consents/c_nope", nil, want{"patient": 404, "clinician": 400, "non-member": 400, "admin": 400, "auditor": 403}},
+		{"GET", "/v1/users/pat/consent", nil, want{"patient": 200, "clinician": 200, "non-member": 200, "admin": 200, "auditor": 403}},
+		{"GET", "/v1/me/access", nil, want{"patient": 200, "clinician": 200, "non-member": 200, "admin": 200, "auditor": 403}},
+		{"GET", "/v1/audit", nil, want{"patient": 403, "clinician": 403, "non-member": 403, "admin": 200, "auditor": 200}},
+		{"DELETE", "/v1/users/tmp/devices/nope", nil, want{"patient": 403, "clinician": 403, "non-member": 403, "admin": 404, "auditor": 403}},
+		{"POST", "/v1/sessions/" + sid + "/close", nil, want{"non-member": 404, "auditor": 403, "admin": 200, "patient": 200, "clinician": 200}},
+		{"POST", "/v1/users/tmp/revoke", nil, want{"patient": 403, "clinician": 403, "non-member": 403, "admin": 200, "auditor": 403}},
+	}
+	for _, tc := range cases {
+		for _, c := range callers {
+			path := tc.path
+			if bytes.Contains([]byte(path), []byte("%s")) {
+				path = fmt.Sprintf(path, c.name)
+			}
+			var body any
+			if tc.body != nil {
+				body = tc.body(c.u)
+			}
+			if got := e.do(tc.method, path, c.u.token, body, nil); got != tc.want[c.name] {
+				t.Errorf("%s %s as %s: %d, want %d", tc.method, tc.path, c.name, got, tc.want[c.name])
+			}
+		}
+	}
+
+	// Without a token, every route is 401.
+	for _, tc := range cases {
+		path := tc.path
+		if bytes.Contains([]byte(path), []byte("%s")) {
+			path = fmt.Sprintf(path, "anon")
+		}
+		if got := e.do(tc.method, path, "", nil, nil); got != 401 {
+			t.Errorf("%s %s without a token: %d", tc.method, tc.path, got)
+		}
+	}
+}
