@@ -2,6 +2,8 @@ package clientsdk
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"net/url"
 
@@ -12,20 +14,38 @@ import (
 // empty) under the given policy version. A patient must hold an active chat
 // consent before anyone can send in their sessions.
 func (c *Client) GrantConsent(ctx context.Context, scope, policyVersion string) (wire.Consent, error) {
-	if scope == "" {
-		scope = wire.ScopeChat
+	return c.RecordConsent(ctx, wire.ConsentRequest{Scope: scope, PolicyVersion: policyVersion})
+}
+
+// RecordConsent records a consent with everything the hub keeps as evidence:
+// req.PolicyHash (PolicyHash of the text shown), and this device unless
+// req.Device names another. Staff recording a patient's consent name the
+// patient in req.User. An empty scope means chat.
+func (c *Client) RecordConsent(ctx context.Context, req wire.ConsentRequest) (wire.Consent, error) {
+	if req.Scope == "" {
+		req.Scope = wire.ScopeChat
+	}
+	if req.Device == "" && req.User == "" {
+		req.Device = c.id.DeviceID()
 	}
 	var rec wire.Consent
 	_, err := c.call(ctx, request{
 		method: http.MethodPost,
 		path:   "/v1/consents",
-		body:   wire.ConsentRequest{Scope: scope, PolicyVersion: policyVersion},
+		body:   req,
 		out:    &rec,
 	}, once)
 	if err != nil {
 		return wire.Consent{}, err
 	}
 	return rec, nil
+}
+
+// PolicyHash is the hex SHA-256 of a policy text, as ConsentRequest carries
+// it: the evidence of exactly what the patient was shown.
+func PolicyHash(text string) string {
+	sum := sha256.Sum256([]byte(text))
+	return hex.EncodeToString(sum[:])
 }
 
 // WithdrawConsent ends the grant with the given id and returns the

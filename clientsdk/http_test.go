@@ -264,3 +264,11 @@ func TestConfigPlainHTTP(t *testing.T) {
 		})
 	}
 }
+
+func TestPolicyHash(t *testing.T) {
+	// FIPS 180-2 example: SHA-256("abc").
+	const want = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+	if got := PolicyHash("abc"); got != want {
+		t.Fatalf("PolicyHash(abc) = %s", got)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"unicode"
@@ -51,14 +52,24 @@ func (e *env) consentCmd(ctx context.Context, args []string) error {
 	sub, args := args[0], args[1:]
 	switch sub {
 	case "grant":
-		fs := e.flags("consent grant", "[--scope chat] [--policy-version V]")
-		scope := fs.String("scope", wire.ScopeChat, "what the consent covers")
+		fs := e.flags("consent grant", "[--scope chat|video|reporting] [--policy-version V] [--policy-file F] [--for PATIENT]")
+		scope := fs.String("scope", wire.ScopeChat, "what the consent covers: chat, video or reporting")
 		policy := fs.String("policy-version", "1", "version of the consent text the patient was shown")
+		policyFile := fs.String("policy-file", "", "the consent `text` the patient was shown; its SHA-256 is recorded")
+		forUser := fs.String("for", "", "staff: the `patient` whose consent you record")
 		if _, err := e.parse(fs, args, 0); err != nil {
 			return err
 		}
+		req := wire.ConsentRequest{Scope: *scope, PolicyVersion: *policy, User: *forUser}
+		if *policyFile != "" {
+			text, err := os.ReadFile(*policyFile)
+			if err != nil {
+				return err
+			}
+			req.PolicyHash = clientsdk.PolicyHash(string(text))
+		}
 		return e.withClient(ctx, func(c *clientsdk.Client) error {
-			rec, err := c.GrantConsent(ctx, *scope, *policy)
+			rec, err := c.RecordConsent(ctx, req)
 			if err == nil {
 				fmt.Fprintln(e.stdout, rec.ID)
 			}

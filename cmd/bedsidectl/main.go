@@ -10,7 +10,7 @@
 //	init --server URL --token TOKEN [--insecure]
 //	                                     create keys, save the profile, register the device;
 //	                                     --insecure allows http:// to a host that is not loopback
-//	consent grant [--scope chat] [--policy-version V]
+//	consent grant [--scope chat|video|reporting] [--policy-version V] [--policy-file F] [--for PATIENT]
 //	consent withdraw ID
 //	consent list
 //	session create --with USER [--with USER...]   prints the session id
@@ -67,7 +67,7 @@ const usage = `usage: bedsidectl [--profile DIR] [--timeout D] COMMAND [ARGS]
 
 commands:
   init --server URL --token TOKEN [--insecure]
-  consent grant [--scope chat] [--policy-version V] | consent withdraw ID | consent list
+  consent grant [--scope S] [--policy-version V] [--policy-file F] [--for PATIENT] | consent withdraw ID | consent list
   session create --with USER | session add SESSION USER | session close SESSION | session list
   send SESSION TEXT
   history SESSION

@@ -130,7 +130,9 @@ func TestWalkthrough(t *testing.T) {
 	if _, errOut, err := doc.run("send", sid, "too early"); err == nil || !strings.Contains(errOut, "consent") {
 		t.Fatalf("send before consent: err %v, stderr %q", err, errOut)
 	}
-	grant := pat.must("consent", "grant", "--scope", "chat")
+	policy := filepath.Join(t.TempDir(), "consent.txt")
+	os.WriteFile(policy, []byte("I agree to chat with my care team through Bedside."), 0o600)
+	grant := pat.must("consent", "grant", "--scope", "chat", "--policy-version", "2026-11", "--policy-file", policy)
 
 	l := doc.listen()
 	marker := "CANARY-" + randomHex(t)
