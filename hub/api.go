@@ -560,6 +560,31 @@ func (h *Hub) closeSession(w http.ResponseWriter, r *http.Request, c caller) err
 	return nil
 }
 
+// legalHold lets an admin put a session under legal hold, which suspends
+// every deletion of it, or lift the hold.
+func (h *Hub) legalHold(w http.ResponseWriter, r *http.Request, c caller) error {
+	if c.role != wire.RoleAdmin {
+		return errorf(http.StatusForbidden, wire.CodeForbidden, "only admins set legal holds")
+	}
+	id := r.PathValue("id")
+	if err := validID("session id", id); err != nil {
+		return err
+	}
+	var req wire.LegalHoldRequest
+	if err := decodeJSON(w, r, maxSmallBody, &req); err != nil {
+		return err
+	}
+	err := h.store.SetLegalHold(r.Context(), id, req.Hold)
+	if errors.Is(err, storage.ErrNotFound) {
+		return notFound("session")
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, req)
+	return nil
+}
+
 // knownSession checks that a session exists, for admins, who act on
 // sessions they are not members of.
 func (h *Hub) knownSession(ctx context.Context, id string) error {

@@ -16,7 +16,7 @@ func wireDevice(d storage.Device) wire.Device {
 }
 
 func wireSession(s storage.Session, cursors map[string]uint64) wire.Session {
-	out := wire.Session{ID: s.ID, Kind: s.Kind, State: s.State, HeadSeq: s.HeadSeq,
+	out := wire.Session{ID: s.ID, Kind: s.Kind, State: s.State, HeadSeq: s.HeadSeq, LegalHold: s.LegalHold,
 		CreatedAt: s.CreatedAt, Members: make([]wire.Member, 0, len(s.Members))}
 	for _, m := range s.Members {
 		out.Members = append(out.Members, wire.Member{User: m.User, Role: m.Role, ReadSeq: cursors[m.User]})

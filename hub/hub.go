@@ -43,20 +43,24 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// Retention is the deletion policy the sweeper applies.
+	Retention Retention
 }
 
 // Hub serves Bedside's API. Create it with New, serve Handler, stop it with
 // Shutdown.
 type Hub struct {
-	store    storage.Store
-	tokenKey []byte
-	cfg      Config
-	log      *slog.Logger
-	now      func() time.Time
-	metrics  *metrics
-	registry *prometheus.Registry
-	fanout   Fanout
-	audit    *auditor
+	store     storage.Store
+	tokenKey  []byte
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
+	metrics   *metrics
+	registry  *prometheus.Registry
+	fanout    Fanout
+	audit     *auditor
+	retention Retention
+	sweeper   *sweeper
 
 	warns    warnLimiter
 	pending  atomic.Int64 // sockets accepted that have not said hello yet
@@ -75,6 +79,9 @@ func New(opts Options) (*Hub, error) {
 		return nil, fmt.Errorf("%w: Store and TokenKey are required", ErrConfig)
 	}
 	if err := opts.Config.Validate(); err != nil {
+		return nil, err
+	}
+	if err := opts.Retention.Validate(); err != nil {
 		return nil, err
 	}
 	h := &Hub{
@@ -99,6 +106,8 @@ func New(opts Options) (*Hub, error) {
 	h.metrics = newMetrics(h.registry, h.connCount)
 	h.fanout = localFanout{h}
 	h.audit = newAuditor(h.store, h.log)
+	h.retention = opts.Retention
+	h.sweeper = h.startSweeper()
 	return h, nil
 }
 
@@ -123,6 +132,7 @@ func (h *Hub) Handler() http.Handler {
 	h.route(mux, "GET /v1/sessions/{id}", "session.read", h.getSession)
 	h.route(mux, "POST /v1/sessions/{id}/members", "session.add_member", h.addMember)
 	h.route(mux, "POST /v1/sessions/{id}/close", "session.close", h.closeSession)
+	h.route(mux, "POST /v1/sessions/{id}/hold", "session.legal_hold", h.legalHold)
 	h.route(mux, "POST /v1/sessions/{id}/messages", "", h.sendMessage)
 	h.route(mux, "GET /v1/sessions/{id}/messages", "history.read", h.listMessages)
 	h.route(mux, "PATCH /v1/sessions/{id}/receipts", "receipt", h.moveReceipt)
@@ -183,6 +193,11 @@ func (h *Hub) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
+	if n := h.sweeper.failures.Load(); n >= sweepFailuresNotReady {
+		writeJSON(w, http.StatusServiceUnavailable,
+			errorf(http.StatusServiceUnavailable, wire.CodeUnavailable, "retention sweeps are failing").wire())
+		return
+	}
 	if err := h.store.Ping(ctx); err != nil {
 		h.log.Error("store not ready", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable,
@@ -225,6 +240,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("hub: shutdown: %w", ctx.Err())
 	}
 	// Requests still running record their audit entries themselves.
+	h.sweeper.close()
 	h.audit.stop()
 	return nil
 }

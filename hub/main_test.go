@@ -39,7 +39,7 @@ type env struct {
 	logs  *testserver.SyncBuffer
 }
 
-func newEnv(t testing.TB, cfg hub.Config) *env {
+func newEnv(t testing.TB, cfg hub.Config, tweak ...func(*hub.Options)) *env {
 	t.Helper()
 	store, err := boltstore.Open(filepath.Join(t.TempDir(), "bedside.db"), boltstore.Options{})
 	if err != nil {
@@ -48,8 +48,12 @@ func newEnv(t testing.TB, cfg hub.Config) *env {
 	key := make([]byte, auth.KeySize)
 	rand.Read(key)
 	logs := &testserver.SyncBuffer{}
-	h, err := hub.New(hub.Options{Store: store, TokenKey: key, Config: cfg,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	opts := hub.Options{Store: store, TokenKey: key, Config: cfg,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	for _, f := range tweak {
+		f(&opts)
+	}
+	h, err := hub.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +76,13 @@ func newEnv(t testing.TB, cfg hub.Config) *env {
 
 func (e *env) token(user, role string) string {
 	e.t.Helper()
-	tok, err := auth.Mint(e.key, user, role, time.Hour, time.Now())
+	return e.tokenAt(user, role, time.Now())
+}
+
+// tokenAt mints a token issued at at, for hubs on an injected clock.
+func (e *env) tokenAt(user, role string, at time.Time) string {
+	e.t.Helper()
+	tok, err := auth.Mint(e.key, user, role, time.Hour, at)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -10,6 +10,10 @@ type metrics struct {
 	errors       *prometheus.CounterVec   // client-visible errors by code
 	slowConsumer prometheus.Counter
 	connects     prometheus.Counter
+
+	sweepDeleted     *prometheus.CounterVec
+	sweepDuration    prometheus.Histogram
+	sweepLastSuccess prometheus.Gauge
 }
 
 func newMetrics(reg *prometheus.Registry, conns func() float64) *metrics {
@@ -36,6 +40,20 @@ func newMetrics(reg *prometheus.Registry, conns func() float64) *metrics {
 			Help: "WebSocket connections accepted after hello.",
 		}),
 	}
+	m.sweepDeleted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bedside_retention_deleted_total",
+		Help: "Records deleted by retention sweeps, by class (messages, retries, cursors).",
+	}, []string{"class"})
+	m.sweepDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "bedside_retention_sweep_seconds",
+		Help:    "Duration of retention sweeps.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+	})
+	m.sweepLastSuccess = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "bedside_retention_last_success_timestamp_seconds",
+		Help: "When the last retention sweep succeeded.",
+	})
+	reg.MustRegister(m.sweepDeleted, m.sweepDuration, m.sweepLastSuccess)
 	reg.MustRegister(m.messages, m.sendLatency, m.errors, m.slowConsumer, m.connects,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "bedside_ws_connections",

@@ -65,6 +65,7 @@ type Session struct {
 	HeadSeq   uint64
 	CreatedAt time.Time
 	ClosedAt  time.Time // zero while open
+	LegalHold bool      // no deletion while set
 }
 
 // Message is one entry of a session log. Recipients maps each recipient device
@@ -195,11 +196,42 @@ type Store interface {
 	// target, newest first.
 	AuditFor(ctx context.Context, target string, limit int) ([]audit.Record, error)
 
+	// Sweep deletes what the retention policy says has expired, in batches
+	// of short transactions so that sends are not stalled; an interrupted
+	// sweep leaves every batch done so far done, and the next one goes on.
+	// Sessions under legal hold are skipped whole.
+	Sweep(ctx context.Context, p SweepPolicy) (SweepStats, error)
+	// SetLegalHold suspends (or resumes) every deletion of a session.
+	// ErrNotFound for an unknown session.
+	SetLegalHold(ctx context.Context, session string, on bool) error
+
 	// Ping reports whether the store can serve; the hub's readiness uses it.
 	Ping(ctx context.Context) error
 	// Close stops accepting work, finishes writes under way and releases
 	// the store. It may be called more than once.
 	Close() error
+}
+
+// SweepPolicy says what a sweep deletes, as of Now: the envelopes (with
+// their retry records and the session's read cursors) of sessions closed at
+// least AfterClose ago, and envelopes older than MaxAge in any session (0:
+// none). DryRun counts without deleting. Batch bounds the keys one
+// transaction deletes (0: 1000).
+type SweepPolicy struct {
+	Now        time.Time
+	AfterClose time.Duration
+	MaxAge     time.Duration
+	Batch      int
+	DryRun     bool
+}
+
+// SweepStats counts what a sweep deleted (or would delete), by class.
+type SweepStats struct {
+	Messages int // envelopes
+	Retries  int // retry (idempotency) records
+	Cursors  int // read cursors
+	Expired  int // closed sessions whose envelopes all went
+	Held     int // sessions skipped for legal hold
 }
 
 // Consent record kinds and the scope the chat gate checks.

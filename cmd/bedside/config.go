@@ -38,6 +38,7 @@ type config struct {
 	} `yaml:"log"`
 	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
 	Limits          hub.Config    `yaml:"limits"`
+	Retention       hub.Retention `yaml:"retention"`
 }
 
 func defaultConfig() config {
@@ -180,6 +181,9 @@ func (c *config) validate() error {
 	}
 	if err := c.Limits.Validate(); err != nil {
 		return fmt.Errorf("%w: limits: %w", errConfig, err)
+	}
+	if err := c.Retention.Validate(); err != nil {
+		return fmt.Errorf("%w: retention: %w", errConfig, err)
 	}
 	return nil
 }

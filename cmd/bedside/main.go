@@ -3,6 +3,7 @@
 //	bedside serve [--config FILE] [--listen ADDR] [--data DIR] ...
 //	bedside token --user ID --role patient|clinician|admin [--ttl 1h] [--data DIR | --config FILE]
 //	bedside audit verify [--data DIR | --config FILE]
+//	bedside retention run [--dry-run] [--data DIR | --config FILE]
 //	bedside version
 package main
 
@@ -41,6 +42,7 @@ const usage = `usage:
   bedside serve [flags]     run the hub (bedside serve -h lists the flags)
   bedside token [flags]     print a signed token for a user
   bedside audit verify      check the audit trail's hash chain (server stopped)
+  bedside retention run     delete what retention says has expired (server stopped)
   bedside version           print the version
 `
 
@@ -61,6 +63,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = token(args[1:], getenv, stdout, stderr)
 	case "audit":
 		err = auditCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "retention":
+		err = retentionCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "bedside", version)
 	case "-h", "--help", "help":
@@ -146,7 +150,8 @@ func serveHub(ctx context.Context, cfg *config, log *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
-	h, err := hub.New(hub.Options{Store: store, TokenKey: key, Config: cfg.Limits, Logger: log})
+	h, err := hub.New(hub.Options{Store: store, TokenKey: key, Config: cfg.Limits, Logger: log,
+		Retention: cfg.Retention})
 	if err != nil {
 		return err
 	}

@@ -94,6 +94,12 @@ type Session struct {
 	HeadSeq   uint64     `json:"headSeq"`
 	CreatedAt time.Time  `json:"createdAt"`
 	ClosedAt  *time.Time `json:"closedAt,omitempty"` // set once closed: read-only
+	LegalHold bool       `json:"legalHold,omitempty"`
+}
+
+// LegalHoldRequest is the body of POST /v1/sessions/{id}/hold.
+type LegalHoldRequest struct {
+	Hold bool `json:"hold"`
 }
 
 // AddMemberRequest is the body of POST /v1/sessions/{id}/members.

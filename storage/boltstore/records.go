@@ -64,6 +64,11 @@ func encodeSession(s storage.Session) []byte {
 		e.string(m.Role)
 	}
 	e.time(s.ClosedAt)
+	hold := uint64(0)
+	if s.LegalHold {
+		hold = 1
+	}
+	e.uint(hold)
 	return e.b
 }
 
@@ -83,6 +88,7 @@ func decodeSession(b []byte) (storage.Session, error) {
 	if closed := d.time("closed at"); closed.Unix() != (time.Time{}).Unix() {
 		s.ClosedAt = closed
 	}
+	s.LegalHold = d.uint("legal hold") == 1
 	return s, d.finish()
 }
 

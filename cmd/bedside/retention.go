@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"time"
+
+	"github.com/bedside/bedside/hub"
+	"github.com/bedside/bedside/storage/audit"
+	"github.com/bedside/bedside/storage/boltstore"
+)
+
+// retentionCmd runs `bedside retention run`: one sweep now, offline, with the
+// configured policy; --dry-run counts what would go and deletes nothing.
+func retentionCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "run" {
+		fmt.Fprintln(stderr, "usage: bedside retention run [--dry-run] [--data DIR | --config FILE]")
+		return errUsage
+	}
+	fs := flag.NewFlagSet("bedside retention run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f serveFlags
+	fs.StringVar(&f.data, "data", "", "data `directory` (default ./data; env BEDSIDE_DATA)")
+	fs.StringVar(&f.config, "config", "", "YAML configuration `file` with the retention policy")
+	dry := fs.Bool("dry-run", false, "count what would be deleted; delete nothing")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(fs, &f, getenv)
+	if err != nil {
+		return err
+	}
+	store, err := boltstore.Open(filepath.Join(cfg.Data, dbFile), boltstore.Options{})
+	if errors.Is(err, boltstore.ErrLocked) {
+		return fmt.Errorf("%w: the server is running and sweeps on its own every %v; stop it to sweep here",
+			err, cfg.Retention.Interval)
+	}
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	now := time.Now()
+	st, err := store.Sweep(ctx, cfg.Retention.Policy(now, *dry))
+	verb := "deleted"
+	if *dry {
+		verb = "would delete"
+	} else if aerr := store.AppendAudit(ctx, []audit.Record{hub.SweepAuditRecord(now, st, err)}); aerr != nil {
+		err = errors.Join(err, aerr)
+	}
+	fmt.Fprintf(stdout, "%s: %d messages, %d retry records, %d read cursors; %d sessions expired, %d held\n",
+		verb, st.Messages, st.Retries, st.Cursors, st.Expired, st.Held)
+	return err
+}

@@ -1,0 +1,130 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/bedside/bedside/storage"
+	"github.com/bedside/bedside/storage/audit"
+)
+
+// Retention is the deletion policy the hub's sweeper applies. The zero
+// value means the defaults.
+type Retention struct {
+	// AfterClose is how long a closed session's envelopes are kept. Default
+	// 720h (30 days).
+	AfterClose time.Duration `yaml:"afterClose"`
+	// MaxAge deletes envelopes older than this in any session, open ones
+	// included. Default 8760h (a year).
+	MaxAge time.Duration `yaml:"maxAge"`
+	// Interval is how often the sweeper runs. Default 1h.
+	Interval time.Duration `yaml:"interval"`
+}
+
+// Retention defaults: the shortest that suit a clinic's chat, which is not
+// the medical record (that lives in the clinic's EHR).
+const (
+	DefaultAfterClose     = 30 * 24 * time.Hour
+	DefaultMaxAge         = 365 * 24 * time.Hour
+	DefaultSweepInterval  = time.Hour
+	sweepFailuresNotReady = 3 // readiness turns false after this many failed sweeps in a row
+)
+
+// Validate fills in defaults and rejects impossible values.
+func (r *Retention) Validate() error {
+	if r.AfterClose == 0 {
+		r.AfterClose = DefaultAfterClose
+	}
+	if r.MaxAge == 0 {
+		r.MaxAge = DefaultMaxAge
+	}
+	if r.Interval == 0 {
+		r.Interval = DefaultSweepInterval
+	}
+	switch {
+	case r.AfterClose < time.Second || r.MaxAge < time.Second:
+		return fmt.Errorf("%w: retention afterClose and maxAge must be at least 1s", ErrConfig)
+	case r.Interval < time.Second:
+		return fmt.Errorf("%w: retention interval below 1s", ErrConfig)
+	}
+	return nil
+}
+
+// Policy is the sweep this retention asks for at now.
+func (r Retention) Policy(now time.Time, dryRun bool) storage.SweepPolicy {
+	return storage.SweepPolicy{Now: now, AfterClose: r.AfterClose, MaxAge: r.MaxAge, DryRun: dryRun}
+}
+
+// SweepAuditRecord is the audit record of one sweep: counts per class,
+// never what was in the envelopes.
+func SweepAuditRecord(now time.Time, st storage.SweepStats, err error) audit.Record {
+	out := audit.OK
+	if err != nil {
+		out = "failed"
+	}
+	return audit.Record{Time: now, Actor: "bedside", Role: "system", Action: "retention.sweep",
+		Target: fmt.Sprintf("messages=%d retries=%d cursors=%d expiredSessions=%d held=%d",
+			st.Messages, st.Retries, st.Cursors, st.Expired, st.Held),
+		Outcome: out}
+}
+
+// sweeper runs the retention sweep on an interval until stopped.
+type sweeper struct {
+	h        *Hub
+	failures atomic.Int32
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+func (h *Hub) startSweeper() *sweeper {
+	s := &sweeper{h: h, stop: make(chan struct{}), done: make(chan struct{})}
+	go s.run()
+	return s
+}
+
+func (s *sweeper) run() {
+	defer close(s.done)
+	t := time.NewTicker(s.h.retention.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.h.Sweep(context.Background())
+		}
+	}
+}
+
+func (s *sweeper) close() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	<-s.done
+}
+
+// Sweep runs one retention sweep now, audits it and counts it in metrics.
+func (h *Hub) Sweep(ctx context.Context) (storage.SweepStats, error) {
+	start := time.Now()
+	now := h.now()
+	st, err := h.store.Sweep(ctx, h.retention.Policy(now, false))
+	h.audit.record(ctx, SweepAuditRecord(now, st, err))
+	h.metrics.sweepDeleted.WithLabelValues("messages").Add(float64(st.Messages))
+	h.metrics.sweepDeleted.WithLabelValues("retries").Add(float64(st.Retries))
+	h.metrics.sweepDeleted.WithLabelValues("cursors").Add(float64(st.Cursors))
+	h.metrics.sweepDuration.Observe(time.Since(start).Seconds())
+	if err != nil {
+		n := h.sweeper.failures.Add(1)
+		h.log.Error("retention sweep failed", "err", err, "failuresInARow", n)
+		return st, err
+	}
+	h.sweeper.failures.Store(0)
+	h.metrics.sweepLastSuccess.SetToCurrentTime()
+	h.log.Info("retention sweep", "messages", st.Messages, "expiredSessions", st.Expired, "held", st.Held,
+		"took", time.Since(start).Round(time.Millisecond))
+	return st, nil
+}

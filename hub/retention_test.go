@@ -1,0 +1,86 @@
+package hub_test
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bedside/bedside/hub"
+	"github.com/bedside/bedside/hub/wire"
+)
+
+// TestRetentionEndToEnd writes messages, closes a session, moves an
+// injected clock past the retention period and sweeps: exactly the expired
+// envelopes go, a session under legal hold keeps everything, and the sweep
+// is audited with its counts.
+func TestRetentionEndToEnd(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC).UnixNano())
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	e := newEnv(t, hub.Config{}, func(o *hub.Options) {
+		o.Now = now
+		o.Retention = hub.Retention{AfterClose: 30 * 24 * time.Hour, MaxAge: 365 * 24 * time.Hour}
+	})
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	admin := e.tokenAt("root", "admin", now())
+	e.consent(pat)
+	done, held, open := e.session(doc, pat), e.session(doc, pat), e.session(doc, pat)
+	for _, sid := range []string{done, held, open} {
+		for _, id := range []string{"m1", "m2", "m3"} {
+			e.send(doc, sid, id, pat)
+		}
+	}
+	for _, sid := range []string{done, held} {
+		if code := e.do("POST", "/v1/sessions/"+sid+"/close", doc.token, nil, nil); code != 200 {
+			t.Fatalf("close: %d", code)
+		}
+	}
+	if code := e.do("POST", "/v1/sessions/"+held+"/hold", doc.token, wire.LegalHoldRequest{Hold: true}, nil); code != 403 {
+		t.Fatalf("a clinician sets a legal hold: %d", code)
+	}
+	if code := e.do("POST", "/v1/sessions/"+held+"/hold", admin, wire.LegalHoldRequest{Hold: true}, nil); code != 200 {
+		t.Fatalf("legal hold: %d", code)
+	}
+
+	count := func(sid string) int {
+		var l wire.MessageList
+		if code := e.do("GET", "/v1/sessions/"+sid+"/messages", e.tokenAt("pat", "patient", now()), nil, &l); code != 200 {
+			t.Fatalf("history: %d", code)
+		}
+		return len(l.Messages)
+	}
+	clock.Add(int64(29 * 24 * time.Hour)) // not yet
+	if st, err := e.hub.Sweep(context.Background()); err != nil || st.Messages != 0 {
+		t.Fatalf("sweep before the period: %+v %v", st, err)
+	}
+	clock.Add(int64(2 * 24 * time.Hour)) // 31 days after the close
+	st, err := e.hub.Sweep(context.Background())
+	if err != nil || st.Messages != 3 || st.Expired != 1 || st.Held != 1 {
+		t.Fatalf("sweep: %+v %v", st, err)
+	}
+	if n := count(done); n != 0 {
+		t.Errorf("expired session keeps %d messages", n)
+	}
+	if n, m := count(held), count(open); n != 3 || m != 3 {
+		t.Errorf("held session keeps %d, open one %d; want 3 and 3", n, m)
+	}
+
+	var list wire.AuditList
+	if code := e.do("GET", "/v1/audit?limit=1000", e.tokenAt("root", "admin", now()), nil, &list); code != 200 {
+		t.Fatalf("audit: %d", code)
+	}
+	var sweeps []wire.AuditRecord
+	for _, r := range list.Records {
+		if r.Action == "retention.sweep" {
+			sweeps = append(sweeps, r)
+		}
+	}
+	if len(sweeps) != 2 || !strings.Contains(sweeps[1].Target, "messages=3") || sweeps[1].Actor != "bedside" {
+		t.Errorf("sweep audit records: %+v", sweeps)
+	}
+	if !strings.Contains(e.metricsText(t), `bedside_retention_deleted_total{class="messages"} 3`) {
+		t.Error("sweep metrics missing")
+	}
+}
