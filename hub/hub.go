@@ -141,6 +141,7 @@ func (h *Hub) Handler() http.Handler {
 	h.route(mux, "GET /v1/me/access", "access.read", h.myAccess)
 	h.route(mux, "DELETE /v1/consents/{id}", "consent.withdraw", h.withdrawConsent)
 	h.route(mux, "GET /v1/audit", "audit.read", h.readAudit)
+	h.route(mux, "GET /v1/backup", "backup", h.backup)
 	return h.jsonErrors(mux)
 }
 

@@ -12,6 +12,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 
 	"github.com/bedside/bedside/storage/audit"
@@ -204,6 +205,10 @@ type Store interface {
 	// SetLegalHold suspends (or resumes) every deletion of a session.
 	// ErrNotFound for an unknown session.
 	SetLegalHold(ctx context.Context, session string, on bool) error
+
+	// Backup writes a consistent copy of everything the store holds to w
+	// while it keeps serving, and returns the bytes written.
+	Backup(ctx context.Context, w io.Writer) (int64, error)
 
 	// Ping reports whether the store can serve; the hub's readiness uses it.
 	Ping(ctx context.Context) error

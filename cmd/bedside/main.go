@@ -4,6 +4,8 @@
 //	bedside token --user ID --role patient|clinician|admin [--ttl 1h] [--data DIR | --config FILE]
 //	bedside audit verify [--data DIR | --config FILE]
 //	bedside retention run [--dry-run] [--data DIR | --config FILE]
+//	bedside backup [--data DIR | --config FILE] [--server URL] FILE
+//	bedside storage compact [--data DIR | --config FILE]
 //	bedside version
 package main
 
@@ -43,6 +45,8 @@ const usage = `usage:
   bedside token [flags]     print a signed token for a user
   bedside audit verify      check the audit trail's hash chain (server stopped)
   bedside retention run     delete what retention says has expired (server stopped)
+  bedside backup FILE       a consistent copy of the running hub's store
+  bedside storage compact   give freed space back to the disk (server stopped)
   bedside version           print the version
 `
 
@@ -65,6 +69,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = auditCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "retention":
 		err = retentionCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "backup":
+		err = backupCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "storage":
+		err = storageCmd(args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "bedside", version)
 	case "-h", "--help", "help":
