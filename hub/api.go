@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -231,6 +234,7 @@ func (h *Hub) readAudit(w http.ResponseWriter, r *http.Request, c caller) error 
 	if c.role != wire.RoleAuditor && c.role != wire.RoleAdmin {
 		return errorf(http.StatusForbidden, wire.CodeForbidden, "the audit trail is for auditors and admins")
 	}
+	q := r.URL.Query()
 	after, err := queryUint(r, "after", 0)
 	if err != nil {
 		return err
@@ -242,15 +246,72 @@ func (h *Hub) readAudit(w http.ResponseWriter, r *http.Request, c caller) error 
 	if limit < 1 || limit > historyMax {
 		return badRequest("limit must be 1-%d", historyMax)
 	}
-	recs, err := h.store.AuditRecords(r.Context(), after, int(limit))
-	if err != nil {
-		return err
+	format := q.Get("format")
+	if format != "" && format != "json" && format != "jsonl" && format != "csv" {
+		return badRequest("format must be json, jsonl or csv")
 	}
-	out := wire.AuditList{Records: make([]wire.AuditRecord, 0, len(recs))}
-	for _, rec := range recs {
-		out.Records = append(out.Records, wireAudit(rec))
+	match := func(rec audit.Record) bool {
+		for name, v := range map[string]string{"actor": rec.Actor, "action": rec.Action, "target": rec.Target} {
+			if want := q.Get(name); want != "" && want != v {
+				return false
+			}
+		}
+		return true
 	}
-	writeJSON(w, http.StatusOK, out)
+
+	// Scan forward until limit records match, the trail ends, or the scan
+	// budget is spent; next tells where to go on.
+	var out []wire.AuditRecord
+	next := after
+	for scanned := 0; len(out) < int(limit) && scanned < auditScanMax; {
+		page, err := h.store.AuditRecords(r.Context(), next, historyMax)
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, rec := range page {
+			next, scanned = rec.Seq, scanned+1
+			if match(rec) {
+				out = append(out, wireAudit(rec))
+				if len(out) == int(limit) {
+					break
+				}
+			}
+		}
+	}
+	w.Header().Set("X-Bedside-Next-After", strconv.FormatUint(next, 10))
+	return writeAudit(w, format, out, next)
+}
+
+// auditScanMax bounds the records one audit request reads while filtering.
+const auditScanMax = 100_000
+
+// writeAudit answers with records as JSON, JSON lines or CSV.
+func writeAudit(w http.ResponseWriter, format string, recs []wire.AuditRecord, next uint64) error {
+	if recs == nil {
+		recs = []wire.AuditRecord{}
+	}
+	switch format {
+	case "jsonl":
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		enc := json.NewEncoder(w)
+		for _, rec := range recs {
+			enc.Encode(rec)
+		}
+	case "csv":
+		w.Header().Set("Content-Type", "text/csv")
+		cw := csv.NewWriter(w)
+		cw.Write([]string{"seq", "time", "actor", "role", "action", "target", "outcome", "prev", "hash"})
+		for _, rec := range recs {
+			cw.Write([]string{strconv.FormatUint(rec.Seq, 10), rec.Time.Format(time.RFC3339Nano), rec.Actor,
+				rec.Role, rec.Action, rec.Target, rec.Outcome, rec.Prev, rec.Hash})
+		}
+		cw.Flush()
+	default:
+		writeJSON(w, http.StatusOK, wire.AuditList{Records: recs, NextAfter: next})
+	}
 	return nil
 }
 

@@ -1,6 +1,11 @@
 package hub_test
 
 import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -50,6 +55,38 @@ func TestAuditTrail(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("record %d = %v, want %v", i+1, got[i], want[i])
 		}
+	}
+
+	// Filters, and the export formats.
+	var one wire.AuditList
+	e.do("GET", "/v1/audit?actor=pat&action=history.read", auditor, nil, &one)
+	if len(one.Records) != 1 || one.Records[0].Target != sid || one.NextAfter == 0 {
+		t.Errorf("filtered: %+v", one)
+	}
+	export := func(format string) string {
+		req, _ := http.NewRequest("GET", e.srv.URL+"/v1/audit?limit=1000&format="+format, nil)
+		req.Header.Set("Authorization", "Bearer "+auditor)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	lines := strings.Split(strings.TrimSpace(export("jsonl")), "\n")
+	for i, line := range lines {
+		var rec wire.AuditRecord
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Seq != uint64(i+1) {
+			t.Fatalf("jsonl line %d: %q %v", i+1, line, err)
+		}
+	}
+	rows, err := csv.NewReader(strings.NewReader(export("csv"))).ReadAll()
+	if err != nil || len(rows) != len(lines)+2 || rows[0][0] != "seq" || rows[len(rows)-1][0] != fmt.Sprint(len(lines)+1) {
+		t.Fatalf("csv export: %d rows after %d jsonl lines, %v", len(rows), len(lines), err)
+	}
+	if code := e.do("GET", "/v1/audit?format=xml", auditor, nil, nil); code != 400 {
+		t.Errorf("unknown format: %d", code)
 	}
 
 	if code := e.do("GET", "/v1/sessions", auditor, nil, nil); code != 403 {

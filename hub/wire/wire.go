@@ -220,8 +220,11 @@ type AuditRecord struct {
 }
 
 // AuditList answers GET /v1/audit: records in order, oldest first.
+// NextAfter is the last seq the hub looked at: ask again with after=NextAfter
+// to go on.
 type AuditList struct {
-	Records []AuditRecord `json:"records"`
+	Records   []AuditRecord `json:"records"`
+	NextAfter uint64        `json:"nextAfter,omitempty"`
 }
 
 // ConsentStatus answers GET /v1/users/{user}/consent: for each scope, the
