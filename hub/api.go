@@ -421,7 +421,8 @@ func (h *Hub) createSession(w http.ResponseWriter, r *http.Request, c caller) er
 		}
 		if open >= maxPatientSessions {
 			return errorf(http.StatusConflict, wire.CodeConflict,
-				"you are in %d open sessions, the most a patient may open; close one, or a clinician can open more", open)
+				"you are in %d open sessions, the most a patient may open; "+
+					"close one, or a clinician can open more", open)
 		}
 	}
 	members := []storage.Member{{User: c.user, Role: c.role}}

@@ -63,7 +63,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.data, "data", "", "data `directory` (default ./data; env BEDSIDE_DATA)")
 	fs.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate `file` (env BEDSIDE_TLS_CERT)")
 	fs.StringVar(&f.tlsKey, "tls-key", "", "TLS private key `file` (env BEDSIDE_TLS_KEY)")
-	fs.StringVar(&f.domains, "autocert", "", "comma-separated `domains` for automatic certificates (env BEDSIDE_AUTOCERT)")
+	fs.StringVar(&f.domains, "autocert", "",
+		"comma-separated `domains` for automatic certificates (env BEDSIDE_AUTOCERT)")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (env BEDSIDE_LOG_LEVEL)")
 	fs.StringVar(&f.logFormat, "log-format", "", "text or json (env BEDSIDE_LOG_FORMAT)")
 	fs.BoolVar(&f.insecure, "insecure", false, "allow plain HTTP on a non-loopback address (env BEDSIDE_INSECURE)")

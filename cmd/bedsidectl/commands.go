@@ -52,7 +52,8 @@ func (e *env) consentCmd(ctx context.Context, args []string) error {
 	sub, args := args[0], args[1:]
 	switch sub {
 	case "grant":
-		fs := e.flags("consent grant", "[--scope chat|video|reporting] [--policy-version V] [--policy-file F] [--for PATIENT]")
+		fs := e.flags("consent grant",
+			"[--scope chat|video|reporting] [--policy-version V] [--policy-file F] [--for PATIENT]")
 		scope := fs.String("scope", wire.ScopeChat, "what the consent covers: chat, video or reporting")
 		policy := fs.String("policy-version", "1", "version of the consent text the patient was shown")
 		policyFile := fs.String("policy-file", "", "the consent `text` the patient was shown; its SHA-256 is recorded")

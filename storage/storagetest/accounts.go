@@ -137,10 +137,12 @@ var deviceCases = []testCase{
 			t.Errorf("deleted device still listed: %v", list)
 		}
 		checkErr(t, "DeleteDevice again", s.DeleteDevice(t.Context(), "pat", "phone"), storage.ErrNotFound)
-		checkErr(t, "PutDevice of a retired id", s.PutDevice(t.Context(), device("pat", "phone", 1), 16), storage.ErrConflict)
+		checkErr(t, "PutDevice of a retired id",
+			s.PutDevice(t.Context(), device("pat", "phone", 1), 16), storage.ErrConflict)
 		checkErr(t, "PutDevice of a retired id by another user",
 			s.PutDevice(t.Context(), device("doc", "phone", 2), 16), storage.ErrConflict)
-		checkErr(t, "DeleteDevice of another user's device", s.DeleteDevice(t.Context(), "doc", "phone"), storage.ErrNotFound)
+		checkErr(t, "DeleteDevice of another user's device",
+			s.DeleteDevice(t.Context(), "doc", "phone"), storage.ErrNotFound)
 	}},
 	{"IDsUniqueAcrossUsers", func(t *testing.T, s storage.Store) {
 		// A recipient map is keyed by device id: two users' devices may not

@@ -10,7 +10,8 @@ import (
 var auditCases = []testCase{
 	{"AppendLinksAndPages", func(t *testing.T, s storage.Store) {
 		rec := func(action string) audit.Record {
-			return audit.Record{Time: t0, Actor: "doc", Role: "clinician", Action: action, Target: "s1", Outcome: audit.OK}
+			return audit.Record{Time: t0, Actor: "doc", Role: "clinician", Action: action, Target: "s1",
+				Outcome: audit.OK}
 		}
 		noErr(t, "AppendAudit", s.AppendAudit(t.Context(), []audit.Record{rec("a1"), rec("a2"), rec("a3")}))
 		noErr(t, "AppendAudit", s.AppendAudit(t.Context(), []audit.Record{rec("a4"), rec("a5")}))
@@ -41,7 +42,8 @@ var auditCases = []testCase{
 	}},
 	{"ByTarget", func(t *testing.T, s storage.Store) {
 		rec := func(target string) audit.Record {
-			return audit.Record{Time: t0, Actor: "doc", Role: "clinician", Action: "history.read", Target: target, Outcome: audit.OK}
+			return audit.Record{Time: t0, Actor: "doc", Role: "clinician", Action: "history.read",
+				Target: target, Outcome: audit.OK}
 		}
 		noErr(t, "AppendAudit", s.AppendAudit(t.Context(),
 			[]audit.Record{rec("s1"), rec("s10"), rec("s1"), rec("s2"), rec("s1")}))
