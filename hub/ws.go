@@ -212,7 +212,10 @@ func (h *Hub) readHello(ctx context.Context, ws *websocket.Conn) ([]byte, error)
 
 // touch records that user did something now, for automatic logoff.
 func (h *Hub) touch(user string) {
-	v, _ := h.active.LoadOrStore(user, new(atomic.Int64))
+	v, ok := h.active.Load(user)
+	if !ok {
+		v, _ = h.active.LoadOrStore(user, new(atomic.Int64))
+	}
 	v.(*atomic.Int64).Store(h.now().UnixNano())
 }
 
