@@ -55,15 +55,19 @@ func (h *Hub) route(mux *http.ServeMux, pattern, action string, fn handlerFunc) 
 			if note.target != "" {
 				tgt = note.target
 			}
+			act := action
+			if note.action != "" {
+				act = note.action
+			}
 			h.audit.record(r.Context(), audit.Record{Time: h.now(), Actor: c.user, Role: c.role,
-				Action: action, Target: tgt, Outcome: outcome(err)})
+				Action: act, Target: tgt, Outcome: outcome(err)})
 		}
 	})
 }
 
 // auditNote carries what a handler learns that its audit record should say:
 // the id of what it created.
-type auditNote struct{ target string }
+type auditNote struct{ target, action string }
 
 type auditNoteKey struct{}
 
@@ -74,10 +78,22 @@ func noteTarget(ctx context.Context, id string) {
 	}
 }
 
-// target names what a request acted on: the id in its path, if any.
+// noteAction names the action of a request more precisely than its route.
+func noteAction(ctx context.Context, action string) {
+	if n, ok := ctx.Value(auditNoteKey{}).(*auditNote); ok {
+		n.action = action
+	}
+}
+
+// target names what a request acted on: the id in its path, if any. An id
+// that is not valid is recorded as such, never as sent: the trail holds no
+// text a caller chose beyond the id rules.
 func target(r *http.Request) string {
 	for _, name := range []string{"id", "device", "user"} {
 		if v := r.PathValue(name); v != "" {
+			if !idPattern.MatchString(v) && !auth.ValidUser(v) {
+				return "(invalid id)"
+			}
 			return v
 		}
 	}
@@ -127,6 +143,11 @@ func (h *Hub) verify(ctx context.Context, token string) (caller, error) {
 	u, err := h.store.GetUser(ctx, claims.User)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
+		// First sight: the role is fixed now, and the user can be revoked.
+		c := caller{user: claims.User, role: claims.Role, expires: claims.Expires}
+		if err := h.rememberUser(ctx, c); err != nil {
+			return caller{}, err
+		}
 	case err != nil:
 		return caller{}, err
 	case u.Role != claims.Role:
@@ -285,6 +306,14 @@ func (h *Hub) readAudit(w http.ResponseWriter, r *http.Request, c caller) error 
 	return writeAudit(w, format, out, next)
 }
 
+// csvCell keeps a spreadsheet from reading a cell as a formula.
+func csvCell(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
 // auditScanMax bounds the records one audit request reads while filtering.
 const auditScanMax = 100_000
 
@@ -305,8 +334,9 @@ func writeAudit(w http.ResponseWriter, format string, recs []wire.AuditRecord, n
 		cw := csv.NewWriter(w)
 		cw.Write([]string{"seq", "time", "actor", "role", "action", "target", "outcome", "prev", "hash"})
 		for _, rec := range recs {
-			cw.Write([]string{strconv.FormatUint(rec.Seq, 10), rec.Time.Format(time.RFC3339Nano), rec.Actor,
-				rec.Role, rec.Action, rec.Target, rec.Outcome, rec.Prev, rec.Hash})
+			cw.Write([]string{strconv.FormatUint(rec.Seq, 10), rec.Time.Format(time.RFC3339Nano),
+				csvCell(rec.Actor), csvCell(rec.Role), csvCell(rec.Action), csvCell(rec.Target),
+				csvCell(rec.Outcome), rec.Prev, rec.Hash})
 		}
 		cw.Flush()
 	default:
@@ -654,7 +684,11 @@ func (h *Hub) legalHold(w http.ResponseWriter, r *http.Request, c caller) error 
 	if err := decodeJSON(w, r, maxSmallBody, &req); err != nil {
 		return err
 	}
-	err := h.store.SetLegalHold(r.Context(), id, req.Hold)
+	if req.Hold == nil {
+		return badRequest("hold must be true (set) or false (lift)")
+	}
+	noteAction(r.Context(), map[bool]string{true: "session.hold", false: "session.release"}[*req.Hold])
+	err := h.store.SetLegalHold(r.Context(), id, *req.Hold)
 	if errors.Is(err, storage.ErrNotFound) {
 		return notFound("session")
 	}

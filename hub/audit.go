@@ -37,6 +37,13 @@ func newAuditor(store storage.Store, log *slog.Logger) *auditor {
 	return a
 }
 
+// recordAll stores recs, in order, and waits for them.
+func (a *auditor) recordAll(ctx context.Context, recs []audit.Record) {
+	for _, rec := range recs {
+		a.record(ctx, rec)
+	}
+}
+
 // record stores rec and waits for it. Once the auditor has stopped (the hub
 // is shutting down) it writes rec itself.
 func (a *auditor) record(ctx context.Context, rec audit.Record) {

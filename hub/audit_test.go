@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/bedside/bedside/hub"
 	"github.com/bedside/bedside/hub/wire"
+	"github.com/bedside/bedside/storage/audit"
 )
 
 // TestAuditTrail checks that accesses and changes are recorded with actor,
@@ -122,5 +124,50 @@ func TestMyAccess(t *testing.T) {
 	want := []string{"doc session.close", "doc history.read", "doc session.create"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("access = %v, want %v", got, want)
+	}
+}
+
+// TestAuditHostileInput sends ids no client should and checks that the trail
+// still verifies, records no text the caller chose, and exports no formula.
+func TestAuditHostileInput(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	pat := e.user("pat", "patient")
+	e.do("GET", "/v1/sessions/%FF", pat.token, nil, nil)
+	e.do("POST", "/v1/sessions/@SUM(1+1)*cmd/close", pat.token, nil, nil)
+	e.do("GET", "/v1/sessions/a%0Ab%2Cc", pat.token, nil, nil)
+	e.do("GET", "/v1/sessions/"+strings.Repeat("x", 5000), pat.token, nil, nil)
+
+	recs, err := e.store.AuditRecords(context.Background(), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v audit.Verifier
+	for _, r := range recs {
+		if err := v.Next(r); err != nil {
+			t.Fatalf("the trail broke: %v", err)
+		}
+		if len(r.Target) > 128 || strings.ContainsAny(r.Target, "\n@\ufffd") {
+			t.Errorf("record %d holds a caller's text: %q", r.Seq, r.Target)
+		}
+	}
+	if csvOut := hub.CsvCellForTest("=cmd"); csvOut != "'=cmd" {
+		t.Errorf("formula cell exported as %q", csvOut)
+	}
+}
+
+// TestResumeIsAudited checks that replaying history over a socket is
+// recorded as a history read, for the patient to see.
+func TestResumeIsAudited(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	e.consent(pat)
+	sid := e.session(doc, pat)
+	e.send(pat, sid, "m1", doc)
+	e.dial(doc, map[string]uint64{sid: 0}).nextOf(wire.FrameMessage)
+
+	var list wire.AuditList
+	e.do("GET", "/v1/me/access", pat.token, nil, &list)
+	if len(list.Records) == 0 || list.Records[0].Action != "history.read" || list.Records[0].Actor != "doc" {
+		t.Fatalf("access after a resume: %+v", list.Records)
 	}
 }

@@ -132,7 +132,7 @@ func (h *Hub) Handler() http.Handler {
 	h.route(mux, "GET /v1/sessions/{id}", "session.read", h.getSession)
 	h.route(mux, "POST /v1/sessions/{id}/members", "session.add_member", h.addMember)
 	h.route(mux, "POST /v1/sessions/{id}/close", "session.close", h.closeSession)
-	h.route(mux, "POST /v1/sessions/{id}/hold", "session.legal_hold", h.legalHold)
+	h.route(mux, "POST /v1/sessions/{id}/hold", "session.hold", h.legalHold)
 	h.route(mux, "POST /v1/sessions/{id}/messages", "", h.sendMessage)
 	h.route(mux, "GET /v1/sessions/{id}/messages", "history.read", h.listMessages)
 	h.route(mux, "PATCH /v1/sessions/{id}/receipts", "receipt", h.moveReceipt)

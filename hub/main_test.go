@@ -37,6 +37,7 @@ type env struct {
 	key   []byte
 	store *boltstore.Store
 	logs  *testserver.SyncBuffer
+	now   func() time.Time // the hub's clock, for the tokens it must accept
 }
 
 func newEnv(t testing.TB, cfg hub.Config, tweak ...func(*hub.Options)) *env {
@@ -53,12 +54,15 @@ func newEnv(t testing.TB, cfg hub.Config, tweak ...func(*hub.Options)) *env {
 	for _, f := range tweak {
 		f(&opts)
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	h, err := hub.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h.Handler())
-	e := &env{t: t, hub: h, srv: srv, key: key, store: store, logs: logs}
+	e := &env{t: t, hub: h, srv: srv, key: key, store: store, logs: logs, now: opts.Now}
 	t.Cleanup(func() {
 		h.Drain()
 		srv.Close()
@@ -76,7 +80,7 @@ func newEnv(t testing.TB, cfg hub.Config, tweak ...func(*hub.Options)) *env {
 
 func (e *env) token(user, role string) string {
 	e.t.Helper()
-	return e.tokenAt(user, role, time.Now())
+	return e.tokenAt(user, role, e.now())
 }
 
 // tokenAt mints a token issued at at, for hubs on an injected clock.

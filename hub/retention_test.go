@@ -37,10 +37,13 @@ func TestRetentionEndToEnd(t *testing.T) {
 			t.Fatalf("close: %d", code)
 		}
 	}
-	if code := e.do("POST", "/v1/sessions/"+held+"/hold", doc.token, wire.LegalHoldRequest{Hold: true}, nil); code != 403 {
+	if code := e.do("POST", "/v1/sessions/"+held+"/hold", doc.token, `{"hold":true}`, nil); code != 403 {
 		t.Fatalf("a clinician sets a legal hold: %d", code)
 	}
-	if code := e.do("POST", "/v1/sessions/"+held+"/hold", admin, wire.LegalHoldRequest{Hold: true}, nil); code != 200 {
+	if code := e.do("POST", "/v1/sessions/"+held+"/hold", admin, `{}`, nil); code != 400 {
+		t.Fatalf("legal hold without saying which way: %d", code)
+	}
+	if code := e.do("POST", "/v1/sessions/"+held+"/hold", admin, `{"hold":true}`, nil); code != 200 {
 		t.Fatalf("legal hold: %d", code)
 	}
 
@@ -65,6 +68,13 @@ func TestRetentionEndToEnd(t *testing.T) {
 	}
 	if n, m := count(held), count(open); n != 3 || m != 3 {
 		t.Errorf("held session keeps %d, open one %d; want 3 and 3", n, m)
+	}
+
+	// A client resuming the swept session hears of the hole.
+	c := e.dial(user{id: "pat", role: "patient", token: e.tokenAt("pat", "patient", now()), device: pat.device},
+		map[string]uint64{done: 0})
+	if g := c.nextOf(wire.FrameGap).Gap; g.SessionID != done || g.After != 0 || g.Next != 4 {
+		t.Fatalf("gap after the sweep: %+v", g)
 	}
 
 	var list wire.AuditList

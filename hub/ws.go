@@ -301,12 +301,17 @@ func (c *conn) initCursors(ctx context.Context, resume map[string]uint64) error 
 	if err != nil {
 		return err
 	}
+	var reads []audit.Record
 	for _, s := range ss {
 		c.last[s.ID] = s.HeadSeq
 		if held, ok := resume[s.ID]; ok && held < s.HeadSeq {
 			c.last[s.ID] = held
+			// Replaying is reading history: it is audited as such.
+			reads = append(reads, audit.Record{Time: c.h.now(), Actor: c.caller.user, Role: c.caller.role,
+				Action: "history.read", Target: s.ID, Outcome: audit.OK})
 		}
 	}
+	c.h.audit.recordAll(ctx, reads)
 	return nil
 }
 
@@ -452,7 +457,7 @@ func (c *conn) readLoop(ctx context.Context) {
 			c.replyError(ctx, id, "", jsonError(err))
 			continue
 		}
-		if f.Type != wire.FramePing && f.Type != wire.FramePong {
+		if f.Type == wire.FrameSend {
 			c.h.touch(c.caller.user)
 		}
 		switch f.Type {
@@ -686,7 +691,19 @@ func (c *conn) catchUp(ctx context.Context, session string) error {
 	if err := c.h.consentGate(ctx, s); err != nil {
 		return err
 	}
-	return c.replay(ctx, session)
+	if err := c.replay(ctx, session); err != nil {
+		return err
+	}
+	// Messages deleted at the head (a swept session) get a gap too: no
+	// later message will ever reveal the hole.
+	if last := c.last[session]; last < s.HeadSeq {
+		gap := wire.Gap{SessionID: session, After: last, Next: s.HeadSeq + 1}
+		if err := c.write(ctx, wire.Frame{Type: wire.FrameGap, SessionID: session, Gap: &gap}); err != nil {
+			return err
+		}
+		c.last[session] = s.HeadSeq
+	}
+	return nil
 }
 
 // replay writes stored messages after c.last[session] until none are left.

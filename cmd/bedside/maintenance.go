@@ -51,23 +51,28 @@ func backupCmd(ctx context.Context, args []string, getenv func(string) string, s
 	}
 
 	out := fs.Arg(0)
-	n, err := fetchBackup(ctx, url, token, out+".partial")
+	// A new file of our own, created 0600, whatever lies at other names.
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".partial-*")
 	if err != nil {
-		os.Remove(out + ".partial")
 		return err
 	}
-	if err := boltstore.Check(out + ".partial"); err != nil {
-		os.Remove(out + ".partial")
+	defer os.Remove(tmp.Name()) // a no-op after the rename
+	n, err := fetchBackup(ctx, url, token, tmp)
+	if err != nil {
+		return err
+	}
+	if err := boltstore.Check(tmp.Name()); err != nil {
 		return fmt.Errorf("the copy does not open: %w", err)
 	}
-	if err := os.Rename(out+".partial", out); err != nil {
+	if err := os.Rename(tmp.Name(), out); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "backup of %d bytes written to %s\n", n, out)
 	return nil
 }
 
-func fetchBackup(ctx context.Context, url, token, path string) (int64, error) {
+func fetchBackup(ctx context.Context, url, token string, file *os.File) (int64, error) {
+	defer file.Close()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/v1/backup", nil)
 	if err != nil {
 		return 0, err
@@ -81,10 +86,6 @@ func fetchBackup(ctx context.Context, url, token, path string) (int64, error) {
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return 0, fmt.Errorf("the hub answered %d: %s", resp.StatusCode, b)
-	}
-	file, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return 0, err
 	}
 	n, err := io.Copy(file, resp.Body)
 	if err == nil {

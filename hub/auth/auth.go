@@ -89,6 +89,7 @@ func Verify(key []byte, token string, now time.Time) (Claims, error) {
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithLeeway(Leeway),
 		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(), // an iat in the future would outlive a revocation
 		jwt.WithTimeFunc(func() time.Time { return now }),
 	)
 	_, err := p.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return key, nil })

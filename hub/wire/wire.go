@@ -99,7 +99,7 @@ type Session struct {
 
 // LegalHoldRequest is the body of POST /v1/sessions/{id}/hold.
 type LegalHoldRequest struct {
-	Hold bool `json:"hold"`
+	Hold *bool `json:"hold"` // required: true sets the hold, false lifts it
 }
 
 // AddMemberRequest is the body of POST /v1/sessions/{id}/members.

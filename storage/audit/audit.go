@@ -15,7 +15,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // ErrChain is wrapped by every error Verify returns about the chain itself.
@@ -70,9 +72,26 @@ func (r *Record) Sum() Hash {
 	return sha256.Sum256(b)
 }
 
+// maxField bounds a text field of a record, in bytes.
+const maxField = 256
+
+// clean makes s valid UTF-8 of at most maxField bytes, so that what is
+// hashed is exactly what JSON stores and reads back.
+func clean(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	for len(s) > maxField {
+		_, n := utf8.DecodeLastRuneInString(s)
+		s = s[:len(s)-n]
+	}
+	return s
+}
+
 // Link makes r the record after prev (nil for the first): it sets Seq, Prev
-// and Hash.
+// and Hash, after making every text field valid UTF-8 of at most 256 bytes.
 func (r *Record) Link(prev *Record) {
+	for _, f := range []*string{&r.Actor, &r.Role, &r.Action, &r.Target, &r.Outcome} {
+		*f = clean(*f)
+	}
 	r.Seq, r.Prev = 1, Hash{}
 	if prev != nil {
 		r.Seq, r.Prev = prev.Seq+1, prev.Hash
