@@ -859,7 +859,7 @@ func (h *Hub) ownDevice(ctx context.Context, user, device string) error {
 	}
 	_, err := h.store.GetDevice(ctx, user, device)
 	if errors.Is(err, storage.ErrNotFound) {
-		return badRequest("X-Bedside-Device is not a registered device of yours")
+		return badRequest("device %s is not a registered device of yours", device)
 	}
 	return err
 }

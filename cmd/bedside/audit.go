@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -23,15 +22,11 @@ func auditCmd(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintln(stderr, "usage: bedside audit verify [--data DIR | --config FILE]")
 		return errUsage
 	}
-	fs := flag.NewFlagSet("bedside audit verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var f serveFlags
-	fs.StringVar(&f.data, "data", "", "data `directory` (default ./data; env BEDSIDE_DATA)")
-	fs.StringVar(&f.config, "config", "", "YAML configuration `file` naming the data directory")
+	fs, f := adminFlags("bedside audit verify", stderr)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(fs, &f, getenv)
+	cfg, err := loadConfig(fs, f, getenv)
 	if err != nil {
 		return err
 	}

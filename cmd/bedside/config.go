@@ -70,6 +70,17 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.insecure, "insecure", false, "allow plain HTTP on a non-loopback address (env BEDSIDE_INSECURE)")
 }
 
+// adminFlags is the flag set of an administration command: --data and
+// --config, which name the data directory the way serve does.
+func adminFlags(name string, stderr io.Writer) (*flag.FlagSet, *serveFlags) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	f := &serveFlags{}
+	fs.StringVar(&f.data, "data", "", "data `directory` (default ./data; env BEDSIDE_DATA)")
+	fs.StringVar(&f.config, "config", "", "YAML configuration `file` naming the data directory")
+	return fs, f
+}
+
 // loadConfig layers defaults, file, environment and flags.
 func loadConfig(fs *flag.FlagSet, f *serveFlags, getenv func(string) string) (config, error) {
 	c := defaultConfig()

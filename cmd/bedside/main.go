@@ -259,14 +259,10 @@ func listen(cfg *config, srv *http.Server) (net.Listener, error) {
 }
 
 func token(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bedside token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs, f := adminFlags("bedside token", stderr)
 	user := fs.String("user", "", "user `id` (the token's sub)")
 	role := fs.String("role", "", "patient, clinician or admin")
 	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
-	var f serveFlags
-	fs.StringVar(&f.data, "data", "", "data `directory` holding token.key (default ./data; env BEDSIDE_DATA)")
-	fs.StringVar(&f.config, "config", "", "YAML configuration `file` naming the data directory")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -276,7 +272,7 @@ func token(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 		return errUsage
 	}
 
-	cfg, err := loadConfig(fs, &f, getenv)
+	cfg, err := loadConfig(fs, f, getenv)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,11 +19,7 @@ import (
 // from the key in the data directory, written to FILE only once complete
 // and checked.
 func backupCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("bedside backup", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var f serveFlags
-	fs.StringVar(&f.data, "data", "", "data `directory` holding token.key (default ./data; env BEDSIDE_DATA)")
-	fs.StringVar(&f.config, "config", "", "YAML configuration `file`")
+	fs, f := adminFlags("bedside backup", stderr)
 	server := fs.String("server", "", "the hub's `URL` (default http://LISTEN from the configuration)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -33,7 +28,7 @@ func backupCmd(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintln(stderr, "usage: bedside backup [--data DIR | --config FILE] [--server URL] FILE")
 		return errUsage
 	}
-	cfg, err := loadConfig(fs, &f, getenv)
+	cfg, err := loadConfig(fs, f, getenv)
 	if err != nil {
 		return err
 	}
@@ -104,15 +99,11 @@ func storageCmd(args []string, getenv func(string) string, stdout, stderr io.Wri
 		fmt.Fprintln(stderr, "usage: bedside storage compact [--data DIR | --config FILE]")
 		return errUsage
 	}
-	fs := flag.NewFlagSet("bedside storage compact", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var f serveFlags
-	fs.StringVar(&f.data, "data", "", "data `directory` (default ./data; env BEDSIDE_DATA)")
-	fs.StringVar(&f.config, "config", "", "YAML configuration `file`")
+	fs, f := adminFlags("bedside storage compact", stderr)
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(fs, &f, getenv)
+	cfg, err := loadConfig(fs, f, getenv)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -21,16 +20,12 @@ func retentionCmd(ctx context.Context, args []string, getenv func(string) string
 		fmt.Fprintln(stderr, "usage: bedside retention run [--dry-run] [--data DIR | --config FILE]")
 		return errUsage
 	}
-	fs := flag.NewFlagSet("bedside retention run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var f serveFlags
-	fs.StringVar(&f.data, "data", "", "data `directory` (default ./data; env BEDSIDE_DATA)")
-	fs.StringVar(&f.config, "config", "", "YAML configuration `file` with the retention policy")
+	fs, f := adminFlags("bedside retention run", stderr)
 	dry := fs.Bool("dry-run", false, "count what would be deleted; delete nothing")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(fs, &f, getenv)
+	cfg, err := loadConfig(fs, f, getenv)
 	if err != nil {
 		return err
 	}
