@@ -261,7 +261,7 @@ func listen(cfg *config, srv *http.Server) (net.Listener, error) {
 func token(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs, f := adminFlags("bedside token", stderr)
 	user := fs.String("user", "", "user `id` (the token's sub)")
-	role := fs.String("role", "", "patient, clinician or admin")
+	role := fs.String("role", "", "patient, clinician, admin or auditor")
 	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
 	if err := fs.Parse(args); err != nil {
 		return err
