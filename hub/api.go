@@ -260,12 +260,9 @@ func (h *Hub) readAudit(w http.ResponseWriter, r *http.Request, c caller) error 
 	if err != nil {
 		return err
 	}
-	limit, err := queryUint(r, "limit", historyPage)
+	limit, err := queryLimit(r)
 	if err != nil {
 		return err
-	}
-	if limit < 1 || limit > historyMax {
-		return badRequest("limit must be 1-%d", historyMax)
 	}
 	format := q.Get("format")
 	if format != "" && format != "json" && format != "jsonl" && format != "csv" {
@@ -823,12 +820,9 @@ func (h *Hub) listMessages(w http.ResponseWriter, r *http.Request, c caller) err
 	if err != nil {
 		return err
 	}
-	limit, err := queryUint(r, "limit", historyPage)
+	limit, err := queryLimit(r)
 	if err != nil {
 		return err
-	}
-	if limit < 1 || limit > historyMax {
-		return badRequest("limit must be 1-%d", historyMax)
 	}
 	device := r.Header.Get("X-Bedside-Device")
 	if device != "" {
@@ -968,12 +962,9 @@ func (h *Hub) consentRecord(ctx context.Context, c caller, user, device string) 
 // myAccess is the patient's view of the audit trail: who else read or
 // changed their sessions, and when, newest first.
 func (h *Hub) myAccess(w http.ResponseWriter, r *http.Request, c caller) error {
-	limit, err := queryUint(r, "limit", historyPage)
+	limit, err := queryLimit(r)
 	if err != nil {
 		return err
-	}
-	if limit < 1 || limit > historyMax {
-		return badRequest("limit must be 1-%d", historyMax)
 	}
 	ctx := r.Context()
 	ss, err := h.store.ListSessions(ctx, c.user)
@@ -1027,14 +1018,20 @@ func (h *Hub) consentStatus(w http.ResponseWriter, r *http.Request, c caller) er
 	return nil
 }
 
-// activeGrants returns the grants not withdrawn, the newest per scope.
-func activeGrants(recs []storage.Consent) map[string]storage.Consent {
+// withdrawnGrants returns the ids of the grants that recs withdraw.
+func withdrawnGrants(recs []storage.Consent) map[string]bool {
 	withdrawn := map[string]bool{}
 	for _, rec := range recs {
 		if rec.Kind == storage.ConsentWithdraw {
 			withdrawn[rec.Withdraws] = true
 		}
 	}
+	return withdrawn
+}
+
+// activeGrants returns the grants not withdrawn, the newest per scope.
+func activeGrants(recs []storage.Consent) map[string]storage.Consent {
+	withdrawn := withdrawnGrants(recs)
 	active := map[string]storage.Consent{}
 	for _, rec := range recs {
 		if rec.Kind == storage.ConsentGrant && !withdrawn[rec.ID] {
@@ -1049,12 +1046,7 @@ func (h *Hub) listConsents(w http.ResponseWriter, r *http.Request, c caller) err
 	if err != nil {
 		return err
 	}
-	withdrawn := map[string]bool{}
-	for _, rec := range recs {
-		if rec.Kind == storage.ConsentWithdraw {
-			withdrawn[rec.Withdraws] = true
-		}
-	}
+	withdrawn := withdrawnGrants(recs)
 	out := wire.ConsentList{Consents: make([]wire.Consent, 0, len(recs))}
 	for _, rec := range recs {
 		active := rec.Kind == storage.ConsentGrant && !withdrawn[rec.ID]

@@ -197,6 +197,19 @@ func validConsentRequest(req *wire.ConsentRequest) error {
 
 var hashPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
 
+// queryLimit reads the page size of a listing: 1-historyMax, default
+// historyPage.
+func queryLimit(r *http.Request) (uint64, error) {
+	limit, err := queryUint(r, "limit", historyPage)
+	if err != nil {
+		return 0, err
+	}
+	if limit < 1 || limit > historyMax {
+		return 0, badRequest("limit must be 1-%d", historyMax)
+	}
+	return limit, nil
+}
+
 func validPolicyVersion(s string) error {
 	if s == "" || len(s) > maxPolicyVersion {
 		return badRequest("policyVersion must be 1-%d characters", maxPolicyVersion)
