@@ -434,6 +434,13 @@ func (h *Hub) createSession(w http.ResponseWriter, r *http.Request, c caller) er
 	if err := decodeJSON(w, r, maxSmallBody, &req); err != nil {
 		return err
 	}
+	switch req.Kind {
+	case "":
+		req.Kind = wire.KindChat
+	case wire.KindChat, wire.KindCall:
+	default:
+		return badRequest("kind must be %q or %q", wire.KindChat, wire.KindCall)
+	}
 	ctx := r.Context()
 	if c.role == wire.RolePatient {
 		mine, err := h.store.ListSessions(ctx, c.user)
@@ -479,7 +486,7 @@ func (h *Hub) createSession(w http.ResponseWriter, r *http.Request, c caller) er
 	if err := h.rememberUser(ctx, c); err != nil {
 		return err
 	}
-	s := storage.Session{ID: newID("s"), Kind: wire.KindChat, State: wire.StateOpen,
+	s := storage.Session{ID: newID("s"), Kind: req.Kind, State: wire.StateOpen,
 		Members: members, CreatedAt: h.now()}
 	if err := h.store.CreateSession(ctx, s); err != nil {
 		return err

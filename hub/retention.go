@@ -1,11 +1,15 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/bedside/bedside/hub/wire"
 	"github.com/bedside/bedside/storage"
 	"github.com/bedside/bedside/storage/audit"
 )
@@ -19,42 +23,81 @@ type Retention struct {
 	// MaxAge deletes envelopes older than this in any session, open ones
 	// included. Default 8760h (a year).
 	MaxAge time.Duration `yaml:"maxAge"`
+	// Kinds overrides AfterClose and MaxAge for the sessions of one kind
+	// ("chat" or "call"); a zero field takes the value above.
+	Kinds map[string]KindRetention `yaml:"kinds"`
+	// Records is how long consent records and audit records are kept after
+	// they were last in effect: a grant from its withdrawal (an active one
+	// is kept), an audit record from its time. Default and minimum 52608h
+	// (2192 days: six years, leap days included).
+	Records time.Duration `yaml:"records"`
 	// Interval is how often the sweeper runs. Default 1h.
 	Interval time.Duration `yaml:"interval"`
 }
 
+// KindRetention is the envelope policy for one kind of session.
+type KindRetention struct {
+	AfterClose time.Duration `yaml:"afterClose"`
+	MaxAge     time.Duration `yaml:"maxAge"`
+}
+
 // Retention defaults: the shortest that suit a clinic's chat, which is not
-// the medical record (that lives in the clinic's EHR).
+// the medical record (that lives in the clinic's EHR), and the six years
+// the HIPAA documentation rule asks of consent and audit records.
 const (
 	DefaultAfterClose     = 30 * 24 * time.Hour
 	DefaultMaxAge         = 365 * 24 * time.Hour
 	DefaultSweepInterval  = time.Hour
+	MinRecords            = 2192 * 24 * time.Hour
 	sweepFailuresNotReady = 3 // readiness turns false after this many failed sweeps in a row
 )
 
+// sessionKinds are the kinds a retention policy may name.
+var sessionKinds = []string{wire.KindChat, wire.KindCall}
+
 // Validate fills in defaults and rejects impossible values.
 func (r *Retention) Validate() error {
-	if r.AfterClose == 0 {
-		r.AfterClose = DefaultAfterClose
-	}
-	if r.MaxAge == 0 {
-		r.MaxAge = DefaultMaxAge
-	}
-	if r.Interval == 0 {
-		r.Interval = DefaultSweepInterval
-	}
+	r.AfterClose = cmp.Or(r.AfterClose, DefaultAfterClose)
+	r.MaxAge = cmp.Or(r.MaxAge, DefaultMaxAge)
+	r.Records = cmp.Or(r.Records, MinRecords)
+	r.Interval = cmp.Or(r.Interval, DefaultSweepInterval)
 	switch {
 	case r.AfterClose < time.Second || r.MaxAge < time.Second:
 		return fmt.Errorf("%w: retention afterClose and maxAge must be at least 1s", ErrConfig)
+	case r.Records < MinRecords:
+		return fmt.Errorf("%w: retention records must be at least %v (six years)", ErrConfig, MinRecords)
 	case r.Interval < time.Second:
 		return fmt.Errorf("%w: retention interval below 1s", ErrConfig)
 	}
+	kinds := make(map[string]KindRetention, len(r.Kinds))
+	for kind, k := range r.Kinds {
+		if !slices.Contains(sessionKinds, kind) {
+			return fmt.Errorf("%w: retention kinds: unknown session kind %q (known: %s)",
+				ErrConfig, kind, strings.Join(sessionKinds, ", "))
+		}
+		k.AfterClose = cmp.Or(k.AfterClose, r.AfterClose)
+		k.MaxAge = cmp.Or(k.MaxAge, r.MaxAge)
+		if k.AfterClose < time.Second || k.MaxAge < time.Second {
+			return fmt.Errorf("%w: retention kinds.%s: afterClose and maxAge must be at least 1s",
+				ErrConfig, kind)
+		}
+		kinds[kind] = k
+	}
+	r.Kinds = kinds
 	return nil
 }
 
 // Policy is the sweep this retention asks for at now.
 func (r Retention) Policy(now time.Time, dryRun bool) storage.SweepPolicy {
-	return storage.SweepPolicy{Now: now, AfterClose: r.AfterClose, MaxAge: r.MaxAge, DryRun: dryRun}
+	p := storage.SweepPolicy{Now: now, AfterClose: r.AfterClose, MaxAge: r.MaxAge,
+		ConsentsAfter: r.Records, DryRun: dryRun}
+	if len(r.Kinds) > 0 {
+		p.Kinds = make(map[string]storage.KindRetention, len(r.Kinds))
+		for kind, k := range r.Kinds {
+			p.Kinds[kind] = storage.KindRetention(k)
+		}
+	}
+	return p
 }
 
 // SweepAuditRecord is the audit record of one sweep: counts per class,
@@ -65,8 +108,8 @@ func SweepAuditRecord(now time.Time, st storage.SweepStats, err error) audit.Rec
 		out = "failed"
 	}
 	return audit.Record{Time: now, Actor: "bedside", Role: "system", Action: "retention.sweep",
-		Target: fmt.Sprintf("messages=%d retries=%d cursors=%d expiredSessions=%d held=%d",
-			st.Messages, st.Retries, st.Cursors, st.Expired, st.Held),
+		Target: fmt.Sprintf("messages=%d retries=%d cursors=%d consents=%d audit=%d expiredSessions=%d held=%d",
+			st.Messages, st.Retries, st.Cursors, st.Consents, st.Audit, st.Expired, st.Held),
 		Outcome: out}
 }
 
@@ -116,6 +159,8 @@ func (h *Hub) Sweep(ctx context.Context) (storage.SweepStats, error) {
 	h.metrics.sweepDeleted.WithLabelValues("messages").Add(float64(st.Messages))
 	h.metrics.sweepDeleted.WithLabelValues("retries").Add(float64(st.Retries))
 	h.metrics.sweepDeleted.WithLabelValues("cursors").Add(float64(st.Cursors))
+	h.metrics.sweepDeleted.WithLabelValues("consents").Add(float64(st.Consents))
+	h.metrics.sweepDeleted.WithLabelValues("audit").Add(float64(st.Audit))
 	h.metrics.sweepDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		n := h.sweeper.failures.Add(1)

@@ -16,9 +16,8 @@ import (
 // envelopes go, a session under legal hold keeps everything, and the sweep
 // is audited with its counts.
 func TestRetentionEndToEnd(t *testing.T) {
-	var clock atomic.Int64
-	clock.Store(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC).UnixNano())
-	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	clock := newClock()
+	now := clock.now
 	e := newEnv(t, hub.Config{}, func(o *hub.Options) {
 		o.Now = now
 		o.Retention = hub.Retention{AfterClose: 30 * 24 * time.Hour, MaxAge: 365 * 24 * time.Hour}
@@ -94,3 +93,70 @@ func TestRetentionEndToEnd(t *testing.T) {
 		t.Error("sweep metrics missing")
 	}
 }
+
+// TestRetentionByKindAndRecords checks that each session kind keeps its own
+// period and that consent records go six years after they stopped being in
+// effect, never while a grant is active.
+func TestRetentionByKindAndRecords(t *testing.T) {
+	clock := newClock()
+	now := clock.now
+	e := newEnv(t, hub.Config{}, func(o *hub.Options) {
+		o.Now = now
+		o.Retention = hub.Retention{AfterClose: 30 * 24 * time.Hour,
+			Kinds: map[string]hub.KindRetention{"call": {AfterClose: 24 * time.Hour}}}
+	})
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	old := e.consent(pat)
+	e.consent(pat) // a second grant, still in effect when the first is withdrawn
+
+	var chat, call wire.Session
+	if code := e.do("POST", "/v1/sessions", doc.token, `{"members":["pat"]}`, &chat); code != 201 || chat.Kind != "chat" {
+		t.Fatalf("create chat: %d %+v", code, chat)
+	}
+	if code := e.do("POST", "/v1/sessions", doc.token, `{"members":["pat"],"kind":"call"}`, &call); code != 201 || call.Kind != "call" {
+		t.Fatalf("create call: %d %+v", code, call)
+	}
+	if code := e.do("POST", "/v1/sessions", doc.token, `{"members":["pat"],"kind":"meeting"}`, nil); code != 400 {
+		t.Fatalf("unknown kind: %d", code)
+	}
+	for _, sid := range []string{chat.ID, call.ID} {
+		e.send(doc, sid, "m1", pat)
+		if code := e.do("POST", "/v1/sessions/"+sid+"/close", doc.token, nil, nil); code != 200 {
+			t.Fatalf("close: %d", code)
+		}
+	}
+	if code := e.do("DELETE", "/v1/consents/"+old.ID, pat.token, nil, nil); code != 200 {
+		t.Fatalf("withdraw: %d", code)
+	}
+
+	clock.Add(int64(2 * 24 * time.Hour))
+	st, err := e.hub.Sweep(context.Background())
+	if err != nil || st.Messages != 1 || st.Expired != 1 || st.Consents != 0 {
+		t.Fatalf("sweep two days on: %+v %v; want the call's message only", st, err)
+	}
+
+	clock.Add(int64(hub.MinRecords - 3*24*time.Hour)) // a day short of six years since the withdrawal
+	if st, err = e.hub.Sweep(context.Background()); err != nil || st.Consents != 0 || st.Messages != 1 {
+		t.Fatalf("sweep just short of six years: %+v %v", st, err)
+	}
+	clock.Add(int64(2 * 24 * time.Hour))
+	if st, err = e.hub.Sweep(context.Background()); err != nil || st.Consents != 2 {
+		t.Fatalf("sweep after six years: %+v %v; want the grant and its withdrawal", st, err)
+	}
+	var list wire.ConsentList
+	if code := e.do("GET", "/v1/consents", e.tokenAt("pat", "patient", now()), nil, &list); code != 200 || len(list.Consents) != 1 {
+		t.Fatalf("consents left: %d %+v; want the grant in effect", code, list)
+	}
+}
+
+// clock is a test clock that moves only when told to.
+type clock struct{ ns atomic.Int64 }
+
+func newClock() *clock {
+	c := &clock{}
+	c.ns.Store(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC).UnixNano())
+	return c
+}
+
+func (c *clock) now() time.Time { return time.Unix(0, c.ns.Load()) }
+func (c *clock) Add(d int64)    { c.ns.Add(d) }

@@ -220,14 +220,35 @@ type Store interface {
 // SweepPolicy says what a sweep deletes, as of Now: the envelopes (with
 // their retry records and the session's read cursors) of sessions closed at
 // least AfterClose ago, and envelopes older than MaxAge in any session (0:
-// none). DryRun counts without deleting. Batch bounds the keys one
-// transaction deletes (0: 1000).
+// none). Kinds overrides both for sessions of a kind. Consent records that
+// have not been in effect for ConsentsAfter (a grant withdrawn that long ago,
+// with its withdrawal) go too; 0 keeps them. DryRun counts without deleting.
+// Batch bounds the keys one transaction deletes (0: 1000). Progress, if set,
+// is called from the sweeping goroutine after each session with the counts
+// so far, the sessions done and the sessions in all.
 type SweepPolicy struct {
-	Now        time.Time
+	Now           time.Time
+	AfterClose    time.Duration
+	MaxAge        time.Duration
+	Kinds         map[string]KindRetention
+	ConsentsAfter time.Duration
+	Batch         int
+	DryRun        bool
+	Progress      func(st SweepStats, done, total int)
+}
+
+// KindRetention is the envelope policy for the sessions of one kind.
+type KindRetention struct {
 	AfterClose time.Duration
 	MaxAge     time.Duration
-	Batch      int
-	DryRun     bool
+}
+
+// For returns the envelope policy for sessions of kind.
+func (p SweepPolicy) For(kind string) KindRetention {
+	if k, ok := p.Kinds[kind]; ok {
+		return k
+	}
+	return KindRetention{AfterClose: p.AfterClose, MaxAge: p.MaxAge}
 }
 
 // SweepStats counts what a sweep deleted (or would delete), by class.
@@ -235,6 +256,8 @@ type SweepStats struct {
 	Messages int // envelopes
 	Retries  int // retry (idempotency) records
 	Cursors  int // read cursors
+	Consents int // consent records no longer in effect for the compliance period
+	Audit    int // audit records past the compliance period
 	Expired  int // closed sessions whose envelopes all went
 	Held     int // sessions skipped for legal hold
 }

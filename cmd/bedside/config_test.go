@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bedside/bedside/storage"
 )
 
 func parse(t *testing.T, args []string, env map[string]string) (config, error) {
@@ -49,6 +51,10 @@ func TestConfigRefusals(t *testing.T) {
 	dir := t.TempDir()
 	typo := filepath.Join(dir, "typo.yaml")
 	os.WriteFile(typo, []byte("lisen: 127.0.0.1:1\n"), 0o600)
+	shortRecords := filepath.Join(dir, "records.yaml")
+	os.WriteFile(shortRecords, []byte("retention:\n  records: 8760h\n"), 0o600)
+	badKind := filepath.Join(dir, "kind.yaml")
+	os.WriteFile(badKind, []byte("retention:\n  kinds:\n    meeting: {afterClose: 1h}\n"), 0o600)
 	cases := []struct {
 		name string
 		args []string
@@ -63,6 +69,8 @@ func TestConfigRefusals(t *testing.T) {
 		{"bad log level", []string{"--log-level", "loud"}, nil, "log level"},
 		{"bad insecure env", nil, map[string]string{"BEDSIDE_INSECURE": "maybe"}, "BEDSIDE_INSECURE"},
 		{"bad address", []string{"--listen", "nowhere"}, nil, "listen address"},
+		{"records under six years", []string{"--config", shortRecords}, nil, "six years"},
+		{"unknown session kind", []string{"--config", badKind}, nil, `"meeting"`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -120,5 +128,19 @@ func TestTokenNeedsExistingKey(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("token created files: %v", entries)
+	}
+}
+
+func TestProgressPrinter(t *testing.T) {
+	var out strings.Builder
+	now := time.Unix(0, 0)
+	progress := progressPrinter(&out, func() time.Time { return now }, time.Second)
+	progress(storage.SweepStats{Messages: 5}, 1, 4) // too soon: silent
+	now = now.Add(time.Second)
+	progress(storage.SweepStats{Messages: 9}, 2, 4)
+	now = now.Add(time.Second / 2)
+	progress(storage.SweepStats{Messages: 12}, 3, 4) // too soon again
+	if want := "sweeping: 2 of 4 sessions, 9 messages so far\n"; out.String() != want {
+		t.Errorf("progress printed %q, want %q", out.String(), want)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bedside/bedside/hub"
+	"github.com/bedside/bedside/storage"
 	"github.com/bedside/bedside/storage/audit"
 	"github.com/bedside/bedside/storage/boltstore"
 )
@@ -40,14 +41,30 @@ func retentionCmd(ctx context.Context, args []string, getenv func(string) string
 	defer store.Close()
 
 	now := time.Now()
-	st, err := store.Sweep(ctx, cfg.Retention.Policy(now, *dry))
+	policy := cfg.Retention.Policy(now, *dry)
+	policy.Progress = progressPrinter(stderr, time.Now, time.Second)
+	st, err := store.Sweep(ctx, policy)
 	verb := "deleted"
 	if *dry {
 		verb = "would delete"
 	} else if aerr := store.AppendAudit(ctx, []audit.Record{hub.SweepAuditRecord(now, st, err)}); aerr != nil {
 		err = errors.Join(err, aerr)
 	}
-	fmt.Fprintf(stdout, "%s: %d messages, %d retry records, %d read cursors; %d sessions expired, %d held\n",
-		verb, st.Messages, st.Retries, st.Cursors, st.Expired, st.Held)
+	fmt.Fprintf(stdout, "%s: %d messages, %d retry records, %d read cursors, %d consent records; "+
+		"%d sessions expired, %d held\n",
+		verb, st.Messages, st.Retries, st.Cursors, st.Consents, st.Expired, st.Held)
 	return err
+}
+
+// progressPrinter returns a sweep progress callback that writes a line to w
+// at most once per every, so that a long run shows it is moving and a short
+// one prints nothing.
+func progressPrinter(w io.Writer, now func() time.Time, every time.Duration) func(storage.SweepStats, int, int) {
+	last := now()
+	return func(st storage.SweepStats, done, total int) {
+		if t := now(); t.Sub(last) >= every {
+			last = t
+			fmt.Fprintf(w, "sweeping: %d of %d sessions, %d messages so far\n", done, total, st.Messages)
+		}
+	}
 }

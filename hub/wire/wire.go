@@ -68,14 +68,17 @@ type DeviceList struct {
 // Session kinds and states.
 const (
 	KindChat    = "chat"
+	KindCall    = "call" // a video visit; its envelopes carry the visit's chat and signalling
 	StateOpen   = "open"
 	StateClosed = "closed"
 )
 
 // CreateSessionRequest is the body of POST /v1/sessions. The caller is always a
-// member, whether or not it names itself.
+// member, whether or not it names itself. Kind is "chat" (the default) or
+// "call"; retention may differ by kind.
 type CreateSessionRequest struct {
 	Members []string `json:"members"`
+	Kind    string   `json:"kind,omitempty"`
 }
 
 // Member is one member of a session with their read cursor.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/bedside/bedside/storage"
 	bolt "go.etcd.io/bbolt"
@@ -38,12 +39,22 @@ func (s *Store) Sweep(ctx context.Context, p storage.SweepPolicy) (storage.Sweep
 	if err != nil {
 		return st, err
 	}
-	for _, id := range ids {
+	for i, id := range ids {
 		if err := ctx.Err(); err != nil {
 			return st, fmt.Errorf("boltstore: sweep: %w", err)
 		}
 		if err := s.sweepSession(ctx, id, p, &st); err != nil {
 			return st, fmt.Errorf("boltstore: sweep session %q: %w", id, err)
+		}
+		if p.Progress != nil {
+			p.Progress(st, i+1, len(ids))
+		}
+	}
+	if p.ConsentsAfter > 0 {
+		n, err := s.sweepConsents(ctx, p)
+		st.Consents += n
+		if err != nil {
+			return st, fmt.Errorf("boltstore: sweep consents: %w", err)
 		}
 	}
 	return st, nil
@@ -75,13 +86,14 @@ func (s *Store) sweepSession(ctx context.Context, id string, p storage.SweepPoli
 		st.Held++
 		return nil
 	}
-	whole := !sess.ClosedAt.IsZero() && !p.Now.Before(sess.ClosedAt.Add(p.AfterClose))
+	k := p.For(sess.Kind)
+	whole := !sess.ClosedAt.IsZero() && !p.Now.Before(sess.ClosedAt.Add(k.AfterClose))
 	var cutoff int64 // envelopes at or before this time (Unix ns) expire
 	switch {
 	case whole:
 		cutoff = p.Now.UnixNano()
-	case p.MaxAge > 0:
-		cutoff = p.Now.Add(-p.MaxAge).UnixNano()
+	case k.MaxAge > 0:
+		cutoff = p.Now.Add(-k.MaxAge).UnixNano()
 	default:
 		return nil
 	}
@@ -190,4 +202,79 @@ func messageTime(v []byte) (int64, error) {
 func idemTime(v []byte) (int64, error) {
 	r, err := decodeIdem(v)
 	return r.TS.UnixNano(), err
+}
+
+// sweepConsents deletes the consent records that have not been in effect
+// for p.ConsentsAfter: each grant withdrawn at least that long ago, with its
+// withdrawal. A grant still in effect, and its history, stay.
+func (s *Store) sweepConsents(ctx context.Context, p storage.SweepPolicy) (int, error) {
+	cutoff := p.Now.Add(-p.ConsentsAfter)
+	var keys [][]byte
+	err := s.view(ctx, "sweep consents", func(tx *bolt.Tx) error {
+		return expiredConsents(tx.Bucket(bucketConsents), cutoff, func(k []byte) {
+			keys = append(keys, bytes.Clone(k))
+		})
+	})
+	if err != nil || p.DryRun {
+		return len(keys), err
+	}
+	for start := 0; start < len(keys); start += p.Batch {
+		batch := keys[start:min(start+p.Batch, len(keys))]
+		if err := s.update(ctx, "sweep consents", func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketConsents)
+			for _, k := range batch {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return start, err
+		}
+	}
+	return len(keys), nil
+}
+
+// expiredConsents calls expired with the key of every grant withdrawn at or
+// before cutoff and of its withdrawal. A user's records sit together, oldest
+// first, so one pass per user pairs them.
+func expiredConsents(b *bolt.Bucket, cutoff time.Time, expired func(k []byte)) error {
+	type rec struct {
+		key []byte
+		c   storage.Consent
+	}
+	var user []byte
+	var recs []rec
+	flush := func() {
+		ended := map[string]bool{} // grant ids withdrawn at or before cutoff
+		for _, r := range recs {
+			if r.c.Kind == storage.ConsentWithdraw && !r.c.At.After(cutoff) {
+				ended[r.c.Withdraws] = true
+			}
+		}
+		for _, r := range recs {
+			if ended[r.c.ID] || (r.c.Kind == storage.ConsentWithdraw && ended[r.c.Withdraws]) {
+				expired(r.key)
+			}
+		}
+		recs = recs[:0]
+	}
+	err := b.ForEach(func(k, v []byte) error {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 {
+			return corruptf("consent key %x without a user", k)
+		}
+		if !bytes.Equal(k[:i], user) {
+			flush()
+			user = k[:i]
+		}
+		c, err := decodeConsent(v)
+		if err != nil {
+			return fmt.Errorf("consent of %q: %w", k[:i], err)
+		}
+		recs = append(recs, rec{key: k, c: c})
+		return nil
+	})
+	flush()
+	return err
 }

@@ -86,4 +86,95 @@ var retentionCases = []testCase{
 		}
 		checkErr(t, "SetLegalHold of an unknown session", s.SetLegalHold(ctx, "nope", true), storage.ErrNotFound)
 	}},
+	{"SweepByKind", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		mustConsent(t, s, chatGrant("pat", "g1"))
+		visit := chat("visit")
+		visit.Kind = "call"
+		closedAt := time.Now()
+		for _, sess := range []storage.Session{chat("talk"), visit} {
+			mustCreate(t, s, sess)
+			mustAppend(t, s, msg(sess.ID, "m"))
+			_, _, err := s.CloseSession(ctx, sess.ID, closedAt)
+			noErr(t, "CloseSession", err)
+		}
+		// Calls go a day after the close, chats a week after.
+		policy := storage.SweepPolicy{Now: closedAt.Add(48 * time.Hour), AfterClose: 7 * 24 * time.Hour,
+			Kinds: map[string]storage.KindRetention{"call": {AfterClose: 24 * time.Hour}}}
+		st, err := s.Sweep(ctx, policy)
+		noErr(t, "Sweep", err)
+		if st.Messages != 1 || st.Expired != 1 {
+			t.Fatalf("sweep: %+v, want the call's one message", st)
+		}
+		if msgs, _ := s.Messages(ctx, "visit", 0, 0); len(msgs) != 0 {
+			t.Errorf("call session keeps %d messages", len(msgs))
+		}
+		if msgs, _ := s.Messages(ctx, "talk", 0, 0); len(msgs) != 1 {
+			t.Errorf("chat session keeps %d messages, want 1", len(msgs))
+		}
+	}},
+	{"SweepConsents", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		// pat: g1 withdrawn early (expires), g2 withdrawn late (kept),
+		// g3 never withdrawn (kept). kid: one grant, withdrawn early.
+		for _, c := range []storage.Consent{
+			chatGrant("pat", "g1"), chatGrant("pat", "g2"), chatGrant("pat", "g3"), chatGrant("kid", "k1"),
+		} {
+			mustConsent(t, s, c)
+		}
+		early, late := withdrawal("pat", "w1", "g1"), withdrawal("pat", "w2", "g2")
+		early.At, late.At = t0.Add(time.Hour), t0.Add(100*time.Hour)
+		kid := withdrawal("kid", "kw", "k1")
+		kid.At = early.At
+		for _, c := range []storage.Consent{early, late, kid} {
+			mustConsent(t, s, c)
+		}
+		policy := storage.SweepPolicy{Now: t0.Add(50 * time.Hour), AfterClose: time.Hour,
+			ConsentsAfter: 24 * time.Hour, Batch: 1, DryRun: true}
+		st, err := s.Sweep(ctx, policy)
+		noErr(t, "dry run", err)
+		if st.Consents != 4 {
+			t.Fatalf("dry run: %+v, want 4 consent records", st)
+		}
+		policy.DryRun = false
+		st, err = s.Sweep(ctx, policy)
+		noErr(t, "Sweep", err)
+		if st.Consents != 4 {
+			t.Fatalf("sweep: %+v, want 4 consent records", st)
+		}
+		recs, err := s.Consents(ctx, "pat")
+		noErr(t, "Consents", err)
+		var ids []string
+		for _, c := range recs {
+			ids = append(ids, c.ID)
+		}
+		if fmt.Sprint(ids) != "[g2 g3 w2]" {
+			t.Errorf("pat keeps %v, want [g2 g3 w2]", ids)
+		}
+		if !active(t, s, "pat", storage.ScopeChat) {
+			t.Error("the grant still in effect went")
+		}
+		if recs, _ := s.Consents(ctx, "kid"); len(recs) != 0 {
+			t.Errorf("kid keeps %d records", len(recs))
+		}
+		if st, _ := s.Sweep(ctx, policy); st.Consents != 0 {
+			t.Errorf("second sweep: %+v", st)
+		}
+	}},
+	{"SweepProgress", func(t *testing.T, s storage.Store) {
+		mustConsent(t, s, chatGrant("pat", "g1"))
+		for _, id := range []string{"a", "b", "c"} {
+			mustCreate(t, s, chat(id))
+		}
+		var calls []string
+		policy := storage.SweepPolicy{Now: t0, AfterClose: time.Hour,
+			Progress: func(_ storage.SweepStats, done, total int) {
+				calls = append(calls, fmt.Sprintf("%d/%d", done, total))
+			}}
+		_, err := s.Sweep(t.Context(), policy)
+		noErr(t, "Sweep", err)
+		if fmt.Sprint(calls) != "[1/3 2/3 3/3]" {
+			t.Errorf("progress calls %v", calls)
+		}
+	}},
 }
