@@ -967,7 +967,9 @@ func (h *Hub) consentRecord(ctx context.Context, c caller, user, device string) 
 }
 
 // myAccess is the patient's view of the audit trail: who else read or
-// changed their sessions, and when, newest first.
+// changed their sessions, or acted on them (read their consent status,
+// revoked their tokens), and when, newest first; and
+// every emergency grant to their sessions.
 func (h *Hub) myAccess(w http.ResponseWriter, r *http.Request, c caller) error {
 	limit, err := queryLimit(r)
 	if err != nil {
@@ -978,9 +980,13 @@ func (h *Hub) myAccess(w http.ResponseWriter, r *http.Request, c caller) error {
 	if err != nil {
 		return err
 	}
-	var recs []audit.Record
+	targets := []string{c.user}
 	for _, s := range ss {
-		got, err := h.store.AuditFor(ctx, s.ID, int(limit))
+		targets = append(targets, s.ID)
+	}
+	var recs []audit.Record
+	for _, t := range targets {
+		got, err := h.store.AuditFor(ctx, t, int(limit))
 		if err != nil {
 			return err
 		}
@@ -991,9 +997,12 @@ func (h *Hub) myAccess(w http.ResponseWriter, r *http.Request, c caller) error {
 		}
 	}
 	slices.SortFunc(recs, func(a, b audit.Record) int { return cmp.Compare(b.Seq, a.Seq) })
-	out := wire.AuditList{Records: make([]wire.AuditRecord, 0, min(len(recs), int(limit)))}
+	out := wire.AccessReport{Records: make([]wire.AuditRecord, 0, min(len(recs), int(limit)))}
 	for _, rec := range recs[:min(len(recs), int(limit))] {
 		out.Records = append(out.Records, wireAudit(rec))
+	}
+	if out.EmergencyAccess, err = h.emergencyGrants(ctx, c.user); err != nil {
+		return err
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil

@@ -62,6 +62,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"DELETE", "/v1/users/tmp/devices/nope", nil, want{"patient": 403, "clinician": 403, "non-member": 403, "admin": 404, "auditor": 403}},
 		{"POST", "/v1/sessions/" + sid + "/close", nil, want{"non-member": 404, "auditor": 403, "admin": 200, "patient": 200, "clinician": 200}},
 		{"POST", "/v1/users/tmp/revoke", nil, want{"patient": 403, "clinician": 403, "non-member": 403, "admin": 200, "auditor": 403}},
+		{"POST", "/v1/sessions/" + sid + "/hold", func(user) any { return wire.LegalHoldRequest{Hold: new(bool)} },
+			want{"patient": 403, "clinician": 403, "non-member": 403, "admin": 200, "auditor": 403}},
+		{"GET", "/v1/backup", nil, want{"patient": 403, "clinician": 403, "non-member": 403, "admin": 200, "auditor": 403}},
+		// Last: it makes eve a member.
+		{"POST", "/v1/sessions/" + sid + "/emergency", func(user) any {
+			return wire.EmergencyRequest{User: "eve", Reason: "on call for the ward"}
+		}, want{"patient": 403, "clinician": 403, "non-member": 403, "admin": 200, "auditor": 403}},
 	}
 	for _, tc := range cases {
 		for _, c := range callers {

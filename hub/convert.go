@@ -19,7 +19,12 @@ func wireSession(s storage.Session, cursors map[string]uint64) wire.Session {
 	out := wire.Session{ID: s.ID, Kind: s.Kind, State: s.State, HeadSeq: s.HeadSeq, LegalHold: s.LegalHold,
 		CreatedAt: s.CreatedAt, Members: make([]wire.Member, 0, len(s.Members))}
 	for _, m := range s.Members {
-		out.Members = append(out.Members, wire.Member{User: m.User, Role: m.Role, ReadSeq: cursors[m.User]})
+		wm := wire.Member{User: m.User, Role: m.Role, ReadSeq: cursors[m.User]}
+		if m.Emergency() {
+			e := wireEmergency(m)
+			wm.Emergency = &e
+		}
+		out.Members = append(out.Members, wm)
 	}
 	if !s.ClosedAt.IsZero() {
 		closed := s.ClosedAt

@@ -50,7 +50,8 @@ type Options struct {
 // Hub serves Bedside's API. Create it with New, serve Handler, stop it with
 // Shutdown.
 type Hub struct {
-	store     storage.Store
+	store     storage.Store // activeStore: sessions as they stand now
+	stored    storage.Store // the store itself, emergency grants that ended included
 	tokenKey  []byte
 	cfg       Config
 	log       *slog.Logger
@@ -100,6 +101,8 @@ func New(opts Options) (*Hub, error) {
 	if h.now == nil {
 		h.now = time.Now
 	}
+	h.stored = opts.Store
+	h.store = activeStore{Store: opts.Store, now: h.now}
 	if h.registry == nil {
 		h.registry = prometheus.NewRegistry()
 	}
@@ -133,6 +136,7 @@ func (h *Hub) Handler() http.Handler {
 	h.route(mux, "POST /v1/sessions/{id}/members", "session.add_member", h.addMember)
 	h.route(mux, "POST /v1/sessions/{id}/close", "session.close", h.closeSession)
 	h.route(mux, "POST /v1/sessions/{id}/hold", "session.hold", h.legalHold)
+	h.route(mux, "POST /v1/sessions/{id}/emergency", "session.emergency", h.grantEmergency)
 	h.route(mux, "POST /v1/sessions/{id}/messages", "", h.sendMessage)
 	h.route(mux, "GET /v1/sessions/{id}/messages", "history.read", h.listMessages)
 	h.route(mux, "PATCH /v1/sessions/{id}/receipts", "receipt", h.moveReceipt)

@@ -51,10 +51,25 @@ type Device struct {
 
 // Member is one member of a session; Role is the user's role when the
 // session was created, and decides whether the consent gate applies.
+//
+// A member let in by emergency access ("break glass") has Until set: they
+// count as a member only before it. Their record stays after it, as
+// evidence of the grant, with who granted it (By), why (Reason) and when
+// (Since).
 type Member struct {
-	User string
-	Role string
+	User   string
+	Role   string
+	Until  time.Time // zero for a regular member
+	By     string
+	Reason string
+	Since  time.Time
 }
+
+// Emergency reports whether m was let in by emergency access.
+func (m Member) Emergency() bool { return !m.Until.IsZero() }
+
+// ActiveAt reports whether m counts as a member at t.
+func (m Member) ActiveAt(t time.Time) bool { return m.Until.IsZero() || t.Before(m.Until) }
 
 // Session is a conversation between members. HeadSeq is the seq of its newest
 // message, 0 when it has none.
@@ -159,6 +174,12 @@ type Store interface {
 	// returns the session as it now stands; added is false when m.User was
 	// a member already (nothing changes). Errors: ErrNotFound, ErrFull.
 	AddMember(ctx context.Context, sessionID string, m Member, max int) (s Session, added bool, err error)
+	// GrantEmergency lets m, with Until, By, Reason and Since set, into a
+	// session for a limited time, open or closed; a grant to someone who
+	// holds one already (expired or not) replaces it. AddMember makes such
+	// a member a regular one. Errors: ErrNotFound, ErrFull, ErrConflict
+	// when m.User is a regular member.
+	GrantEmergency(ctx context.Context, sessionID string, m Member, max int) (Session, error)
 
 	// Append writes a message durably, or returns the original for a retry.
 	// Errors: ErrNotFound (no session), ErrSessionClosed, ErrConsentRequired,

@@ -1,5 +1,7 @@
 package wire
 
+import "time"
+
 // WebSocket frames on /v1/ws. Every frame is one JSON text message with a
 // type. The client's first frame must be hello (the token travels here, not in
 // the URL, so it never lands in an access log); the server answers ready or
@@ -90,6 +92,9 @@ type SessionEvent struct {
 	// HeadSeq is the session's newest seq when a member joined (created,
 	// member_added): a new member's delivery starts after it.
 	HeadSeq uint64 `json:"headSeq,omitempty"`
+	// Until is set when the member was let in by emergency access: they
+	// count as a member, and should be sealed for, until then.
+	Until *time.Time `json:"until,omitempty"`
 }
 
 // Gap says that the messages after After and before Next are gone (deleted

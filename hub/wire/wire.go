@@ -81,11 +81,46 @@ type CreateSessionRequest struct {
 	Kind    string   `json:"kind,omitempty"`
 }
 
-// Member is one member of a session with their read cursor.
+// Member is one member of a session with their read cursor. Emergency is
+// set for a member let in by emergency access.
 type Member struct {
+	User      string     `json:"user"`
+	Role      string     `json:"role"`
+	ReadSeq   uint64     `json:"readSeq"`
+	Emergency *Emergency `json:"emergency,omitempty"`
+}
+
+// Emergency is a grant of emergency ("break glass") access: who let the
+// user in, why, and for how long.
+type Emergency struct {
+	By     string    `json:"by"`
+	Reason string    `json:"reason"`
+	Since  time.Time `json:"since"`
+	Until  time.Time `json:"until"`
+}
+
+// EmergencyRequest is the body of POST /v1/sessions/{id}/emergency: let
+// User (a clinician) into the session for Minutes (default 60, at most
+// 1440), for Reason (required, shown to the patient).
+type EmergencyRequest struct {
 	User    string `json:"user"`
-	Role    string `json:"role"`
-	ReadSeq uint64 `json:"readSeq"`
+	Reason  string `json:"reason"`
+	Minutes int    `json:"minutes,omitempty"`
+}
+
+// EmergencyGrant is one emergency grant in a patient's access report.
+type EmergencyGrant struct {
+	SessionID string `json:"sessionId"`
+	User      string `json:"user"`
+	Emergency
+}
+
+// AccessReport answers GET /v1/me/access: who else acted on the caller's
+// sessions or on the caller, newest first, and every emergency grant to
+// the caller's sessions.
+type AccessReport struct {
+	Records         []AuditRecord    `json:"records"`
+	EmergencyAccess []EmergencyGrant `json:"emergencyAccess"`
 }
 
 // Session describes a session as its members see it.

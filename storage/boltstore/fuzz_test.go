@@ -59,6 +59,9 @@ func seedRecords() [][]byte {
 		encodeCursor(1 << 40),
 		encodeConsent(storage.Consent{ID: "g1", Kind: "grant", Scope: "chat", PolicyVersion: "v2", At: at}),
 		encodeUser(storage.User{}),
+		encodeSession(storage.Session{Kind: "call", State: "closed", CreatedAt: at, ClosedAt: at, LegalHold: true,
+			Members: []storage.Member{{User: "pat", Role: "patient"}, {User: "er", Role: "clinician",
+				Until: at.Add(time.Hour), By: "root", Reason: "on call", Since: at}}}),
 	}
 }
 

@@ -69,7 +69,57 @@ func encodeSession(s storage.Session) []byte {
 		hold = 1
 	}
 	e.uint(hold)
+	encodeGrants(e, s.Members)
 	return e.b
+}
+
+// encodeGrants appends the emergency grants of members, if any, after the
+// fields every session has: a count, then for each the member's index,
+// until, by, reason and since. A session without grants ends before the
+// count, as records written before grants existed do.
+func encodeGrants(e *encoder, members []storage.Member) {
+	n := 0
+	for _, m := range members {
+		if m.Emergency() {
+			n++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	e.uint(uint64(n))
+	for i, m := range members {
+		if m.Emergency() {
+			e.uint(uint64(i))
+			e.time(m.Until)
+			e.string(m.By)
+			e.string(m.Reason)
+			e.time(m.Since)
+		}
+	}
+}
+
+func decodeGrants(d *decoder, members []storage.Member) {
+	if len(d.b) == 0 {
+		return
+	}
+	n := d.count("grant count", 5)
+	for range n {
+		i := d.uint("grant member")
+		if d.err == nil && i >= uint64(len(members)) {
+			d.fail("grant member")
+		}
+		until, by, reason, since := d.time("grant until"), d.string("granted by"), d.string("grant reason"), d.time("granted at")
+		if d.err != nil {
+			return
+		}
+		if until.Unix() == (time.Time{}).Unix() {
+			d.fail("grant until")
+			return
+		}
+		m := &members[i]
+		m.Until, m.By, m.Reason, m.Since = until, by, reason, since
+	}
 }
 
 func decodeSession(b []byte) (storage.Session, error) {
@@ -89,6 +139,7 @@ func decodeSession(b []byte) (storage.Session, error) {
 		s.ClosedAt = closed
 	}
 	s.LegalHold = d.uint("legal hold") == 1
+	decodeGrants(d, s.Members)
 	return s, d.finish()
 }
 

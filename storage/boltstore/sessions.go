@@ -275,18 +275,21 @@ func (s *Store) AddMember(ctx context.Context, sessionID string, m storage.Membe
 		if err != nil {
 			return err
 		}
-		for _, old := range sess.Members {
-			if old.User == m.User {
-				return nil
-			}
+		// A member let in by emergency access becomes a regular one.
+		i := slices.IndexFunc(sess.Members, func(old storage.Member) bool { return old.User == m.User })
+		if i >= 0 && !sess.Members[i].Emergency() {
+			return nil
 		}
 		if sess.State != stateOpen {
 			return fmt.Errorf("session %q: %w", sessionID, storage.ErrSessionClosed)
 		}
-		if len(sess.Members) >= max {
+		if i >= 0 {
+			sess.Members[i] = m
+		} else if len(sess.Members) >= max {
 			return fmt.Errorf("session %q: %w", sessionID, storage.ErrFull)
+		} else {
+			sess.Members = append(sess.Members, m)
 		}
-		sess.Members = append(sess.Members, m)
 		if err := tx.Bucket(bucketSessions).Put([]byte(sessionID), encodeSession(sess)); err != nil {
 			return err
 		}
@@ -297,4 +300,45 @@ func (s *Store) AddMember(ctx context.Context, sessionID string, m storage.Membe
 		return storage.Session{}, false, err
 	}
 	return sess, added, nil
+}
+
+// GrantEmergency lets m into a session until m.Until, open or closed, and
+// returns the session as it now stands.
+func (s *Store) GrantEmergency(ctx context.Context, sessionID string, m storage.Member,
+	max int) (sess storage.Session, err error) {
+	if err := checkID("session id", sessionID); err != nil {
+		return sess, fmt.Errorf("boltstore: emergency grant: %w", err)
+	}
+	if err := checkID("user id", m.User); err != nil {
+		return sess, fmt.Errorf("boltstore: emergency grant: %w", err)
+	}
+	if !m.Emergency() {
+		return sess, fmt.Errorf("boltstore: emergency grant without an end: %w", ErrInvalid)
+	}
+	err = s.update(ctx, "emergency grant", func(tx *bolt.Tx) error {
+		var err error
+		sess, err = getSession(tx, sessionID)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(sess.Members, func(old storage.Member) bool { return old.User == m.User })
+		switch {
+		case i >= 0 && !sess.Members[i].Emergency():
+			return fmt.Errorf("%q is a member of session %q: %w", m.User, sessionID, storage.ErrConflict)
+		case i >= 0:
+			sess.Members[i] = m
+		case len(sess.Members) >= max:
+			return fmt.Errorf("session %q: %w", sessionID, storage.ErrFull)
+		default:
+			sess.Members = append(sess.Members, m)
+		}
+		if err := tx.Bucket(bucketSessions).Put([]byte(sessionID), encodeSession(sess)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketMembers).Put(key(m.User, sessionID), nil)
+	})
+	if err != nil {
+		return storage.Session{}, err
+	}
+	return sess, nil
 }

@@ -142,6 +142,56 @@ var sessionCases = []testCase{
 			t.Errorf("ListSessions = %v, want none", list)
 		}
 	}},
+	{"GrantEmergency", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		mustCreate(t, s, chat("s1"))
+		_, _, err := s.CloseSession(ctx, "s1", t0.Add(time.Hour))
+		noErr(t, "CloseSession", err)
+		er := storage.Member{User: "er.doc", Role: "clinician", Until: t0.Add(2 * time.Hour), By: "root",
+			Reason: "patient unconscious in A&E", Since: t0.Add(time.Hour)}
+		got, err := s.GrantEmergency(ctx, "s1", er, 3)
+		noErr(t, "GrantEmergency to a closed session", err)
+		want := chat("s1")
+		want.State, want.ClosedAt = storage.SessionClosed, t0.Add(time.Hour)
+		want.Members = append(want.Members, er)
+		if d := cmp.Diff(want, got, diffOpts...); d != "" {
+			t.Errorf("GrantEmergency (-want +got):\n%s", d)
+		}
+		stored, err := s.GetSession(ctx, "s1")
+		noErr(t, "GetSession", err)
+		if d := cmp.Diff(want, stored, diffOpts...); d != "" {
+			t.Errorf("stored grant (-want +got):\n%s", d)
+		}
+		if list, _ := s.ListSessions(ctx, "er.doc"); len(list) != 1 {
+			t.Errorf("the grantee's sessions: %v", list)
+		}
+
+		// A second grant replaces the first; a regular member gets none.
+		er.Until, er.Reason = t0.Add(5*time.Hour), "still in theatre"
+		got, err = s.GrantEmergency(ctx, "s1", er, 3)
+		noErr(t, "GrantEmergency again", err)
+		if len(got.Members) != 3 || !got.Members[2].Until.Equal(er.Until) || got.Members[2].Reason != er.Reason {
+			t.Errorf("renewed grant: %+v", got.Members)
+		}
+		_, err = s.GrantEmergency(ctx, "s1", storage.Member{User: "doc", Role: "clinician", Until: er.Until}, 3)
+		checkErr(t, "GrantEmergency to a member", err, storage.ErrConflict)
+		_, err = s.GrantEmergency(ctx, "s1", storage.Member{User: "nurse", Role: "clinician", Until: er.Until}, 3)
+		checkErr(t, "GrantEmergency beyond the cap", err, storage.ErrFull)
+		_, err = s.GrantEmergency(ctx, "nope", er, 3)
+		checkErr(t, "GrantEmergency to an unknown session", err, storage.ErrNotFound)
+	}},
+	{"AddMemberAfterEmergency", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		mustCreate(t, s, chat("s1"))
+		er := storage.Member{User: "er.doc", Role: "clinician", Until: t0.Add(time.Hour), By: "root", Reason: "r"}
+		_, err := s.GrantEmergency(ctx, "s1", er, 3)
+		noErr(t, "GrantEmergency", err)
+		got, added, err := s.AddMember(ctx, "s1", storage.Member{User: "er.doc", Role: "clinician"}, 3)
+		noErr(t, "AddMember", err)
+		if !added || len(got.Members) != 3 || got.Members[2].Emergency() {
+			t.Errorf("emergency member made regular: added %v, %+v", added, got.Members)
+		}
+	}},
 }
 
 var messageCases = []testCase{

@@ -1,0 +1,193 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/bedside/bedside/hub/wire"
+	"github.com/bedside/bedside/storage"
+)
+
+// Emergency access ("break glass"): an admin lets a clinician into a session
+// for a limited time with a stated reason. The grant is a membership with an
+// end: the clinician reads, sends and receives like a member until it, and
+// the grant stays in the session record afterwards as evidence, shown to the
+// patient in GET /v1/me/access.
+//
+// Under end-to-end encryption the grant opens only what is sealed for the
+// clinician's devices from then on: members' clients see the new member
+// (a member_added event with until) and seal for them. Messages from before
+// the grant stay unreadable to them.
+// TODO: a member's client re-sharing earlier messages with an emergency
+// member needs the e2ee issue's key distribution; until then the grant
+// covers new messages and the session's metadata only.
+
+// Limits of an emergency grant.
+const (
+	defaultEmergencyMinutes = 60
+	maxEmergencyMinutes     = 24 * 60
+	maxEmergencyReason      = 500 // bytes
+)
+
+// activeStore shows the hub each session as it stands now: a member whose
+// emergency access has ended is left out of its members, and a session the
+// user is no longer a member of is left out of their list. Every
+// membership check, fan-out and listing goes through it, so that a grant
+// ends everywhere at its time without anyone having to act.
+type activeStore struct {
+	storage.Store
+	now func() time.Time
+}
+
+func (a activeStore) active(s storage.Session) storage.Session {
+	now := a.now()
+	if !slices.ContainsFunc(s.Members, func(m storage.Member) bool { return !m.ActiveAt(now) }) {
+		return s
+	}
+	s.Members = slices.DeleteFunc(slices.Clone(s.Members), func(m storage.Member) bool { return !m.ActiveAt(now) })
+	return s
+}
+
+func (a activeStore) GetSession(ctx context.Context, id string) (storage.Session, error) {
+	s, err := a.Store.GetSession(ctx, id)
+	return a.active(s), err
+}
+
+func (a activeStore) ListSessions(ctx context.Context, user string) ([]storage.Session, error) {
+	ss, err := a.Store.ListSessions(ctx, user)
+	out := ss[:0]
+	for _, s := range ss {
+		s = a.active(s)
+		if slices.ContainsFunc(s.Members, func(m storage.Member) bool { return m.User == user }) {
+			out = append(out, s)
+		}
+	}
+	return out, err
+}
+
+func (a activeStore) CloseSession(ctx context.Context, id string, at time.Time) (storage.Session, bool, error) {
+	s, closed, err := a.Store.CloseSession(ctx, id, at)
+	return a.active(s), closed, err
+}
+
+func (a activeStore) AddMember(ctx context.Context, id string, m storage.Member,
+	max int) (storage.Session, bool, error) {
+	s, added, err := a.Store.AddMember(ctx, id, m, max)
+	return a.active(s), added, err
+}
+
+func (a activeStore) GrantEmergency(ctx context.Context, id string, m storage.Member,
+	max int) (storage.Session, error) {
+	s, err := a.Store.GrantEmergency(ctx, id, m, max)
+	return a.active(s), err
+}
+
+// grantEmergency serves POST /v1/sessions/{id}/emergency, for admins.
+func (h *Hub) grantEmergency(w http.ResponseWriter, r *http.Request, c caller) error {
+	if c.role != wire.RoleAdmin {
+		return errorf(http.StatusForbidden, wire.CodeForbidden, "emergency access is granted by admins")
+	}
+	id := r.PathValue("id")
+	if err := validID("session id", id); err != nil {
+		return err
+	}
+	var req wire.EmergencyRequest
+	if err := decodeJSON(w, r, maxSmallBody, &req); err != nil {
+		return err
+	}
+	minutes, err := checkEmergency(&req)
+	if err != nil {
+		return err
+	}
+
+	ctx := r.Context()
+	if _, err := h.store.GetSession(ctx, id); errors.Is(err, storage.ErrNotFound) {
+		return notFound("session")
+	} else if err != nil {
+		return err
+	}
+	m, err := h.newMember(ctx, c, req.User)
+	if err != nil {
+		return err
+	}
+	if m.Role != wire.RoleClinician {
+		return errorf(http.StatusConflict, wire.CodeConflict, "emergency access is for clinicians; %s is a %s",
+			req.User, m.Role)
+	}
+	now := h.now()
+	m.Until, m.By, m.Reason, m.Since = now.Add(time.Duration(minutes)*time.Minute), c.user, req.Reason, now
+	s, err := h.store.GrantEmergency(ctx, id, m, h.cfg.MaxMembers)
+	switch {
+	case errors.Is(err, storage.ErrFull):
+		return badRequest("a session has at most %d members", h.cfg.MaxMembers)
+	case errors.Is(err, storage.ErrConflict):
+		return errorf(http.StatusConflict, wire.CodeConflict, "%s is a member of this session already", req.User)
+	case err != nil:
+		return err
+	}
+
+	until := m.Until
+	h.publish(ctx, Event{Users: memberIDs(s), Session: &wire.SessionEvent{SessionID: s.ID,
+		Reason: wire.SessionMemberAdded, User: m.User, HeadSeq: s.HeadSeq, Until: &until}})
+	writeJSON(w, http.StatusOK, wireSession(s, nil))
+	return nil
+}
+
+// checkEmergency validates a grant request and returns its length in minutes.
+func checkEmergency(req *wire.EmergencyRequest) (int, error) {
+	if err := validUser(req.User); err != nil {
+		return 0, err
+	}
+	req.Reason = strings.TrimSpace(req.Reason)
+	switch {
+	case req.Reason == "":
+		return 0, badRequest("reason is required: say why emergency access is needed; the patient will see it")
+	case len(req.Reason) > maxEmergencyReason:
+		return 0, badRequest("reason must be at most %d bytes", maxEmergencyReason)
+	case !utf8.ValidString(req.Reason) || strings.ContainsFunc(req.Reason, unicode.IsControl):
+		return 0, badRequest("reason must be UTF-8 text without control characters")
+	}
+	switch m := req.Minutes; {
+	case m == 0:
+		return defaultEmergencyMinutes, nil
+	case m < 1 || m > maxEmergencyMinutes:
+		return 0, badRequest("minutes must be between 1 and %d", maxEmergencyMinutes)
+	default:
+		return m, nil
+	}
+}
+
+// emergencyGrants lists every emergency grant, current or ended, to the
+// sessions user is a member of, newest first.
+func (h *Hub) emergencyGrants(ctx context.Context, user string) ([]wire.EmergencyGrant, error) {
+	ss, err := h.store.ListSessions(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	out := []wire.EmergencyGrant{}
+	for _, s := range ss {
+		// The grants that ended are gone from the active view; read the
+		// session as stored.
+		stored, err := h.stored.GetSession(ctx, s.ID)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range stored.Members {
+			if m.Emergency() {
+				out = append(out, wire.EmergencyGrant{SessionID: s.ID, User: m.User, Emergency: wireEmergency(m)})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b wire.EmergencyGrant) int { return b.Since.Compare(a.Since) })
+	return out, nil
+}
+
+func wireEmergency(m storage.Member) wire.Emergency {
+	return wire.Emergency{By: m.By, Reason: m.Reason, Since: m.Since, Until: m.Until}
+}
