@@ -924,6 +924,7 @@ func (h *Hub) grantConsent(w http.ResponseWriter, r *http.Request, c caller) err
 		return err
 	}
 	noteTarget(ctx, rec.ID)
+	h.metrics.consents.WithLabelValues(rec.Kind, rec.Scope).Inc()
 	h.tellSessions(ctx, rec.User, wire.SessionConsentGranted)
 	writeJSON(w, http.StatusCreated, wireConsent(rec, true))
 	return nil
@@ -1092,6 +1093,7 @@ func (h *Hub) withdrawConsent(w http.ResponseWriter, r *http.Request, c caller) 
 	case err != nil:
 		return err
 	}
+	h.metrics.consents.WithLabelValues(rec.Kind, rec.Scope).Inc()
 	h.tellSessions(ctx, rec.User, wire.SessionConsentWithdrawn)
 	writeJSON(w, http.StatusOK, wireConsent(rec, false))
 	return nil

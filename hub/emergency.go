@@ -132,6 +132,7 @@ func (h *Hub) grantEmergency(w http.ResponseWriter, r *http.Request, c caller) e
 		return err
 	}
 
+	h.metrics.emergency.Inc()
 	until := m.Until
 	h.publish(ctx, Event{Users: memberIDs(s), Session: &wire.SessionEvent{SessionID: s.ID,
 		Reason: wire.SessionMemberAdded, User: m.User, HeadSeq: s.HeadSeq, Until: &until}})

@@ -14,6 +14,9 @@ type metrics struct {
 	sweepDeleted     *prometheus.CounterVec
 	sweepDuration    prometheus.Histogram
 	sweepLastSuccess prometheus.Gauge
+
+	consents  *prometheus.CounterVec // consent records added, by kind and scope
+	emergency prometheus.Counter     // emergency access grants
 }
 
 func newMetrics(reg *prometheus.Registry, conns func() float64) *metrics {
@@ -42,7 +45,7 @@ func newMetrics(reg *prometheus.Registry, conns func() float64) *metrics {
 	}
 	m.sweepDeleted = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bedside_retention_deleted_total",
-		Help: "Records deleted by retention sweeps, by class (messages, retries, cursors).",
+		Help: "Records deleted by retention sweeps, by class (messages, retries, cursors, consents, audit).",
 	}, []string{"class"})
 	m.sweepDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "bedside_retention_sweep_seconds",
@@ -53,7 +56,15 @@ func newMetrics(reg *prometheus.Registry, conns func() float64) *metrics {
 		Name: "bedside_retention_last_success_timestamp_seconds",
 		Help: "When the last retention sweep succeeded.",
 	})
-	reg.MustRegister(m.sweepDeleted, m.sweepDuration, m.sweepLastSuccess)
+	m.consents = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bedside_consent_changes_total",
+		Help: "Consent records added, by kind (grant, withdraw) and scope.",
+	}, []string{"kind", "scope"})
+	m.emergency = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bedside_emergency_grants_total",
+		Help: "Emergency (break-glass) access grants.",
+	})
+	reg.MustRegister(m.sweepDeleted, m.sweepDuration, m.sweepLastSuccess, m.consents, m.emergency)
 	reg.MustRegister(m.messages, m.sendLatency, m.errors, m.slowConsumer, m.connects,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "bedside_ws_connections",

@@ -147,6 +147,16 @@ func TestRetentionByKindAndRecords(t *testing.T) {
 	if code := e.do("GET", "/v1/consents", e.tokenAt("pat", "patient", now()), nil, &list); code != 200 || len(list.Consents) != 1 {
 		t.Fatalf("consents left: %d %+v; want the grant in effect", code, list)
 	}
+	metrics := e.metricsText(t)
+	for _, want := range []string{
+		`bedside_consent_changes_total{kind="grant",scope="chat"} 2`,
+		`bedside_consent_changes_total{kind="withdraw",scope="chat"} 1`,
+		`bedside_retention_deleted_total{class="consents"} 2`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }
 
 // clock is a test clock that moves only when told to.
