@@ -42,6 +42,10 @@ var codecs = map[string]struct {
 		func(b []byte) (any, error) { return decodeConsent(b) },
 		func(v any) []byte { return encodeConsent(v.(storage.Consent)) },
 	},
+	"erasure": {
+		func(b []byte) (any, error) { return decodeErased(b) },
+		func(v any) []byte { return encodeErased(v.(time.Time)) },
+	},
 }
 
 // seedRecords are valid records of every kind: the fuzz target's seeds, and
@@ -59,6 +63,7 @@ func seedRecords() [][]byte {
 		encodeCursor(1 << 40),
 		encodeConsent(storage.Consent{ID: "g1", Kind: "grant", Scope: "chat", PolicyVersion: "v2", At: at}),
 		encodeUser(storage.User{}),
+		encodeErased(at),
 	}
 }
 
