@@ -150,6 +150,9 @@ func (h *Hub) verify(ctx context.Context, token string) (caller, error) {
 		}
 	case err != nil:
 		return caller{}, err
+	case !u.ErasedAt.IsZero():
+		return caller{}, errorf(http.StatusForbidden, wire.CodeForbidden,
+			"user %s was erased; the id cannot be used again", claims.User)
 	case u.Role != claims.Role:
 		return caller{}, errorf(http.StatusForbidden, wire.CodeForbidden,
 			"user %s holds the role %s; this token says %s", claims.User, u.Role, claims.Role)
@@ -954,7 +957,8 @@ func (h *Hub) consentRecord(ctx context.Context, c caller, user, device string) 
 			return rec, err
 		}
 		u, err := h.store.GetUser(ctx, user)
-		if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Role != wire.RolePatient) {
+		if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Role != wire.RolePatient) ||
+			!u.ErasedAt.IsZero() {
 			return rec, notFound("patient " + user)
 		}
 		if err != nil {

@@ -129,6 +129,7 @@ func (h *Hub) Handler() http.Handler {
 	h.route(mux, "GET /v1/users/{user}/devices", "devices.read", h.listDevices)
 	h.route(mux, "DELETE /v1/users/{user}/devices/{device}", "device.remove", h.removeUserDevice)
 	h.route(mux, "POST /v1/users/{user}/revoke", "tokens.revoke", h.revokeTokens)
+	h.route(mux, "POST /v1/users/{user}/erase", "user.erase", h.eraseUser)
 	h.route(mux, "GET /v1/users/{user}/consent", "consent.status", h.consentStatus)
 	h.route(mux, "POST /v1/sessions", "session.create", h.createSession)
 	h.route(mux, "GET /v1/sessions", "sessions.list", h.listSessions)

@@ -15,8 +15,10 @@ type metrics struct {
 	sweepDuration    prometheus.Histogram
 	sweepLastSuccess prometheus.Gauge
 
-	consents  *prometheus.CounterVec // consent records added, by kind and scope
-	emergency prometheus.Counter     // emergency access grants
+	consents      *prometheus.CounterVec // consent records added, by kind and scope
+	emergency     prometheus.Counter     // emergency access grants
+	erasures      prometheus.Counter     // users erased on request (dry runs not counted)
+	erasedRecords *prometheus.CounterVec // records erasures deleted, by class
 }
 
 func newMetrics(reg *prometheus.Registry, conns func() float64) *metrics {
@@ -65,6 +67,15 @@ func newMetrics(reg *prometheus.Registry, conns func() float64) *metrics {
 		Help: "Emergency (break-glass) access grants.",
 	})
 	reg.MustRegister(m.sweepDeleted, m.sweepDuration, m.sweepLastSuccess, m.consents, m.emergency)
+	m.erasures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bedside_erasures_total",
+		Help: "Users erased on request (dry runs not counted).",
+	})
+	m.erasedRecords = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bedside_erasure_deleted_total",
+		Help: "Records deleted by erasures, by class (messages, retries, headers, cursors, devices).",
+	}, []string{"class"})
+	reg.MustRegister(m.erasures, m.erasedRecords)
 	reg.MustRegister(m.messages, m.sendLatency, m.errors, m.slowConsumer, m.connects,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "bedside_ws_connections",

@@ -38,6 +38,9 @@ type User struct {
 	// TokensValidFrom revokes the user's tokens issued before it; zero
 	// while none were revoked.
 	TokensValidFrom time.Time
+	// ErasedAt is when the user was first erased (EraseUser); zero while
+	// they were not. An erased user's record is a tombstone.
+	ErasedAt time.Time
 }
 
 // Device is one device of a user with its public keys.
@@ -227,6 +230,26 @@ type Store interface {
 	// ErrNotFound for an unknown session.
 	SetLegalHold(ctx context.Context, session string, on bool) error
 
+	// EraseUser erases a user on request (GDPR Art. 17). It deletes their
+	// devices with the public keys, the envelopes they sent with their
+	// retry records, the key headers sealed for any of their devices (in
+	// others' envelopes, which stay), their read cursors and their
+	// membership of sessions. It keeps, minimised: a tombstone of the user
+	// record (id, role, CreatedAt, TokensValidFrom, and ErasedAt set), the
+	// ids of their devices (retired, as DeleteDevice leaves them), and
+	// their consent records without device ids, after appending a
+	// withdrawal (Method "staff", Actor o.Actor) of every grant still in
+	// force. Sessions under legal hold are left whole, the user's
+	// membership included. The audit trail is not touched.
+	//
+	// It works in short transactions like Sweep. The withdrawals are
+	// written first, with the tombstone, so that no append requiring the
+	// user's consent lands once it has started. An erasure stopped at any
+	// point (an ended context, a killed process) leaves what it did done,
+	// and running it again finishes the job, counting 0 for what is
+	// already gone. ErrNotFound for a user never seen.
+	EraseUser(ctx context.Context, user string, o EraseOptions) (EraseReport, error)
+
 	// Backup writes a consistent copy of everything the store holds to w
 	// while it keeps serving, and returns the bytes written.
 	Backup(ctx context.Context, w io.Writer) (int64, error)
@@ -283,6 +306,50 @@ type SweepStats struct {
 	Held     int // sessions skipped for legal hold
 }
 
+// EraseOptions say how EraseUser runs. At is the time of the erasure (zero:
+// now), Actor the staff member who asked for it (required). DryRun counts
+// without changing anything. Batch bounds the log entries one transaction
+// reads (0: the store's default).
+type EraseOptions struct {
+	At     time.Time
+	Actor  string
+	DryRun bool
+	Batch  int
+}
+
+// EraseReport counts what EraseUser deleted (or, in a dry run, would
+// delete), what it recorded and what it kept.
+type EraseReport struct {
+	// ErasedAt is when the user was first erased; zero in a dry run for a
+	// user not erased yet.
+	ErasedAt time.Time
+
+	// Deleted.
+	Messages       int // envelopes the user sent
+	Retries        int // their retry (idempotency) records
+	Headers        int // key headers for their devices, taken out of others' envelopes
+	Cursors        int // their read cursors
+	Memberships    int // sessions they were taken out of
+	Devices        int // devices, with their public keys
+	ConsentDevices int // device ids taken out of their consent records
+
+	// Recorded.
+	Withdrawn int // grants in force, withdrawn by the erasure
+
+	// Kept.
+	Others   int           // envelopes others sent in the sessions the user left
+	Held     []HeldSession // sessions under legal hold, left whole, in id order
+	Consents int           // consent records, withdrawals included
+	Retired  int           // ids of the user's devices, retired
+}
+
+// HeldSession is a session under legal hold that an erasure left whole,
+// with the number of envelopes the erased user sent in it.
+type HeldSession struct {
+	ID       string
+	Messages int
+}
+
 // Consent record kinds and the scope the chat gate checks.
 const (
 	SessionOpen     = "open"
@@ -290,4 +357,8 @@ const (
 	ConsentGrant    = "grant"
 	ConsentWithdraw = "withdraw"
 	ScopeChat       = "chat"
+
+	// MethodStaff is the Method of a consent record a staff member
+	// recorded, such as the withdrawals of an erasure.
+	MethodStaff = "staff"
 )

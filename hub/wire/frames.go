@@ -82,6 +82,7 @@ const (
 	SessionClosed           = "closed"
 	SessionConsentGranted   = "consent_granted"
 	SessionConsentWithdrawn = "consent_withdrawn"
+	SessionMemberRemoved    = "member_removed" // an erased patient left the session
 )
 
 // SessionEvent tells members that a session changed.

@@ -29,6 +29,7 @@ const (
 	CodeNotFound          = "not_found"           // 404: no such thing, or not yours
 	CodeMethodNotAllowed  = "method_not_allowed"  // 405
 	CodeConflict          = "conflict"            // 409: same clientMsgId, different content
+	CodeNotPatient        = "not_patient"         // 409: erasure asked for a user who is not a patient
 	CodeTooLarge          = "too_large"           // 413: envelope over the configured limit
 	CodeTooManyRecipients = "too_many_recipients" // 400: more recipient headers than allowed
 	CodeUnsupportedMedia  = "unsupported_media"   // 415: body is not application/json

@@ -18,6 +18,7 @@ const (
 	kindIdem    byte = 'i'
 	kindCursor  byte = 'c'
 	kindConsent byte = 'k'
+	kindErased  byte = 'e'
 
 	// recordVersion is the only encoding version so far; a decoder meeting
 	// another one reports ErrCorrupt rather than guessing.

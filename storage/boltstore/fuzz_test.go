@@ -42,6 +42,10 @@ var codecs = map[string]struct {
 		func(b []byte) (any, error) { return decodeConsent(b) },
 		func(v any) []byte { return encodeConsent(v.(storage.Consent)) },
 	},
+	"erasure": {
+		func(b []byte) (any, error) { return decodeErased(b) },
+		func(v any) []byte { return encodeErased(v.(time.Time)) },
+	},
 }
 
 // seedRecords are valid records of every kind: the fuzz target's seeds, and
@@ -62,6 +66,7 @@ func seedRecords() [][]byte {
 		encodeSession(storage.Session{Kind: "call", State: "closed", CreatedAt: at, ClosedAt: at, LegalHold: true,
 			Members: []storage.Member{{User: "pat", Role: "patient"}, {User: "er", Role: "clinician",
 				Until: at.Add(time.Hour), By: "root", Reason: "on call", Since: at}}}),
+		encodeErased(at),
 	}
 }
 

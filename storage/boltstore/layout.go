@@ -29,8 +29,11 @@ import (
 //	audit     8-byte big-endian seq → audit record (JSON, hash-chained)
 //	auditby   target \x00 8-byte big-endian seq → empty; records by target
 //	consents  user \x00 8-byte big-endian sequence of the bucket → consent
-//	          record; records are only ever added, so a prefix scan returns
-//	          a user's records oldest first
+//	          record; records are only ever added (an erasure rewrites
+//	          them without device ids), so a prefix scan returns a user's
+//	          records oldest first
+//	erased    user → when the user was first erased; with the users record
+//	          left, their tombstone (erase.go)
 //
 // The per-session buckets are created with the session, so an append never
 // creates a bucket. Values are encoded as described in codec.go.
@@ -47,11 +50,12 @@ var (
 	bucketConsents = []byte("consents")
 	bucketAudit    = []byte("audit")
 	bucketAuditBy  = []byte("auditby")
+	bucketErased   = []byte("erased")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketDevices, bucketOwners, bucketSessions, bucketMembers,
 		bucketLogs, bucketIdem, bucketCursors, bucketConsents, bucketAudit,
-		bucketAuditBy,
+		bucketAuditBy, bucketErased,
 	}
 
 	keyLayout = []byte("layout")

@@ -73,7 +73,8 @@ func (s *Store) GetUser(ctx context.Context, id string) (storage.User, error) {
 			return fmt.Errorf("user %q: %w", id, err)
 		}
 		u.ID = id
-		return nil
+		u.ErasedAt, err = erasedAt(tx, id)
+		return err
 	})
 	return u, err
 }

@@ -34,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Consent", consentCases},
 		{"Audit", auditCases},
 		{"Retention", retentionCases},
+		{"Erasure", eraseCases},
 		{"Lifecycle", lifecycleCases},
 	}
 	for _, g := range groups {
