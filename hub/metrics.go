@@ -14,6 +14,9 @@ type metrics struct {
 	sweepDeleted     *prometheus.CounterVec
 	sweepDuration    prometheus.Histogram
 	sweepLastSuccess prometheus.Gauge
+
+	auditRecords prometheus.Counter
+	checkpoints  prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry, conns func() float64) *metrics {
@@ -54,6 +57,15 @@ func newMetrics(reg *prometheus.Registry, conns func() float64) *metrics {
 		Help: "When the last retention sweep succeeded.",
 	})
 	reg.MustRegister(m.sweepDeleted, m.sweepDuration, m.sweepLastSuccess)
+	m.auditRecords = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bedside_audit_records_total",
+		Help: "Audit records stored.",
+	})
+	m.checkpoints = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bedside_audit_checkpoints_total",
+		Help: "Signed checkpoints of the audit trail stored.",
+	})
+	reg.MustRegister(m.auditRecords, m.checkpoints)
 	reg.MustRegister(m.messages, m.sendLatency, m.errors, m.slowConsumer, m.connects,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "bedside_ws_connections",
