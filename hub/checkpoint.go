@@ -50,7 +50,9 @@ func (a *AuditConfig) Validate() error {
 }
 
 // checkpointer signs checkpoints of the audit trail: after every so many
-// records or so long, whichever comes first, when records were added.
+// records or so long, whichever comes first, when records were added. The
+// interval runs on the real clock; the hub's clock (Options.Now) stamps the
+// checkpoints, and tests call Hub.Checkpoint to sign one at a chosen time.
 type checkpointer struct {
 	h   *Hub
 	key ed25519.PrivateKey // nil: no checkpoints

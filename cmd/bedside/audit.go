@@ -99,7 +99,8 @@ func auditPubkey(args []string, getenv func(string) string, stdout, stderr io.Wr
 
 // auditCheckpoints runs `bedside audit checkpoints`: every stored
 // checkpoint as JSON lines, the form verify --checkpoints reads.
-func auditCheckpoints(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func auditCheckpoints(ctx context.Context, args []string, getenv func(string) string,
+	stdout, stderr io.Writer) error {
 	fs, f := adminFlags("bedside audit checkpoints", stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -213,7 +214,8 @@ func verifyKeys(keys *pubkeys, data string) (string, error) {
 		return "", err
 	}
 	*keys = append(*keys, key.Public().(ed25519.PublicKey))
-	return "the key in " + filepath.Join(data, auditKeyFile) + " (give --pubkey to check with one kept elsewhere)", nil
+	path := filepath.Join(data, auditKeyFile)
+	return "the key in " + path + " (give --pubkey to check with one kept elsewhere)", nil
 }
 
 // gatherCheckpoints reads the stored checkpoints, the anchor and those in
@@ -301,7 +303,8 @@ func checkSignature(cp sourced, keys pubkeys) error {
 	for _, k := range keys {
 		if audit.KeyIDOf(k) == cp.KeyID {
 			if err := cp.Verify(k); err != nil {
-				return fmt.Errorf("%w: the checkpoint of record %d from %s is forged: %w", errChain, cp.Seq, cp.from, err)
+				return fmt.Errorf("%w: the checkpoint of record %d from %s is forged: %w",
+					errChain, cp.Seq, cp.from, err)
 			}
 			return nil
 		}

@@ -120,7 +120,11 @@ var checkpointCases = []testCase{
 		}{{0, 1, 2}, {2, 0, 4}, {3, 0, 4}, {4, 0, 0}, {^uint64(0), 0, 0}} {
 			page, err := s.Checkpoints(t.Context(), tc.after, tc.limit)
 			noErr(t, "Checkpoints", err)
-			if (tc.want == 0 && len(page) != 0) || (tc.want != 0 && (len(page) != 1 || page[0].Seq != uint64(tc.want))) {
+			ok := len(page) == 0
+			if tc.want != 0 {
+				ok = len(page) == 1 && page[0].Seq == uint64(tc.want)
+			}
+			if !ok {
 				t.Errorf("Checkpoints(%d, %d) = %+v, want seq %d", tc.after, tc.limit, page, tc.want)
 			}
 		}
