@@ -17,9 +17,10 @@ const auditBatch = 256
 // moment share one commit, as senders do in the store. A caller waits until
 // its record is stored, so that an answered request is an audited one.
 type auditor struct {
-	store storage.Store
-	log   *slog.Logger
-	reqs  chan auditReq
+	store  storage.Store
+	log    *slog.Logger
+	reqs   chan auditReq
+	stored func(n int) // told of the records each commit stored
 
 	mu      sync.Mutex // guards stopped; held while sending on reqs
 	stopped bool
@@ -31,8 +32,9 @@ type auditReq struct {
 	done chan error
 }
 
-func newAuditor(store storage.Store, log *slog.Logger) *auditor {
-	a := &auditor{store: store, log: log, reqs: make(chan auditReq, auditBatch), done: make(chan struct{})}
+func newAuditor(store storage.Store, log *slog.Logger, stored func(n int)) *auditor {
+	a := &auditor{store: store, log: log, stored: stored, reqs: make(chan auditReq, auditBatch),
+		done: make(chan struct{})}
 	go a.run()
 	return a
 }
@@ -51,18 +53,23 @@ func (a *auditor) record(ctx context.Context, rec audit.Record) {
 	a.mu.Lock()
 	if a.stopped {
 		a.mu.Unlock()
-		a.report(a.store.AppendAudit(context.WithoutCancel(ctx), []audit.Record{rec}))
+		a.report(a.store.AppendAudit(context.WithoutCancel(ctx), []audit.Record{rec}), 1)
 		return
 	}
 	a.reqs <- req // run drains it, so this waits a commit at most
 	a.mu.Unlock()
-	a.report(<-req.done)
+	a.report(<-req.done, 0)
 }
 
-func (a *auditor) report(err error) {
+// report logs a record that was not stored, and counts n that were.
+func (a *auditor) report(err error, n int) {
 	if err != nil {
 		// The action happened; that its record did not is for an operator.
 		a.log.Error("audit record not stored", "err", err)
+		return
+	}
+	if n > 0 {
+		a.stored(n)
 	}
 }
 
@@ -90,6 +97,9 @@ func (a *auditor) run() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		err := a.store.AppendAudit(ctx, recs)
 		cancel()
+		if err == nil {
+			a.stored(len(recs))
+		}
 		for _, r := range batch {
 			r.done <- err
 		}

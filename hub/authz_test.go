@@ -59,6 +59,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"GET", "/v1/users/pat/consent", nil, want{"patient": 200, "clinician": 200, "non-member": 200, "admin": 200, "auditor": 403}},
 		{"GET", "/v1/me/access", nil, want{"patient": 200, "clinician": 200, "non-member": 200, "admin": 200, "auditor": 403}},
 		{"GET", "/v1/audit", nil, want{"patient": 403, "clinician": 403, "non-member": 403, "admin": 200, "auditor": 200}},
+		{"GET", "/v1/audit/checkpoints", nil,
+			want{"patient": 403, "clinician": 403, "non-member": 403, "admin": 200, "auditor": 200}},
 		{"DELETE", "/v1/users/tmp/devices/nope", nil, want{"patient": 403, "clinician": 403, "non-member": 403, "admin": 404, "auditor": 403}},
 		{"POST", "/v1/sessions/" + sid + "/close", nil, want{"non-member": 404, "auditor": 403, "admin": 200, "patient": 200, "clinician": 200}},
 		{"POST", "/v1/users/tmp/revoke", nil, want{"patient": 403, "clinician": 403, "non-member": 403, "admin": 200, "auditor": 403}},

@@ -74,7 +74,7 @@ func TestEmergencyAccess(t *testing.T) {
 	}
 
 	// After it: a stranger again, and no longer among the members.
-	clock.Add(int64(31 * time.Minute))
+	clock.advance(31 * time.Minute)
 	erTok, docTok := e.tokenAt("er", "clinician", clock.now()), e.tokenAt("doc", "clinician", clock.now())
 	for _, p := range []string{"/v1/sessions/" + sid, "/v1/sessions/" + sid + "/messages"} {
 		if code := e.do("GET", p, erTok, nil, nil); code != 404 {

@@ -16,6 +16,7 @@ package hub
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -45,6 +46,10 @@ type Options struct {
 	Now func() time.Time
 	// Retention is the deletion policy the sweeper applies.
 	Retention Retention
+	// AuditKey signs checkpoints of the audit trail; nil writes none.
+	AuditKey ed25519.PrivateKey
+	// Audit says how often checkpoints are signed.
+	Audit AuditConfig
 }
 
 // Hub serves Bedside's API. Create it with New, serve Handler, stop it with
@@ -62,6 +67,8 @@ type Hub struct {
 	audit     *auditor
 	retention Retention
 	sweeper   *sweeper
+
+	checkpoints *checkpointer
 
 	warns    warnLimiter
 	pending  atomic.Int64 // sockets accepted that have not said hello yet
@@ -84,6 +91,12 @@ func New(opts Options) (*Hub, error) {
 	}
 	if err := opts.Retention.Validate(); err != nil {
 		return nil, err
+	}
+	if err := opts.Audit.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.AuditKey != nil && len(opts.AuditKey) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("%w: AuditKey of %d bytes", ErrConfig, len(opts.AuditKey))
 	}
 	h := &Hub{
 		store:    opts.Store,
@@ -108,7 +121,8 @@ func New(opts Options) (*Hub, error) {
 	}
 	h.metrics = newMetrics(h.registry, h.connCount)
 	h.fanout = localFanout{h}
-	h.audit = newAuditor(h.store, h.log)
+	h.checkpoints = h.startCheckpointer(opts.AuditKey, opts.Audit)
+	h.audit = newAuditor(h.store, h.log, h.checkpoints.stored)
 	h.retention = opts.Retention
 	h.sweeper = h.startSweeper()
 	return h, nil
@@ -146,6 +160,7 @@ func (h *Hub) Handler() http.Handler {
 	h.route(mux, "GET /v1/me/access", "access.read", h.myAccess)
 	h.route(mux, "DELETE /v1/consents/{id}", "consent.withdraw", h.withdrawConsent)
 	h.route(mux, "GET /v1/audit", "audit.read", h.readAudit)
+	h.route(mux, "GET /v1/audit/checkpoints", "audit.read", h.readCheckpoints)
 	h.route(mux, "GET /v1/backup", "backup", h.backup)
 	return h.jsonErrors(mux)
 }
@@ -248,6 +263,12 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	// Requests still running record their audit entries themselves.
 	h.sweeper.close()
 	h.audit.stop()
+	h.checkpoints.close()
+	if cp, ok, err := h.Checkpoint(ctx); err != nil {
+		h.log.Error("audit checkpoint at shutdown not written", "err", err)
+	} else if ok {
+		h.log.Info("audit checkpoint at shutdown", "seq", cp.Seq)
+	}
 	return nil
 }
 

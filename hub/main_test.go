@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -277,3 +278,19 @@ func (c *wsClient) nextOf(typ string) wire.Frame {
 		}
 	}
 }
+
+// clock is a test clock that moves only when told to.
+type clock struct{ ns atomic.Int64 }
+
+// newClock starts a clock at a fixed time.
+func newClock() *clock { return newClockAt(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)) }
+
+func newClockAt(t time.Time) *clock {
+	c := &clock{}
+	c.set(t)
+	return c
+}
+
+func (c *clock) now() time.Time          { return time.Unix(0, c.ns.Load()) }
+func (c *clock) set(t time.Time)         { c.ns.Store(t.UnixNano()) }
+func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }

@@ -19,6 +19,8 @@ type metrics struct {
 	emergency     prometheus.Counter     // emergency access grants
 	erasures      prometheus.Counter     // users erased on request (dry runs not counted)
 	erasedRecords *prometheus.CounterVec // records erasures deleted, by class
+	auditRecords  prometheus.Counter
+	checkpoints   prometheus.Counter
 }
 
 func newMetrics(reg *prometheus.Registry, conns func() float64) *metrics {
@@ -76,6 +78,15 @@ func newMetrics(reg *prometheus.Registry, conns func() float64) *metrics {
 		Help: "Records deleted by erasures, by class (messages, retries, headers, cursors, devices).",
 	}, []string{"class"})
 	reg.MustRegister(m.erasures, m.erasedRecords)
+	m.auditRecords = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bedside_audit_records_total",
+		Help: "Audit records stored.",
+	})
+	m.checkpoints = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bedside_audit_checkpoints_total",
+		Help: "Signed checkpoints of the audit trail stored.",
+	})
+	reg.MustRegister(m.auditRecords, m.checkpoints)
 	reg.MustRegister(m.messages, m.sendLatency, m.errors, m.slowConsumer, m.connects,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "bedside_ws_connections",

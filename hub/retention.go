@@ -90,7 +90,7 @@ func (r *Retention) Validate() error {
 // Policy is the sweep this retention asks for at now.
 func (r Retention) Policy(now time.Time, dryRun bool) storage.SweepPolicy {
 	p := storage.SweepPolicy{Now: now, AfterClose: r.AfterClose, MaxAge: r.MaxAge,
-		ConsentsAfter: r.Records, DryRun: dryRun}
+		ConsentsAfter: r.Records, AuditAfter: r.Records, DryRun: dryRun}
 	if len(r.Kinds) > 0 {
 		p.Kinds = make(map[string]storage.KindRetention, len(r.Kinds))
 		for kind, k := range r.Kinds {

@@ -3,7 +3,6 @@ package hub_test
 import (
 	"context"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,11 +52,11 @@ func TestRetentionEndToEnd(t *testing.T) {
 		}
 		return len(l.Messages)
 	}
-	clock.Add(int64(29 * 24 * time.Hour)) // not yet
+	clock.advance(29 * 24 * time.Hour) // not yet
 	if st, err := e.hub.Sweep(context.Background()); err != nil || st.Messages != 0 {
 		t.Fatalf("sweep before the period: %+v %v", st, err)
 	}
-	clock.Add(int64(2 * 24 * time.Hour)) // 31 days after the close
+	clock.advance(2 * 24 * time.Hour) // 31 days after the close
 	st, err := e.hub.Sweep(context.Background())
 	if err != nil || st.Messages != 3 || st.Expired != 1 || st.Held != 1 {
 		t.Fatalf("sweep: %+v %v", st, err)
@@ -129,17 +128,17 @@ func TestRetentionByKindAndRecords(t *testing.T) {
 		t.Fatalf("withdraw: %d", code)
 	}
 
-	clock.Add(int64(2 * 24 * time.Hour))
+	clock.advance(2 * 24 * time.Hour)
 	st, err := e.hub.Sweep(context.Background())
 	if err != nil || st.Messages != 1 || st.Expired != 1 || st.Consents != 0 {
 		t.Fatalf("sweep two days on: %+v %v; want the call's message only", st, err)
 	}
 
-	clock.Add(int64(hub.MinRecords - 3*24*time.Hour)) // a day short of six years since the withdrawal
+	clock.advance(hub.MinRecords - 3*24*time.Hour) // a day short of six years since the withdrawal
 	if st, err = e.hub.Sweep(context.Background()); err != nil || st.Consents != 0 || st.Messages != 1 {
 		t.Fatalf("sweep just short of six years: %+v %v", st, err)
 	}
-	clock.Add(int64(2 * 24 * time.Hour))
+	clock.advance(2 * 24 * time.Hour)
 	if st, err = e.hub.Sweep(context.Background()); err != nil || st.Consents != 2 {
 		t.Fatalf("sweep after six years: %+v %v; want the grant and its withdrawal", st, err)
 	}
@@ -158,15 +157,3 @@ func TestRetentionByKindAndRecords(t *testing.T) {
 		}
 	}
 }
-
-// clock is a test clock that moves only when told to.
-type clock struct{ ns atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *clock) now() time.Time { return time.Unix(0, c.ns.Load()) }
-func (c *clock) Add(d int64)    { c.ns.Add(d) }

@@ -221,6 +221,29 @@ type Store interface {
 	// target, newest first.
 	AuditFor(ctx context.Context, target string, limit int) ([]audit.Record, error)
 
+	// AppendCheckpoint stores a signed checkpoint of the audit trail; the
+	// store does not check the signature. cp.Seq must name a stored record
+	// (else ErrNotFound) whose hash is cp.Hash, and come after every stored
+	// checkpoint (else ErrConflict).
+	AppendCheckpoint(ctx context.Context, cp audit.Checkpoint) error
+	// Checkpoints returns up to limit checkpoints with Seq > after, in order.
+	Checkpoints(ctx context.Context, after uint64, limit int) ([]audit.Checkpoint, error)
+	// AuditState tells where the audit trail stands.
+	AuditState(ctx context.Context) (AuditState, error)
+	// DeleteAuditBefore deletes the oldest audit records, for retention:
+	// those at the start of the trail whose Time is before before, and only
+	// up to a checkpoint, so that the rest still verifies against every
+	// checkpoint kept elsewhere. The cut is the newest stored checkpoint
+	// whose record is older than before; later records stay, however old,
+	// until a later checkpoint covers them. That checkpoint becomes the
+	// anchor (AuditState.Anchor) the trail goes on from. Deletion stops
+	// early at a record not older than before. Transactions delete at most
+	// batch records (0: 1000) each, with their index entries and the
+	// checkpoints before them, so that an interrupted run leaves a trail
+	// that verifies and the next run goes on. It returns the records it
+	// deleted. The caller audits the deletion, as a sweep is audited.
+	DeleteAuditBefore(ctx context.Context, before time.Time, batch int) (int, error)
+
 	// Sweep deletes what the retention policy says has expired, in batches
 	// of short transactions so that sends are not stalled; an interrupted
 	// sweep leaves every batch done so far done, and the next one goes on.
@@ -266,7 +289,9 @@ type Store interface {
 // least AfterClose ago, and envelopes older than MaxAge in any session (0:
 // none). Kinds overrides both for sessions of a kind. Consent records that
 // have not been in effect for ConsentsAfter (a grant withdrawn that long ago,
-// with its withdrawal) go too; 0 keeps them. DryRun counts without deleting.
+// with its withdrawal) go too; 0 keeps them. Audit records older than
+// AuditAfter go as DeleteAuditBefore deletes them; 0 keeps them. DryRun
+// counts without deleting.
 // Batch bounds the keys one transaction deletes (0: 1000). Progress, if set,
 // is called from the sweeping goroutine after each session with the counts
 // so far, the sessions done and the sessions in all.
@@ -276,6 +301,7 @@ type SweepPolicy struct {
 	MaxAge        time.Duration
 	Kinds         map[string]KindRetention
 	ConsentsAfter time.Duration
+	AuditAfter    time.Duration
 	Batch         int
 	DryRun        bool
 	Progress      func(st SweepStats, done, total int)
@@ -348,6 +374,20 @@ type EraseReport struct {
 type HeldSession struct {
 	ID       string
 	Messages int
+}
+
+// AuditState is where the audit trail stands.
+type AuditState struct {
+	// Head is the seq of the newest record and HeadHash its hash; once
+	// DeleteAuditBefore deleted every record, the anchor's. Zero for a
+	// trail never written.
+	Head     uint64
+	HeadHash audit.Hash
+	// Checkpointed is the seq of the newest checkpoint, 0 for none.
+	Checkpointed uint64
+	// Anchor is the checkpoint up to which DeleteAuditBefore deleted the
+	// oldest records; its Seq is 0 while none was deleted.
+	Anchor audit.Checkpoint
 }
 
 // Consent record kinds and the scope the chat gate checks.

@@ -36,9 +36,10 @@ type config struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"`
 	} `yaml:"log"`
-	ShutdownTimeout time.Duration `yaml:"shutdownTimeout"`
-	Limits          hub.Config    `yaml:"limits"`
-	Retention       hub.Retention `yaml:"retention"`
+	ShutdownTimeout time.Duration   `yaml:"shutdownTimeout"`
+	Limits          hub.Config      `yaml:"limits"`
+	Retention       hub.Retention   `yaml:"retention"`
+	Audit           hub.AuditConfig `yaml:"audit"`
 }
 
 func defaultConfig() config {
@@ -196,6 +197,9 @@ func (c *config) validate() error {
 	}
 	if err := c.Retention.Validate(); err != nil {
 		return fmt.Errorf("%w: retention: %w", errConfig, err)
+	}
+	if err := c.Audit.Validate(); err != nil {
+		return fmt.Errorf("%w: audit: %w", errConfig, err)
 	}
 	return nil
 }

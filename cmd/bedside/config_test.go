@@ -27,7 +27,8 @@ func TestExampleConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != "127.0.0.1:8080" || c.Limits.MaxEnvelopeBytes != 65536 || c.Limits.Heartbeat != 20*time.Second {
+	if c.Listen != "127.0.0.1:8080" || c.Limits.MaxEnvelopeBytes != 65536 || c.Limits.Heartbeat != 20*time.Second ||
+		c.Audit.CheckpointEvery != 1000 || c.Audit.CheckpointInterval != time.Hour {
 		t.Errorf("example config: %+v", c)
 	}
 }
@@ -107,6 +108,7 @@ func TestConfigFileShapes(t *testing.T) {
 		"star.yaml":   "limits: {allowedOrigins: ['*']}\n",
 		"bad.yaml":    "limits: {allowedOrigins: ['[']}\n",
 		"narrow.yaml": "limits: {maxRecipients: 16}\n",
+		"audit.yaml":  "audit: {checkpointInterval: 10ms}\n",
 	} {
 		if _, err := parse(t, []string{"--config", write(name, body)}, nil); err == nil {
 			t.Errorf("%s accepted: %s", name, body)

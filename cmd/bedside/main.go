@@ -2,7 +2,9 @@
 //
 //	bedside serve [--config FILE] [--listen ADDR] [--data DIR] ...
 //	bedside token --user ID --role patient|clinician|admin [--ttl 1h] [--data DIR | --config FILE]
-//	bedside audit verify [--data DIR | --config FILE]
+//	bedside audit verify [--data DIR | --config FILE] [--checkpoints FILE] [--pubkey KEY]
+//	bedside audit checkpoints [--data DIR | --config FILE]
+//	bedside audit pubkey [--data DIR | --config FILE]
 //	bedside retention run [--dry-run] [--data DIR | --config FILE]
 //	bedside backup [--data DIR | --config FILE] [--server URL] FILE
 //	bedside storage compact [--data DIR | --config FILE]
@@ -11,6 +13,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"flag"
@@ -36,14 +39,17 @@ import (
 var version = "dev"
 
 const (
-	dbFile  = "bedside.db"
-	keyFile = "token.key"
+	dbFile       = "bedside.db"
+	keyFile      = "token.key"
+	auditKeyFile = "audit.key"
 )
 
 const usage = `usage:
   bedside serve [flags]     run the hub (bedside serve -h lists the flags)
   bedside token [flags]     print a signed token for a user
-  bedside audit verify      check the audit trail's hash chain (server stopped)
+  bedside audit verify      check the audit trail's hash chain and checkpoints (server stopped)
+  bedside audit checkpoints print the signed checkpoints, to keep elsewhere (server stopped)
+  bedside audit pubkey      print the public key that signs the checkpoints
   bedside retention run     delete what retention says has expired (server stopped)
   bedside backup FILE       a consistent copy of the running hub's store
   bedside storage compact   give freed space back to the disk (server stopped)
@@ -153,13 +159,13 @@ func serveHub(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	defer ln.Close()
 
-	store, key, err := openData(cfg, log)
+	store, key, auditKey, err := openData(cfg, log)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	h, err := hub.New(hub.Options{Store: store, TokenKey: key, Config: cfg.Limits, Logger: log,
-		Retention: cfg.Retention})
+		Retention: cfg.Retention, AuditKey: auditKey, Audit: cfg.Audit})
 	if err != nil {
 		return err
 	}
@@ -177,10 +183,11 @@ func serveHub(ctx context.Context, cfg *config, log *slog.Logger) error {
 	return nil
 }
 
-// openData opens the data directory: the token key and the store.
-func openData(cfg *config, log *slog.Logger) (*boltstore.Store, []byte, error) {
+// openData opens the data directory: the token key, the audit key and the
+// store.
+func openData(cfg *config, log *slog.Logger) (*boltstore.Store, []byte, ed25519.PrivateKey, error) {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
-		return nil, nil, fmt.Errorf("make data directory: %w", err)
+		return nil, nil, nil, fmt.Errorf("make data directory: %w", err)
 	}
 	if info, err := os.Stat(cfg.Data); err == nil && info.Mode().Perm()&0o077 != 0 {
 		log.Warn("data directory is open to other users; chmod 700 it", "data", cfg.Data,
@@ -190,15 +197,20 @@ func openData(cfg *config, log *slog.Logger) (*boltstore.Store, []byte, error) {
 	keyPath := filepath.Join(cfg.Data, keyFile)
 	key, created, err := auth.LoadOrCreateKey(keyPath)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	auditKey, auditCreated, err := loadAuditKey(cfg.Data, true)
+	if err != nil {
+		return nil, nil, nil, err
 	}
 	store, err := boltstore.Open(dbPath, boltstore.Options{})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	log.Info("bedside starting", "version", version, "data", cfg.Data, "db", dbPath,
-		"tokenKey", keyPath, "tokenKeyCreated", created)
-	return store, key, nil
+		"tokenKey", keyPath, "tokenKeyCreated", created,
+		"auditKey", filepath.Join(cfg.Data, auditKeyFile), "auditKeyCreated", auditCreated)
+	return store, key, auditKey, nil
 }
 
 // shutdown stops in order: refuse new work, tell sockets "going away" while
@@ -220,6 +232,13 @@ func shutdown(cfg *config, log *slog.Logger, srv *http.Server, h *hub.Hub, serve
 	<-serveErr
 	if err := <-hubDone; err != nil {
 		log.Warn("websockets still closing at the deadline", "err", err)
+	}
+	// Requests that finished after the hub's own shutdown checkpoint stored
+	// their audit records since: sign those too.
+	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer ccancel()
+	if _, _, err := h.Checkpoint(cctx); err != nil {
+		log.Error("audit checkpoint not written", "err", err)
 	}
 	log.Info("stopped")
 }

@@ -50,9 +50,9 @@ func retentionCmd(ctx context.Context, args []string, getenv func(string) string
 	} else if aerr := store.AppendAudit(ctx, []audit.Record{hub.SweepAuditRecord(now, st, err)}); aerr != nil {
 		err = errors.Join(err, aerr)
 	}
-	fmt.Fprintf(stdout, "%s: %d messages, %d retry records, %d read cursors, %d consent records; "+
-		"%d sessions expired, %d held\n",
-		verb, st.Messages, st.Retries, st.Cursors, st.Consents, st.Expired, st.Held)
+	fmt.Fprintf(stdout, "%s: %d messages, %d retry records, %d read cursors, %d consent records, "+
+		"%d audit records; %d sessions expired, %d held\n",
+		verb, st.Messages, st.Retries, st.Cursors, st.Consents, st.Audit, st.Expired, st.Held)
 	return err
 }
 

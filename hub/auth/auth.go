@@ -166,7 +166,7 @@ func writeFileAtomic(path string, data []byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("auth: make key dir: %w", err)
 	}
-	f, err := os.CreateTemp(dir, ".token.key-*")
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
 	if err != nil {
 		return fmt.Errorf("auth: write key: %w", err)
 	}

@@ -5,8 +5,11 @@
 // never content, never tokens — and the hash of the record before it. The
 // hash covers every field in a fixed binary form, so changing a byte of any
 // record, removing one or putting two in another order breaks the chain at
-// that record, and Verify names it. The package does no I/O: stores keep the
-// records, and `bedside audit verify` reads them back through Verify.
+// that record, and a Verifier names it. Checkpoints, signed by the server's
+// Ed25519 key and kept elsewhere, vouch for the trail up to a record, so that
+// a trail cut short or rewritten whole is found too. The package does no I/O:
+// stores keep records and checkpoints, and `bedside audit verify` reads them
+// back through a Verifier.
 package audit
 
 import (
@@ -97,45 +100,4 @@ func (r *Record) Link(prev *Record) {
 		r.Seq, r.Prev = prev.Seq+1, prev.Hash
 	}
 	r.Hash = r.Sum()
-}
-
-// Verifier checks a chain one record at a time, in the order stored.
-type Verifier struct {
-	prev *Record
-	n    uint64
-}
-
-// Next checks r against the records before it. The first error names the
-// first record where the chain no longer holds.
-func (v *Verifier) Next(r Record) error {
-	want := uint64(1)
-	var prev Hash
-	if v.prev != nil {
-		want, prev = v.prev.Seq+1, v.prev.Hash
-	}
-	switch {
-	case r.Seq < want:
-		return fmt.Errorf("%w at record %d: seq %d repeats or goes back (records reordered?)", ErrChain, want, r.Seq)
-	case r.Seq > want:
-		return fmt.Errorf("%w at record %d: next is %d (records removed)", ErrChain, want, r.Seq)
-	case r.Prev != prev:
-		return fmt.Errorf("%w at record %d: it does not follow record %d (removed, reordered or changed)",
-			ErrChain, r.Seq, want-1)
-	case r.Sum() != r.Hash:
-		return fmt.Errorf("%w at record %d: its contents do not match its hash (changed)", ErrChain, r.Seq)
-	}
-	v.prev, v.n = &r, v.n+1
-	return nil
-}
-
-// Count is the number of records checked so far.
-func (v *Verifier) Count() uint64 { return v.n }
-
-// Head is the hash of the last record checked (zero for none); compare it
-// with a checkpoint kept elsewhere to detect a truncated tail.
-func (v *Verifier) Head() Hash {
-	if v.prev == nil {
-		return Hash{}
-	}
-	return v.prev.Hash
 }

@@ -12,20 +12,17 @@ import (
 )
 
 // AppendAudit links recs to the end of the audit trail and stores them in
-// one transaction.
+// one transaction. When retention deleted every record, the trail goes on
+// from the anchor.
 func (s *Store) AppendAudit(ctx context.Context, recs []audit.Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
 	return s.update(ctx, "append audit", func(tx *bolt.Tx) error {
 		b, by := tx.Bucket(bucketAudit), tx.Bucket(bucketAuditBy)
-		var prev *audit.Record
-		if k, v := b.Cursor().Last(); k != nil {
-			last, err := decodeAudit(v)
-			if err != nil {
-				return fmt.Errorf("audit record %d: %w", binary.BigEndian.Uint64(k), err)
-			}
-			prev = &last
+		prev, err := lastAudit(tx)
+		if err != nil {
+			return err
 		}
 		for i := range recs {
 			r := &recs[i]
@@ -50,6 +47,23 @@ func (s *Store) AppendAudit(ctx context.Context, recs []audit.Record) error {
 		}
 		return nil
 	})
+}
+
+// lastAudit returns the record a new one follows: the newest, or one
+// standing for the anchor when retention deleted them all; nil for none.
+func lastAudit(tx *bolt.Tx) (*audit.Record, error) {
+	if k, v := tx.Bucket(bucketAudit).Cursor().Last(); k != nil {
+		last, err := decodeAudit(v)
+		if err != nil {
+			return nil, fmt.Errorf("audit record %d: %w", binary.BigEndian.Uint64(k), err)
+		}
+		return &last, nil
+	}
+	anchor, err := auditAnchor(tx)
+	if err != nil || anchor.Seq == 0 {
+		return nil, err
+	}
+	return &audit.Record{Seq: anchor.Seq, Hash: anchor.Hash}, nil
 }
 
 // AuditRecords returns up to limit records after seq after, as stored.

@@ -13,6 +13,8 @@ import (
 // prefix scan over "a\x00" finds exactly the keys of a.
 //
 //	meta      "layout" → layoutVersion
+//	          "auditanchor" → the checkpoint (JSON) up to which audit retention
+//	          deleted the oldest audit records; absent while none was deleted
 //	users     user → role, created at
 //	devices   user \x00 device → public keys, created at
 //	owners    device → user; device ids are unique across users
@@ -28,6 +30,9 @@ import (
 //	cursors   session \x00 user → read cursor seq
 //	audit     8-byte big-endian seq → audit record (JSON, hash-chained)
 //	auditby   target \x00 8-byte big-endian seq → empty; records by target
+//	checkpoints 8-byte big-endian seq → signed checkpoint of the audit trail
+//	          at that record (JSON); added in place to files of this layout
+//	          that lack it, as every bucket is at open
 //	consents  user \x00 8-byte big-endian sequence of the bucket → consent
 //	          record; records are only ever added (an erasure rewrites
 //	          them without device ids), so a prefix scan returns a user's
@@ -51,14 +56,16 @@ var (
 	bucketAudit    = []byte("audit")
 	bucketAuditBy  = []byte("auditby")
 	bucketErased   = []byte("erased")
+	bucketChecks   = []byte("checkpoints")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketDevices, bucketOwners, bucketSessions, bucketMembers,
 		bucketLogs, bucketIdem, bucketCursors, bucketConsents, bucketAudit,
-		bucketAuditBy, bucketErased,
+		bucketAuditBy, bucketErased, bucketChecks,
 	}
 
-	keyLayout = []byte("layout")
+	keyLayout      = []byte("layout")
+	keyAuditAnchor = []byte("auditanchor")
 )
 
 // layoutVersion names the layout above. A file with another one is refused

@@ -3,6 +3,7 @@ package boltstore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -57,7 +58,36 @@ func (s *Store) Sweep(ctx context.Context, p storage.SweepPolicy) (storage.Sweep
 			return st, fmt.Errorf("boltstore: sweep consents: %w", err)
 		}
 	}
+	if p.AuditAfter > 0 {
+		n, err := s.sweepAudit(ctx, p)
+		st.Audit += n
+		if err != nil {
+			return st, fmt.Errorf("boltstore: sweep audit: %w", err)
+		}
+	}
 	return st, nil
+}
+
+// sweepAudit deletes the audit records older than p.AuditAfter, up to a
+// checkpoint (see DeleteAuditBefore), or counts them in a dry run.
+func (s *Store) sweepAudit(ctx context.Context, p storage.SweepPolicy) (int, error) {
+	before := p.Now.Add(-p.AuditAfter)
+	if !p.DryRun {
+		return s.DeleteAuditBefore(ctx, before, p.Batch)
+	}
+	n := 0
+	err := s.view(ctx, "sweep audit", func(tx *bolt.Tx) error {
+		cut, err := auditCut(tx, before)
+		if err != nil || cut.Seq == 0 {
+			return err
+		}
+		c := tx.Bucket(bucketAudit).Cursor()
+		for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= cut.Seq; k, _ = c.Next() {
+			n++
+		}
+		return nil
+	})
+	return n, err
 }
 
 func (s *Store) sessionIDs(ctx context.Context) ([]string, error) {

@@ -177,4 +177,31 @@ var retentionCases = []testCase{
 			t.Errorf("progress calls %v", calls)
 		}
 	}},
+	{"SweepAudit", func(t *testing.T, s storage.Store) {
+		appendAt(t, s, minutes(10)...)
+		checkpoint(t, s, 4)
+		checkpoint(t, s, 8)
+		// Records 1-9 are older than a day before Now; checkpoint 8 is the
+		// newest of them, so the sweep cuts there.
+		policy := storage.SweepPolicy{Now: t0.Add(24*time.Hour + 9*time.Minute + 30*time.Second),
+			AuditAfter: 24 * time.Hour, Batch: 3, DryRun: true}
+		st, err := s.Sweep(t.Context(), policy)
+		noErr(t, "dry run", err)
+		if st.Audit != 8 {
+			t.Fatalf("dry run: %+v, want 8 audit records", st)
+		}
+		if recs, _ := s.AuditRecords(t.Context(), 0, 0); len(recs) != 10 {
+			t.Fatalf("dry run deleted audit records: %d left", len(recs))
+		}
+		policy.DryRun = false
+		if st, err = s.Sweep(t.Context(), policy); err != nil || st.Audit != 8 {
+			t.Fatalf("sweep: %+v %v, want 8 audit records", st, err)
+		}
+		if recs, _ := s.AuditRecords(t.Context(), 0, 0); len(recs) != 2 || recs[0].Seq != 9 {
+			t.Fatalf("left %+v, want records 9 and 10", recs)
+		}
+		if st, err = s.Sweep(t.Context(), policy); err != nil || st.Audit != 0 {
+			t.Errorf("second sweep: %+v %v", st, err)
+		}
+	}},
 }

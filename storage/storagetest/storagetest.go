@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"ReadCursors", cursorCases},
 		{"Consent", consentCases},
 		{"Audit", auditCases},
+		{"Checkpoints", checkpointCases},
 		{"Retention", retentionCases},
 		{"Erasure", eraseCases},
 		{"Lifecycle", lifecycleCases},
