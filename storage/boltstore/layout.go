@@ -31,6 +31,9 @@ import (
 //	consents  user \x00 8-byte big-endian sequence of the bucket → consent
 //	          record; records are only ever added, so a prefix scan returns
 //	          a user's records oldest first
+//	attrs     user → report attributes (region, bucket)
+//	usage     session \x00 4-byte big-endian week → usage facts of the
+//	          session in that week (usage.go); the sweep leaves them
 //
 // The per-session buckets are created with the session, so an append never
 // creates a bucket. Values are encoded as described in codec.go.
@@ -47,11 +50,14 @@ var (
 	bucketConsents = []byte("consents")
 	bucketAudit    = []byte("audit")
 	bucketAuditBy  = []byte("auditby")
+	bucketAttrs    = []byte("attrs")
+	bucketUsage    = []byte("usage")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketDevices, bucketOwners, bucketSessions, bucketMembers,
 		bucketLogs, bucketIdem, bucketCursors, bucketConsents, bucketAudit,
 		bucketAuditBy,
+		bucketAttrs, bucketUsage,
 	}
 
 	keyLayout = []byte("layout")

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Audit", auditCases},
 		{"Retention", retentionCases},
 		{"Lifecycle", lifecycleCases},
+		{"Usage", usageCases},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
