@@ -62,6 +62,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"DELETE", "/v1/users/tmp/devices/nope", nil, want{"patient": 403, "clinician": 403, "non-member": 403, "admin": 404, "auditor": 403}},
 		{"POST", "/v1/sessions/" + sid + "/close", nil, want{"non-member": 404, "auditor": 403, "admin": 200, "patient": 200, "clinician": 200}},
 		{"POST", "/v1/users/tmp/revoke", nil, want{"patient": 403, "clinician": 403, "non-member": 403, "admin": 200, "auditor": 403}},
+		{"PUT", "/v1/users/pat/attributes", func(user) any { return wire.Attributes{Region: "north"} },
+			want{"patient": 403, "clinician": 403, "non-member": 403, "admin": 200, "auditor": 403}},
+		{"GET", "/v1/reports/usage", nil, want{"patient": 403, "clinician": 403, "non-member": 403, "admin": 200, "auditor": 200}},
 	}
 	for _, tc := range cases {
 		for _, c := range callers {

@@ -11,7 +11,8 @@
 // message, and no token, key or envelope byte is ever logged.
 //
 // Lock order: Hub.mu before conn.mu; neither is held while calling the store
-// or writing to a socket.
+// or writing to a socket. attrCache.mu is taken alone, and is held while
+// calling the store.
 package hub
 
 import (
@@ -61,6 +62,7 @@ type Hub struct {
 	audit     *auditor
 	retention Retention
 	sweeper   *sweeper
+	attrs     attrCache // users' report attributes as stored
 
 	warns    warnLimiter
 	pending  atomic.Int64 // sockets accepted that have not said hello yet
@@ -142,6 +144,8 @@ func (h *Hub) Handler() http.Handler {
 	h.route(mux, "DELETE /v1/consents/{id}", "consent.withdraw", h.withdrawConsent)
 	h.route(mux, "GET /v1/audit", "audit.read", h.readAudit)
 	h.route(mux, "GET /v1/backup", "backup", h.backup)
+	h.route(mux, "PUT /v1/users/{user}/attributes", "user.attributes", h.putAttributes)
+	h.route(mux, "GET /v1/reports/usage", "report.read", h.usageReport)
 	return h.jsonErrors(mux)
 }
 
