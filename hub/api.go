@@ -42,8 +42,8 @@ func (h *Hub) route(mux *http.ServeMux, pattern, action string, fn handlerFunc) 
 		h.touch(c.user)
 		note := &auditNote{}
 		r = r.WithContext(context.WithValue(r.Context(), auditNoteKey{}, note))
-		if c.role == wire.RoleAuditor && action != "audit.read" {
-			err = errorf(http.StatusForbidden, wire.CodeForbidden, "auditors read the audit trail only")
+		if c.role == wire.RoleAuditor && !auditorActions[action] {
+			err = errorf(http.StatusForbidden, wire.CodeForbidden, "auditors read the audit trail and reports only")
 		} else {
 			err = fn(w, r, c)
 		}
@@ -159,6 +159,7 @@ func (h *Hub) verify(ctx context.Context, token string) (caller, error) {
 	case !u.TokensValidFrom.IsZero() && claims.Issued.Before(u.TokensValidFrom):
 		return caller{}, errorf(http.StatusUnauthorized, wire.CodeUnauthorized, "token revoked; sign in again")
 	}
+	h.applyClaims(ctx, claims)
 	return caller{user: claims.User, role: claims.Role, expires: claims.Expires}, nil
 }
 

@@ -70,6 +70,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"POST", "/v1/users/pat/erase", func(user) any { return wire.EraseRequest{DryRun: true} },
 			want{"patient": 403, "clinician": 403, "non-member": 403, "admin": 200, "auditor": 403}},
 		{"POST", "/v1/users/tmp/erase", nil, want{"patient": 403, "clinician": 403, "non-member": 403, "admin": 409, "auditor": 403}},
+		{"PUT", "/v1/users/pat/attributes", func(user) any { return wire.Attributes{Region: "north"} },
+			want{"patient": 403, "clinician": 403, "non-member": 403, "admin": 200, "auditor": 403}},
+		{"GET", "/v1/reports/usage", nil, want{"patient": 403, "clinician": 403, "non-member": 403, "admin": 200, "auditor": 200}},
 		// Last: it makes eve a member.
 		{"POST", "/v1/sessions/" + sid + "/emergency", func(user) any {
 			return wire.EmergencyRequest{User: "eve", Reason: "on call for the ward"}

@@ -158,7 +158,7 @@ func wireErase(user string, dryRun bool, rep storage.EraseReport) wire.EraseRepo
 		DryRun: dryRun,
 		Deleted: wire.ErasedCounts{Messages: rep.Messages, Retries: rep.Retries, Headers: rep.Headers,
 			ReadCursors: rep.Cursors, Memberships: rep.Memberships, Devices: rep.Devices,
-			ConsentDevices: rep.ConsentDevices},
+			ConsentDevices: rep.ConsentDevices, Attributes: rep.Attributes, UsageWeeks: rep.UsageWeeks},
 		WithdrawnGrants: rep.Withdrawn,
 		Kept:            []wire.Kept{},
 	}

@@ -37,7 +37,8 @@ func (e *env) raw(method, path, token, body string) (int, string) {
 // eraseAnswer is the answer to erasing pat in TestErasure, with erasedAt
 // (when the run is not a dry one) and the held session's id to fill in.
 const eraseAnswer = `{"user":"pat","dryRun":%t,%s"deleted":{"messages":%d,"retries":%[3]d,"headers":%d,` +
-	`"readCursors":%[3]d,"memberships":%[3]d,"devices":%[3]d,"consentDevices":0},"withdrawnGrants":%[3]d,"kept":[` +
+	`"readCursors":%[3]d,"memberships":%[3]d,"devices":%[3]d,"consentDevices":0,"attributes":0,"usageWeeks":%[3]d},` +
+	`"withdrawnGrants":%[3]d,"kept":[` +
 	`{"what":"session","session":"%[5]s","count":1,"reason":"legal hold on session %[5]s: nothing in it is deleted, ` +
 	`the patient's envelopes, membership and read cursor included, until the hold is lifted; erase again then ` +
 	`(GDPR Art. 17(3)(e))"},` +
@@ -121,6 +122,9 @@ func TestErasure(t *testing.T) {
 	again := fmt.Sprintf(eraseAnswer, false, first, 0, 0, held, "")
 	if code != 200 || body != again {
 		t.Fatalf("erase again: %d\n%s\nwant\n%s", code, body, again)
+	}
+	if code := e.do("PUT", "/v1/users/pat/attributes", admin, `{"region":"north"}`, nil); code != 404 {
+		t.Errorf("attributes for an erased patient: %d, want 404", code)
 	}
 	if m := e.metricsText(t); !strings.Contains(m, "bedside_erasures_total 2") ||
 		!strings.Contains(m, `bedside_erasure_deleted_total{class="messages"} 1`) {

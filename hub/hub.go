@@ -11,7 +11,8 @@
 // message, and no token, key or envelope byte is ever logged.
 //
 // Lock order: Hub.mu before conn.mu; neither is held while calling the store
-// or writing to a socket.
+// or writing to a socket. attrCache.mu is taken alone, and is held while
+// calling the store.
 package hub
 
 import (
@@ -67,6 +68,7 @@ type Hub struct {
 	audit     *auditor
 	retention Retention
 	sweeper   *sweeper
+	attrs     attrCache // users' report attributes as stored
 
 	checkpoints *checkpointer
 
@@ -162,6 +164,8 @@ func (h *Hub) Handler() http.Handler {
 	h.route(mux, "GET /v1/audit", "audit.read", h.readAudit)
 	h.route(mux, "GET /v1/audit/checkpoints", "audit.read", h.readCheckpoints)
 	h.route(mux, "GET /v1/backup", "backup", h.backup)
+	h.route(mux, "PUT /v1/users/{user}/attributes", "user.attributes", h.putAttributes)
+	h.route(mux, "GET /v1/reports/usage", "report.read", h.usageReport)
 	return h.jsonErrors(mux)
 }
 

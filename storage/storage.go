@@ -187,7 +187,8 @@ type Store interface {
 	// Append writes a message durably, or returns the original for a retry.
 	// Errors: ErrNotFound (no session), ErrSessionClosed, ErrConsentRequired,
 	// ErrConflict (same sender device and client message id, other content).
-	// Concurrent appends share commits.
+	// Concurrent appends share commits. A new message is counted in the
+	// session's usage facts in the same transaction.
 	Append(ctx context.Context, req AppendRequest) (AppendResult, error)
 	// Messages returns up to limit messages with seq > after, in seq order.
 	Messages(ctx context.Context, sessionID string, after uint64, limit int) ([]Message, error)
@@ -272,6 +273,19 @@ type Store interface {
 	// and running it again finishes the job, counting 0 for what is
 	// already gone. ErrNotFound for a user never seen.
 	EraseUser(ctx context.Context, user string, o EraseOptions) (EraseReport, error)
+	// SetAttributes replaces a user's report attributes; the zero value
+	// clears them. The user need not be known yet.
+	SetAttributes(ctx context.Context, user string, a Attributes) error
+	// Attributes returns a user's report attributes, the zero value when
+	// none were set.
+	Attributes(ctx context.Context, user string) (Attributes, error)
+	// RecordCall counts a call of a session in the usage facts of the week
+	// of at. ErrNotFound for an unknown session.
+	RecordCall(ctx context.Context, session string, at time.Time) error
+	// Usage calls fn with every session week of the usage facts (see
+	// usage.go), in no promised order, until fn returns an error. Create
+	// and Append keep the facts; Sweep leaves them.
+	Usage(ctx context.Context, fn func(SessionWeek) error) error
 
 	// Backup writes a consistent copy of everything the store holds to w
 	// while it keeps serving, and returns the bytes written.
@@ -358,6 +372,8 @@ type EraseReport struct {
 	Memberships    int // sessions they were taken out of
 	Devices        int // devices, with their public keys
 	ConsentDevices int // device ids taken out of their consent records
+	Attributes     int // their report attributes (0 or 1)
+	UsageWeeks     int // session weeks of usage facts they were taken out of
 
 	// Recorded.
 	Withdrawn int // grants in force, withdrawn by the erasure

@@ -196,7 +196,7 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 	if err := verifyRecords(ctx, store, v); err != nil {
 		return err
 	}
-	report(stdout, v, anchor, keyNote)
+	verifyReport(stdout, v, anchor, keyNote)
 	return nil
 }
 
@@ -337,8 +337,8 @@ func verifyRecords(ctx context.Context, store storage.Store, v *audit.Verifier) 
 	return nil
 }
 
-// report says what was checked.
-func report(w io.Writer, v *audit.Verifier, anchor *sourced, keyNote string) {
+// verifyReport says what was checked.
+func verifyReport(w io.Writer, v *audit.Verifier, anchor *sourced, keyNote string) {
 	head := v.Head()
 	fmt.Fprintf(w, "audit trail intact: %d records, head %x\n", v.Count(), head[:])
 	if anchor != nil {

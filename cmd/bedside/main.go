@@ -1,11 +1,13 @@
 // Command bedside runs a Bedside hub and its administration commands.
 //
 //	bedside serve [--config FILE] [--listen ADDR] [--data DIR] ...
-//	bedside token --user ID --role patient|clinician|admin [--ttl 1h] [--data DIR | --config FILE]
+//	bedside token --user ID --role patient|clinician|admin|auditor [--ttl 1h]
+//	              [--region LABEL] [--bucket LABEL] [--data DIR | --config FILE]
 //	bedside audit verify [--data DIR | --config FILE] [--checkpoints FILE] [--pubkey KEY]
 //	bedside audit checkpoints [--data DIR | --config FILE]
 //	bedside audit pubkey [--data DIR | --config FILE]
 //	bedside retention run [--dry-run] [--data DIR | --config FILE]
+//	bedside report [--from WEEK] [--to WEEK] [--format json|csv] [--server URL] [--data DIR | --config FILE]
 //	bedside backup [--data DIR | --config FILE] [--server URL] FILE
 //	bedside storage compact [--data DIR | --config FILE]
 //	bedside version
@@ -51,6 +53,7 @@ const usage = `usage:
   bedside audit checkpoints print the signed checkpoints, to keep elsewhere (server stopped)
   bedside audit pubkey      print the public key that signs the checkpoints
   bedside retention run     delete what retention says has expired (server stopped)
+  bedside report            the de-identified usage report (server stopped, or --server URL)
   bedside backup FILE       a consistent copy of the running hub's store
   bedside storage compact   give freed space back to the disk (server stopped)
   bedside version           print the version
@@ -77,6 +80,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = retentionCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "backup":
 		err = backupCmd(ctx, args[1:], getenv, stdout, stderr)
+	case "report":
+		err = reportCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "storage":
 		err = storageCmd(args[1:], getenv, stdout, stderr)
 	case "version":
@@ -282,6 +287,8 @@ func token(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 	user := fs.String("user", "", "user `id` (the token's sub)")
 	role := fs.String("role", "", "patient, clinician, admin or auditor")
 	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
+	region := fs.String("region", "", "the user's region `label`, for reports (optional)")
+	bucket := fs.String("bucket", "", "the user's demographic bucket `label`, for reports (optional)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -309,7 +316,14 @@ func token(args []string, getenv func(string) string, stdout, stderr io.Writer) 
 		return fmt.Errorf("--ttl %v is longer than the hub accepts (limits.maxTokenTTL, %v)",
 			*ttl, cfg.Limits.MaxTokenTTL)
 	}
-	tok, err := auth.Mint(key, *user, *role, *ttl, time.Now())
+	var opts []auth.Option
+	if *region != "" {
+		opts = append(opts, auth.WithRegion(*region))
+	}
+	if *bucket != "" {
+		opts = append(opts, auth.WithBucket(*bucket))
+	}
+	tok, err := auth.Mint(key, *user, *role, *ttl, time.Now(), opts...)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,8 @@
 //
 // A token is a JWT signed with HMAC-SHA256 under a key kept beside the data
 // (token.key, mode 0600). It carries the user id (sub), the role and the
-// expiry (exp). `bedside token` mints one for testing and administration; a
+// expiry (exp), and may carry the user's report attributes (region,
+// bucket; see docs/reports.md). `bedside token` mints one for testing and administration; a
 // clinic's own login service mints the same tokens with the same key, so the
 // hub never needs to know its users' passwords.
 package auth
@@ -39,7 +40,17 @@ var (
 	// storage keys, so keep it plain.
 	userPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$`)
 	roles       = map[string]bool{"patient": true, "clinician": true, "admin": true, "auditor": true}
+	// labelPattern is what a report attribute may look like: a short
+	// label of the clinic's, shown as a column of reports.
+	labelPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}$`)
+	// reservedLabels name columns of every report.
+	reservedLabels = map[string]bool{"unknown": true, "total": true}
 )
+
+// ValidLabel reports whether s may be a region or bucket: 1-32 of a-z 0-9
+// . _ -, starting with a letter or digit, and neither "unknown" nor
+// "total".
+func ValidLabel(s string) bool { return labelPattern.MatchString(s) && !reservedLabels[s] }
 
 // ValidUser reports whether s is an acceptable user id.
 func ValidUser(s string) bool { return userPattern.MatchString(s) }
@@ -53,15 +64,29 @@ type Claims struct {
 	Role    string
 	Expires time.Time
 	Issued  time.Time // zero when the token has no iat
+	// Region and Bucket are the user's report attributes, empty when the
+	// token does not carry them.
+	Region, Bucket string
 }
 
 type jwtClaims struct {
-	Role string `json:"role"`
+	Role   string `json:"role"`
+	Region string `json:"region,omitempty"`
+	Bucket string `json:"bucket,omitempty"`
 	jwt.RegisteredClaims
 }
 
+// An Option adds an optional claim to a token Mint signs.
+type Option func(*jwtClaims)
+
+// WithRegion sets the token's region claim, a ValidLabel.
+func WithRegion(label string) Option { return func(c *jwtClaims) { c.Region = label } }
+
+// WithBucket sets the token's bucket claim, a ValidLabel.
+func WithBucket(label string) Option { return func(c *jwtClaims) { c.Bucket = label } }
+
 // Mint signs a token for user with role that expires after ttl.
-func Mint(key []byte, user, role string, ttl time.Duration, now time.Time) (string, error) {
+func Mint(key []byte, user, role string, ttl time.Duration, now time.Time, opts ...Option) (string, error) {
 	if !ValidUser(user) {
 		return "", fmt.Errorf("%w: user id %q", ErrBadClaims, user)
 	}
@@ -78,6 +103,12 @@ func Mint(key []byte, user, role string, ttl time.Duration, now time.Time) (stri
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
 		},
+	}
+	for _, o := range opts {
+		o(&c)
+	}
+	if err := checkLabels(c); err != nil {
+		return "", err
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(key)
 }
@@ -102,11 +133,26 @@ func Verify(key []byte, token string, now time.Time) (Claims, error) {
 	if !ValidUser(c.Subject) || !ValidRole(c.Role) {
 		return Claims{}, fmt.Errorf("%w: sub %q role %q", ErrBadClaims, c.Subject, c.Role)
 	}
-	out := Claims{User: c.Subject, Role: c.Role, Expires: c.ExpiresAt.Time}
+	if err := checkLabels(c); err != nil {
+		return Claims{}, err
+	}
+	out := Claims{User: c.Subject, Role: c.Role, Expires: c.ExpiresAt.Time, Region: c.Region, Bucket: c.Bucket}
 	if c.IssuedAt != nil {
 		out.Issued = c.IssuedAt.Time
 	}
 	return out, nil
+}
+
+// checkLabels refuses region and bucket claims that are present but not a
+// ValidLabel: a clinic's login service that sends one has a bug to fix, and
+// a report must not show it.
+func checkLabels(c jwtClaims) error {
+	for name, l := range map[string]string{"region": c.Region, "bucket": c.Bucket} {
+		if l != "" && !ValidLabel(l) {
+			return fmt.Errorf("%w: %s claim is not a label of 1-32 of a-z 0-9 . _ -", ErrBadClaims, name)
+		}
+	}
+	return nil
 }
 
 // LoadKey reads the signing key at path. A key other users can read is

@@ -34,6 +34,8 @@ type ErasedCounts struct {
 	Memberships    int `json:"memberships"`    // sessions they were taken out of
 	Devices        int `json:"devices"`        // devices with their public keys
 	ConsentDevices int `json:"consentDevices"` // device ids taken out of consent records
+	Attributes     int `json:"attributes"`     // their report attributes
+	UsageWeeks     int `json:"usageWeeks"`     // session weeks of report facts they were taken out of
 }
 
 // Kept is one class of records an erasure kept, and why.

@@ -153,6 +153,9 @@ func (s *Store) commit(batch []*appendOp) {
 			}
 			replies[i] = appendReply{res: res, err: err}
 		}
+		if err := b.usage.flush(tx); err != nil {
+			return err
+		}
 		if s.opts.hooks.beforeCommit != nil {
 			return s.opts.hooks.beforeCommit(len(batch))
 		}
@@ -177,6 +180,7 @@ type batchTx struct {
 	tx      *bolt.Tx
 	ts      time.Time       // TS of every message the batch writes
 	consent map[string]bool // users' active chat consent, read once per batch
+	usage   usageBatch      // sessions' usage facts, written once per batch
 }
 
 // apply validates op and, if it passes, writes it. err is op's own refusal,
@@ -228,6 +232,10 @@ func (b *batchTx) apply(op *appendOp) (res storage.AppendResult, err, fatal erro
 	if seq == 0 {
 		return res, wrapErr(invalidf("session log is full")), nil
 	}
+	usage, err := b.usage.load(b.tx, sess, b.ts)
+	if err != nil {
+		return res, wrapErr(err), nil
+	}
 	if err := log.Put(seqKey(seq), messageRecord(b.ts, op.tail)); err != nil {
 		return res, nil, err
 	}
@@ -237,6 +245,7 @@ func (b *batchTx) apply(op *appendOp) (res storage.AppendResult, err, fatal erro
 	if err := log.SetSequence(seq); err != nil {
 		return res, nil, err
 	}
+	usage.addMessage(sess, m.SenderUser, b.ts)
 	return storage.AppendResult{Seq: seq, TS: b.ts}, nil, nil
 }
 

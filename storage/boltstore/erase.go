@@ -27,9 +27,9 @@ import (
 //
 // A session under legal hold is checked for at every batch and left whole.
 //
-// TODO: the usage facts kept for de-identified reports name the user too;
-// erase them here as well once they are stored beside the envelopes, or the
-// erasure leaves the user's activity behind.
+// The user's report attributes go with the account; the usage facts of a
+// session, which name its patients, lose the user in the transaction that
+// takes them out of its members.
 
 // defaultEraseBatch bounds the log entries or keys one erasure transaction
 // reads. An erasure rewrites envelopes, which costs more than the sweep's
@@ -112,7 +112,11 @@ func (e *eraser) account(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if !tomb && !cons && !devs {
+		attrs, err := e.attributes(tx, &d)
+		if err != nil {
+			return err
+		}
+		if !tomb && !cons && !devs && !attrs {
 			return errUnchanged
 		}
 		return nil
@@ -122,8 +126,21 @@ func (e *eraser) account(ctx context.Context) error {
 	}
 	e.rep.ErasedAt = d.ErasedAt
 	e.rep.Withdrawn, e.rep.Consents, e.rep.ConsentDevices = d.Withdrawn, d.Consents, d.ConsentDevices
-	e.rep.Devices = d.Devices
+	e.rep.Devices, e.rep.Attributes = d.Devices, d.Attributes
 	return nil
+}
+
+// attributes deletes the user's report attributes.
+func (e *eraser) attributes(tx *bolt.Tx, d *storage.EraseReport) (changed bool, err error) {
+	b := tx.Bucket(bucketAttrs)
+	if b.Get([]byte(e.user)) == nil {
+		return false, nil
+	}
+	d.Attributes = 1
+	if e.o.DryRun {
+		return true, nil
+	}
+	return true, b.Delete([]byte(e.user))
 }
 
 // tombstone marks the user erased, once, and rewrites their record with
@@ -414,9 +431,9 @@ func (e *eraser) retries(ctx context.Context, id string) error {
 // leave deletes the user's read cursor in a session and takes them out of
 // its members, in one transaction, unless the session is held by now.
 func (e *eraser) leave(ctx context.Context, id string) (held bool, err error) {
-	var cursors, memberships int
+	var cursors, memberships, weeks int
 	err = e.tx(ctx, func(tx *bolt.Tx) error {
-		cursors, memberships = 0, 0
+		cursors, memberships, weeks = 0, 0, 0
 		sess, err := getSession(tx, id)
 		if err != nil {
 			return err
@@ -431,7 +448,10 @@ func (e *eraser) leave(ctx context.Context, id string) (held bool, err error) {
 		if tx.Bucket(bucketMembers).Get(mk) != nil {
 			memberships = 1
 		}
-		if e.o.DryRun || cursors+memberships == 0 {
+		if weeks, err = e.usage(tx, id); err != nil {
+			return err
+		}
+		if e.o.DryRun || cursors+memberships+weeks == 0 {
 			return errUnchanged
 		}
 		if err := tx.Bucket(bucketCursors).Delete(ck); err != nil {
@@ -447,7 +467,41 @@ func (e *eraser) leave(ctx context.Context, id string) (held bool, err error) {
 	}
 	e.rep.Cursors += cursors
 	e.rep.Memberships += memberships
+	e.rep.UsageWeeks += weeks
 	return false, nil
+}
+
+// usage takes the user out of a session's usage facts, week by week: out of
+// its patients, its response samples and the run of messages waiting for an
+// answer. It returns the weeks that named the user, and in a dry run
+// changes nothing.
+func (e *eraser) usage(tx *bolt.Tx, id string) (int, error) {
+	b := tx.Bucket(bucketUsage)
+	type change struct {
+		k []byte
+		v []byte
+	}
+	var changes []change
+	err := scan(b, prefix(id), func(rest, v []byte) error {
+		var r usageRecord
+		if err := decodeUsageInto(&r, v); err != nil {
+			return fmt.Errorf("usage of session %q: %w", id, err)
+		}
+		if !r.forget(e.user) {
+			return nil
+		}
+		changes = append(changes, change{k: append(prefix(id), rest...), v: encodeUsage(&r)})
+		return nil
+	})
+	if err != nil || e.o.DryRun {
+		return len(changes), err
+	}
+	for _, c := range changes {
+		if err := b.Put(c.k, c.v); err != nil {
+			return 0, err
+		}
+	}
+	return len(changes), nil
 }
 
 // dropMember rewrites a session without the user among its members.

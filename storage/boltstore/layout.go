@@ -39,6 +39,9 @@ import (
 //	          records oldest first
 //	erased    user → when the user was first erased; with the users record
 //	          left, their tombstone (erase.go)
+//	attrs     user → report attributes (region, bucket)
+//	usage     session \x00 4-byte big-endian week → usage facts of the
+//	          session in that week (usage.go); the sweep leaves them
 //
 // The per-session buckets are created with the session, so an append never
 // creates a bucket. Values are encoded as described in codec.go.
@@ -57,11 +60,14 @@ var (
 	bucketAuditBy  = []byte("auditby")
 	bucketErased   = []byte("erased")
 	bucketChecks   = []byte("checkpoints")
+	bucketAttrs    = []byte("attrs")
+	bucketUsage    = []byte("usage")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketDevices, bucketOwners, bucketSessions, bucketMembers,
 		bucketLogs, bucketIdem, bucketCursors, bucketConsents, bucketAudit,
 		bucketAuditBy, bucketErased, bucketChecks,
+		bucketAttrs, bucketUsage,
 	}
 
 	keyLayout      = []byte("layout")

@@ -51,7 +51,7 @@ func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
 				return err
 			}
 		}
-		return nil
+		return createdUsage(tx, sess)
 	})
 }
 

@@ -82,6 +82,7 @@ func newErasure(t *testing.T, s storage.Store, sfx string) erasure {
 		noErr(t, "MoveReadCursor", err)
 	}
 	noErr(t, "SetLegalHold", s.SetLegalHold(ctx, f.held, true))
+	noErr(t, "SetAttributes", s.SetAttributes(ctx, f.pat, storage.Attributes{Region: "north", Bucket: "age18-39"}))
 	return f
 }
 
@@ -104,6 +105,7 @@ func (f erasure) report(erasedAt time.Time) storage.EraseReport {
 	return storage.EraseReport{
 		ErasedAt: erasedAt,
 		Messages: 2, Retries: 2, Headers: 3, Cursors: 1, Memberships: 1, Devices: 2, ConsentDevices: 3,
+		Attributes: 1, UsageWeeks: 2, // the open session's weeks: created at t0, written now
 		Withdrawn: 1,
 		Others:    2, Held: []storage.HeldSession{{ID: f.held, Messages: 1}}, Consents: 4, Retired: 3,
 	}
@@ -157,6 +159,17 @@ func (f erasure) checkErased(t *testing.T, s storage.Store) {
 	if len(sn.Devices) != 0 || len(sn.DocDevs) != 1 {
 		t.Errorf("devices left: %v; the clinician's: %v", sn.Devices, sn.DocDevs)
 	}
+	if a, err := s.Attributes(ctx, f.pat); err != nil || a != (storage.Attributes{}) {
+		t.Errorf("attributes left: %+v, %v", a, err)
+	}
+	noErr(t, "Usage", s.Usage(ctx, func(w storage.SessionWeek) error {
+		named := slices.Contains(w.Patients, f.pat) ||
+			slices.ContainsFunc(w.Responses, func(r storage.Response) bool { return r.Patient == f.pat })
+		if named && w.Session != f.held {
+			t.Errorf("usage of %s in %v still names the erased patient: %+v", w.Session, w.Week, w)
+		}
+		return nil
+	}))
 	checkErr(t, "PutDevice of an erased user's device id",
 		s.PutDevice(ctx, device(f.doc, f.phone, 9), 16), storage.ErrConflict)
 	list, err := s.ListSessions(ctx, f.pat)
@@ -311,7 +324,7 @@ var eraseCases = []testCase{
 		rep, err := f.erase(t.Context(), s, false, 0)
 		noErr(t, "EraseUser after the hold", err)
 		want := storage.EraseReport{ErasedAt: eraseAt, Messages: 1, Retries: 1, Headers: 1, Cursors: 1,
-			Memberships: 1, Others: 1, Consents: 4, Retired: 3}
+			Memberships: 1, UsageWeeks: 2, Others: 1, Consents: 4, Retired: 3}
 		if d := cmp.Diff(want, rep, diffOpts...); d != "" {
 			t.Errorf("report after the hold (-want +got):\n%s", d)
 		}

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 		{"Retention", retentionCases},
 		{"Erasure", eraseCases},
 		{"Lifecycle", lifecycleCases},
+		{"Usage", usageCases},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
