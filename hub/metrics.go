@@ -49,7 +49,7 @@ func newMetrics(reg *prometheus.Registry, conns func() float64) *metrics {
 	}
 	m.sweepDeleted = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bedside_retention_deleted_total",
-		Help: "Records deleted by retention sweeps, by class (messages, retries, cursors, consents, audit).",
+		Help: "Records deleted by retention sweeps, by class (messages, retries, cursors, consents, audit, usage).",
 	}, []string{"class"})
 	m.sweepDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "bedside_retention_sweep_seconds",

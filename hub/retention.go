@@ -31,6 +31,10 @@ type Retention struct {
 	// is kept), an audit record from its time. Default and minimum 52608h
 	// (2192 days: six years, leap days included).
 	Records time.Duration `yaml:"records"`
+	// Usage is how long the usage facts behind reports are kept after
+	// their week ended. Default 17472h (104 weeks, the longest report);
+	// at least 168h.
+	Usage time.Duration `yaml:"usage"`
 	// Interval is how often the sweeper runs. Default 1h.
 	Interval time.Duration `yaml:"interval"`
 }
@@ -49,6 +53,7 @@ const (
 	DefaultMaxAge         = 365 * 24 * time.Hour
 	DefaultSweepInterval  = time.Hour
 	MinRecords            = 2192 * 24 * time.Hour
+	DefaultUsage          = 104 * 7 * 24 * time.Hour
 	sweepFailuresNotReady = 3 // readiness turns false after this many failed sweeps in a row
 )
 
@@ -60,12 +65,15 @@ func (r *Retention) Validate() error {
 	r.AfterClose = cmp.Or(r.AfterClose, DefaultAfterClose)
 	r.MaxAge = cmp.Or(r.MaxAge, DefaultMaxAge)
 	r.Records = cmp.Or(r.Records, MinRecords)
+	r.Usage = cmp.Or(r.Usage, DefaultUsage)
 	r.Interval = cmp.Or(r.Interval, DefaultSweepInterval)
 	switch {
 	case r.AfterClose < time.Second || r.MaxAge < time.Second:
 		return fmt.Errorf("%w: retention afterClose and maxAge must be at least 1s", ErrConfig)
 	case r.Records < MinRecords:
 		return fmt.Errorf("%w: retention records must be at least %v (six years)", ErrConfig, MinRecords)
+	case r.Usage < 7*24*time.Hour:
+		return fmt.Errorf("%w: retention usage below a week (168h)", ErrConfig)
 	case r.Interval < time.Second:
 		return fmt.Errorf("%w: retention interval below 1s", ErrConfig)
 	}
@@ -90,7 +98,7 @@ func (r *Retention) Validate() error {
 // Policy is the sweep this retention asks for at now.
 func (r Retention) Policy(now time.Time, dryRun bool) storage.SweepPolicy {
 	p := storage.SweepPolicy{Now: now, AfterClose: r.AfterClose, MaxAge: r.MaxAge,
-		ConsentsAfter: r.Records, AuditAfter: r.Records, DryRun: dryRun}
+		ConsentsAfter: r.Records, AuditAfter: r.Records, UsageAfter: r.Usage, DryRun: dryRun}
 	if len(r.Kinds) > 0 {
 		p.Kinds = make(map[string]storage.KindRetention, len(r.Kinds))
 		for kind, k := range r.Kinds {
@@ -108,8 +116,9 @@ func SweepAuditRecord(now time.Time, st storage.SweepStats, err error) audit.Rec
 		out = "failed"
 	}
 	return audit.Record{Time: now, Actor: "bedside", Role: "system", Action: "retention.sweep",
-		Target: fmt.Sprintf("messages=%d retries=%d cursors=%d consents=%d audit=%d expiredSessions=%d held=%d",
-			st.Messages, st.Retries, st.Cursors, st.Consents, st.Audit, st.Expired, st.Held),
+		Target: fmt.Sprintf("messages=%d retries=%d cursors=%d consents=%d audit=%d usage=%d "+
+			"expiredSessions=%d held=%d",
+			st.Messages, st.Retries, st.Cursors, st.Consents, st.Audit, st.Usage, st.Expired, st.Held),
 		Outcome: out}
 }
 
@@ -161,6 +170,7 @@ func (h *Hub) Sweep(ctx context.Context) (storage.SweepStats, error) {
 	h.metrics.sweepDeleted.WithLabelValues("cursors").Add(float64(st.Cursors))
 	h.metrics.sweepDeleted.WithLabelValues("consents").Add(float64(st.Consents))
 	h.metrics.sweepDeleted.WithLabelValues("audit").Add(float64(st.Audit))
+	h.metrics.sweepDeleted.WithLabelValues("usage").Add(float64(st.Usage))
 	h.metrics.sweepDuration.Observe(time.Since(start).Seconds())
 	if err != nil {
 		n := h.sweeper.failures.Add(1)

@@ -304,8 +304,9 @@ type Store interface {
 // none). Kinds overrides both for sessions of a kind. Consent records that
 // have not been in effect for ConsentsAfter (a grant withdrawn that long ago,
 // with its withdrawal) go too; 0 keeps them. Audit records older than
-// AuditAfter go as DeleteAuditBefore deletes them; 0 keeps them. DryRun
-// counts without deleting.
+// AuditAfter go as DeleteAuditBefore deletes them; 0 keeps them. Usage
+// facts of weeks that ended UsageAfter ago go; 0 keeps them. DryRun counts
+// without deleting.
 // Batch bounds the keys one transaction deletes (0: 1000). Progress, if set,
 // is called from the sweeping goroutine after each session with the counts
 // so far, the sessions done and the sessions in all.
@@ -316,6 +317,7 @@ type SweepPolicy struct {
 	Kinds         map[string]KindRetention
 	ConsentsAfter time.Duration
 	AuditAfter    time.Duration
+	UsageAfter    time.Duration
 	Batch         int
 	DryRun        bool
 	Progress      func(st SweepStats, done, total int)
@@ -342,6 +344,7 @@ type SweepStats struct {
 	Cursors  int // read cursors
 	Consents int // consent records no longer in effect for the compliance period
 	Audit    int // audit records past the compliance period
+	Usage    int // session weeks of usage facts past their period
 	Expired  int // closed sessions whose envelopes all went
 	Held     int // sessions skipped for legal hold
 }

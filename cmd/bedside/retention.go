@@ -51,8 +51,8 @@ func retentionCmd(ctx context.Context, args []string, getenv func(string) string
 		err = errors.Join(err, aerr)
 	}
 	fmt.Fprintf(stdout, "%s: %d messages, %d retry records, %d read cursors, %d consent records, "+
-		"%d audit records; %d sessions expired, %d held\n",
-		verb, st.Messages, st.Retries, st.Cursors, st.Consents, st.Audit, st.Expired, st.Held)
+		"%d audit records, %d usage weeks; %d sessions expired, %d held\n",
+		verb, st.Messages, st.Retries, st.Cursors, st.Consents, st.Audit, st.Usage, st.Expired, st.Held)
 	return err
 }
 

@@ -58,6 +58,13 @@ func (s *Store) Sweep(ctx context.Context, p storage.SweepPolicy) (storage.Sweep
 			return st, fmt.Errorf("boltstore: sweep consents: %w", err)
 		}
 	}
+	if p.UsageAfter > 0 {
+		n, err := s.sweepUsage(ctx, p)
+		st.Usage += n
+		if err != nil {
+			return st, fmt.Errorf("boltstore: sweep usage: %w", err)
+		}
+	}
 	if p.AuditAfter > 0 {
 		n, err := s.sweepAudit(ctx, p)
 		st.Audit += n
@@ -248,21 +255,7 @@ func (s *Store) sweepConsents(ctx context.Context, p storage.SweepPolicy) (int, 
 	if err != nil || p.DryRun {
 		return len(keys), err
 	}
-	for start := 0; start < len(keys); start += p.Batch {
-		batch := keys[start:min(start+p.Batch, len(keys))]
-		if err := s.update(ctx, "sweep consents", func(tx *bolt.Tx) error {
-			b := tx.Bucket(bucketConsents)
-			for _, k := range batch {
-				if err := b.Delete(k); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			return start, err
-		}
-	}
-	return len(keys), nil
+	return len(keys), s.deleteKeys(ctx, bucketConsents, keys, p.Batch)
 }
 
 // expiredConsents calls expired with the key of every grant withdrawn at or
@@ -307,4 +300,46 @@ func expiredConsents(b *bolt.Bucket, cutoff time.Time, expired func(k []byte)) e
 	})
 	flush()
 	return err
+}
+
+// sweepUsage deletes the usage facts of every week that ended at least
+// p.UsageAfter before p.Now, in batches.
+func (s *Store) sweepUsage(ctx context.Context, p storage.SweepPolicy) (int, error) {
+	cutoff := p.Now.Add(-p.UsageAfter)
+	var keys [][]byte
+	err := s.view(ctx, "sweep usage", func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketUsage).ForEach(func(k, _ []byte) error {
+			if len(k) < 4 {
+				return corruptf("usage key %x", k)
+			}
+			week := storage.Week(binary.BigEndian.Uint32(k[len(k)-4:]) ^ 1<<31)
+			if !week.Start().AddDate(0, 0, 7).After(cutoff) {
+				keys = append(keys, bytes.Clone(k))
+			}
+			return nil
+		})
+	})
+	if err != nil || p.DryRun {
+		return len(keys), err
+	}
+	return len(keys), s.deleteKeys(ctx, bucketUsage, keys, p.Batch)
+}
+
+// deleteKeys deletes keys of a top-level bucket, batch keys per transaction.
+func (s *Store) deleteKeys(ctx context.Context, bucket []byte, keys [][]byte, batch int) error {
+	for start := 0; start < len(keys); start += batch {
+		part := keys[start:min(start+batch, len(keys))]
+		if err := s.update(ctx, "sweep", func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucket)
+			for _, k := range part {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

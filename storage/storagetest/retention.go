@@ -204,4 +204,29 @@ var retentionCases = []testCase{
 			t.Errorf("second sweep: %+v %v", st, err)
 		}
 	}},
+	{"SweepUsage", func(t *testing.T, s storage.Store) {
+		ctx := t.Context()
+		mustConsent(t, s, chatGrant("pat", "g1"))
+		mustCreate(t, s, chat("s1"))      // facts for the week of t0
+		mustAppend(t, s, msg("s1", "m1")) // and for this week
+		count := func() int {
+			n := 0
+			noErr(t, "Usage", s.Usage(ctx, func(storage.SessionWeek) error { n++; return nil }))
+			return n
+		}
+		if n := count(); n != 2 {
+			t.Fatalf("%d session weeks of facts, want 2", n)
+		}
+		// t0's week ended more than a day before now; this week has not.
+		policy := storage.SweepPolicy{Now: time.Now(), UsageAfter: 24 * time.Hour, DryRun: true}
+		st, err := s.Sweep(ctx, policy)
+		noErr(t, "dry run", err)
+		if st.Usage != 1 || count() != 2 {
+			t.Fatalf("dry run: %+v, %d weeks left", st, count())
+		}
+		policy.DryRun = false
+		if st, err = s.Sweep(ctx, policy); err != nil || st.Usage != 1 || count() != 1 {
+			t.Fatalf("sweep: %+v %v, %d weeks left", st, err, count())
+		}
+	}},
 }
