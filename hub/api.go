@@ -59,15 +59,27 @@ func (h *Hub) route(mux *http.ServeMux, pattern, action string, fn handlerFunc) 
 			if note.action != "" {
 				act = note.action
 			}
-			h.audit.record(r.Context(), audit.Record{Time: h.now(), Actor: c.user, Role: c.role,
-				Action: act, Target: tgt, Outcome: outcome(err)})
+			rec := audit.Record{Time: h.now(), Actor: c.user, Role: c.role, Action: act, Target: tgt,
+				Outcome: outcome(err)}
+			recs := []audit.Record{rec}
+			for _, also := range note.also {
+				rec.Action, rec.Target = also.action, also.target
+				recs = append(recs, rec)
+			}
+			h.audit.recordAll(r.Context(), recs)
 		}
 	})
 }
 
 // auditNote carries what a handler learns that its audit record should say:
-// the id of what it created.
-type auditNote struct{ target, action string }
+// the id of what it created, and records to add about a second target (the
+// user a member was added for, say).
+type auditNote struct {
+	target, action string
+	also           []auditAlso
+}
+
+type auditAlso struct{ action, target string }
 
 type auditNoteKey struct{}
 
@@ -75,6 +87,14 @@ type auditNoteKey struct{}
 func noteTarget(ctx context.Context, id string) {
 	if n, ok := ctx.Value(auditNoteKey{}).(*auditNote); ok {
 		n.target = id
+	}
+}
+
+// noteAlso adds a record of action on target to the request's own: what
+// the request did to a second thing, since a record names one target.
+func noteAlso(ctx context.Context, action, target string) {
+	if n, ok := ctx.Value(auditNoteKey{}).(*auditNote); ok {
+		n.also = append(n.also, auditAlso{action: action, target: target})
 	}
 }
 
@@ -357,6 +377,10 @@ func (h *Hub) revokeTokens(w http.ResponseWriter, r *http.Request, c caller) err
 	if err := validUser(user); err != nil {
 		return err
 	}
+	// An erased user's tombstone refuses every token already.
+	if u, err := h.store.GetUser(r.Context(), user); err == nil && !u.ErasedAt.IsZero() {
+		return errorf(http.StatusConflict, wire.CodeConflict, "user %s was erased: no token of theirs works", user)
+	}
 	// iat has whole seconds: a token of this second counts as revoked.
 	at := h.now().Truncate(time.Second).Add(time.Second)
 	err := h.store.RevokeTokens(r.Context(), user, at)
@@ -568,6 +592,9 @@ func (h *Hub) addMember(w http.ResponseWriter, r *http.Request, c caller) error 
 	if err != nil {
 		return err
 	}
+	if emergencyMember(s, c.user) {
+		return errorf(http.StatusForbidden, wire.CodeForbidden, "emergency access does not extend to adding members")
+	}
 	var req wire.AddMemberRequest
 	if err := decodeJSON(w, r, maxSmallBody, &req); err != nil {
 		return err
@@ -591,7 +618,7 @@ func (h *Hub) addMember(w http.ResponseWriter, r *http.Request, c caller) error 
 		}
 	}
 
-	s, added, err := h.store.AddMember(ctx, s.ID, m, h.cfg.MaxMembers)
+	s, added, err := h.store.AddMember(ctx, s.ID, m, h.cfg.MaxMembers, h.now())
 	if errors.Is(err, storage.ErrFull) {
 		return badRequest("a session has at most %d members", h.cfg.MaxMembers)
 	}
@@ -604,6 +631,7 @@ func (h *Hub) addMember(w http.ResponseWriter, r *http.Request, c caller) error 
 	}
 	status := http.StatusOK
 	if added {
+		noteAlso(ctx, "session.member_added", m.User)
 		status = http.StatusCreated
 		h.publish(ctx, Event{Users: memberIDs(s), Session: &wire.SessionEvent{SessionID: s.ID,
 			Reason: wire.SessionMemberAdded, User: m.User, HeadSeq: s.HeadSeq}})
@@ -639,7 +667,10 @@ func (h *Hub) closeSession(w http.ResponseWriter, r *http.Request, c caller) err
 	if c.role == wire.RoleAdmin {
 		err = h.knownSession(ctx, id)
 	} else {
-		_, err = h.memberSession(ctx, id, c.user)
+		var s storage.Session
+		if s, err = h.memberSession(ctx, id, c.user); err == nil && emergencyMember(s, c.user) {
+			err = errorf(http.StatusForbidden, wire.CodeForbidden, "emergency access does not extend to closing")
+		}
 	}
 	if err != nil {
 		return err
@@ -915,6 +946,10 @@ func (h *Hub) grantConsent(w http.ResponseWriter, r *http.Request, c caller) err
 	if len(recs) >= maxConsentRecords {
 		return errorf(http.StatusConflict, wire.CodeConflict, "%d consent records, the most kept", len(recs))
 	}
+	if c.role == wire.RoleClinician && withdrawnByPatient(recs, req.Scope) {
+		return errorf(http.StatusForbidden, wire.CodeForbidden,
+			"the patient withdrew %s consent in the app; only they or an admin may grant it again", req.Scope)
+	}
 	if rec.Method == wire.MethodInApp {
 		if err := h.rememberUser(ctx, c); err != nil {
 			return err
@@ -932,6 +967,18 @@ func (h *Hub) grantConsent(w http.ResponseWriter, r *http.Request, c caller) err
 	h.tellSessions(ctx, rec.User, wire.SessionConsentGranted)
 	writeJSON(w, http.StatusCreated, wireConsent(rec, true))
 	return nil
+}
+
+// withdrawnByPatient reports whether the newest record of scope among a
+// patient's records is a withdrawal they made themselves: a clinician may
+// not undo it (an emergency grantee least of all).
+func withdrawnByPatient(recs []storage.Consent, scope string) bool {
+	for _, r := range slices.Backward(recs) {
+		if r.Scope == scope {
+			return r.Kind == storage.ConsentWithdraw && r.Method == wire.MethodInApp
+		}
+	}
+	return false
 }
 
 // consentRecord starts a consent record for the request's caller: a

@@ -21,10 +21,13 @@ func wireSession(s storage.Session, cursors map[string]uint64) wire.Session {
 	for _, m := range s.Members {
 		wm := wire.Member{User: m.User, Role: m.Role, ReadSeq: cursors[m.User]}
 		if m.Emergency() {
-			e := wireEmergency(m)
-			wm.Emergency = &e
+			until := m.Until
+			wm.EmergencyUntil = &until
 		}
 		out.Members = append(out.Members, wm)
+	}
+	for _, g := range s.Grants {
+		out.EmergencyAccess = append(out.EmergencyAccess, wireGrant("", g))
 	}
 	if !s.ClosedAt.IsZero() {
 		closed := s.ClosedAt

@@ -15,10 +15,11 @@ import (
 )
 
 // Emergency access ("break glass"): an admin lets a clinician into a session
-// for a limited time with a stated reason. The grant is a membership with an
-// end: the clinician reads, sends and receives like a member until it, and
-// the grant stays in the session record afterwards as evidence, shown to the
-// patient in GET /v1/me/access.
+// for a limited time with a stated reason. The grant gives a membership with
+// an end: the clinician reads, sends and receives like a member until it,
+// but may neither add members nor close the session. Every grant stays in
+// the session record as evidence, shown to its members and to the patient
+// in GET /v1/me/access, and the audit trail names the grantee.
 //
 // Under end-to-end encryption the grant opens only what is sealed for the
 // clinician's devices from then on: members' clients see the new member
@@ -77,14 +78,14 @@ func (a activeStore) CloseSession(ctx context.Context, id string, at time.Time) 
 }
 
 func (a activeStore) AddMember(ctx context.Context, id string, m storage.Member,
-	max int) (storage.Session, bool, error) {
-	s, added, err := a.Store.AddMember(ctx, id, m, max)
+	max int, at time.Time) (storage.Session, bool, error) {
+	s, added, err := a.Store.AddMember(ctx, id, m, max, at)
 	return a.active(s), added, err
 }
 
-func (a activeStore) GrantEmergency(ctx context.Context, id string, m storage.Member,
+func (a activeStore) GrantEmergency(ctx context.Context, id string, g storage.Grant, role string,
 	max int) (storage.Session, error) {
-	s, err := a.Store.GrantEmergency(ctx, id, m, max)
+	s, err := a.Store.GrantEmergency(ctx, id, g, role, max)
 	return a.active(s), err
 }
 
@@ -107,22 +108,26 @@ func (h *Hub) grantEmergency(w http.ResponseWriter, r *http.Request, c caller) e
 	}
 
 	ctx := r.Context()
-	if _, err := h.store.GetSession(ctx, id); errors.Is(err, storage.ErrNotFound) {
+	if s, err := h.store.GetSession(ctx, id); errors.Is(err, storage.ErrNotFound) {
 		return notFound("session")
 	} else if err != nil {
 		return err
+	} else if len(s.Grants) >= storage.MaxGrants {
+		return errorf(http.StatusConflict, wire.CodeConflict, "a session keeps at most %d emergency grants",
+			storage.MaxGrants)
 	}
 	m, err := h.newMember(ctx, c, req.User)
 	if err != nil {
 		return err
 	}
 	if m.Role != wire.RoleClinician {
-		return errorf(http.StatusConflict, wire.CodeConflict, "emergency access is for clinicians; %s is a %s",
-			req.User, m.Role)
+		return errorf(http.StatusConflict, wire.CodeConflict, "emergency access is for clinicians; %s is not one",
+			req.User)
 	}
 	now := h.now()
-	m.Until, m.By, m.Reason, m.Since = now.Add(time.Duration(minutes)*time.Minute), c.user, req.Reason, now
-	s, err := h.store.GrantEmergency(ctx, id, m, h.cfg.MaxMembers)
+	g := storage.Grant{User: m.User, By: c.user, Reason: req.Reason, Since: now,
+		Until: now.Add(time.Duration(minutes) * time.Minute)}
+	s, err := h.store.GrantEmergency(ctx, id, g, m.Role, h.cfg.MaxMembers)
 	switch {
 	case errors.Is(err, storage.ErrFull):
 		return badRequest("a session has at most %d members", h.cfg.MaxMembers)
@@ -133,9 +138,9 @@ func (h *Hub) grantEmergency(w http.ResponseWriter, r *http.Request, c caller) e
 	}
 
 	h.metrics.emergency.Inc()
-	until := m.Until
+	noteAlso(ctx, "session.emergency_grantee", m.User)
 	h.publish(ctx, Event{Users: memberIDs(s), Session: &wire.SessionEvent{SessionID: s.ID,
-		Reason: wire.SessionMemberAdded, User: m.User, HeadSeq: s.HeadSeq, Until: &until}})
+		Reason: wire.SessionMemberAdded, User: m.User, HeadSeq: s.HeadSeq, Until: &g.Until}})
 	writeJSON(w, http.StatusOK, wireSession(s, nil))
 	return nil
 }
@@ -151,8 +156,9 @@ func checkEmergency(req *wire.EmergencyRequest) (int, error) {
 		return 0, badRequest("reason is required: say why emergency access is needed; the patient will see it")
 	case len(req.Reason) > maxEmergencyReason:
 		return 0, badRequest("reason must be at most %d bytes", maxEmergencyReason)
-	case !utf8.ValidString(req.Reason) || strings.ContainsFunc(req.Reason, unicode.IsControl):
-		return 0, badRequest("reason must be UTF-8 text without control characters")
+	case !utf8.ValidString(req.Reason) || strings.ContainsFunc(req.Reason, notPlainText):
+		return 0, badRequest("reason must be plain text: no control, format (bidi, zero-width) " +
+			"or replacement characters")
 	}
 	switch m := req.Minutes; {
 	case m == 0:
@@ -173,22 +179,27 @@ func (h *Hub) emergencyGrants(ctx context.Context, user string) ([]wire.Emergenc
 	}
 	out := []wire.EmergencyGrant{}
 	for _, s := range ss {
-		// The grants that ended are gone from the active view; read the
-		// session as stored.
-		stored, err := h.stored.GetSession(ctx, s.ID)
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range stored.Members {
-			if m.Emergency() {
-				out = append(out, wire.EmergencyGrant{SessionID: s.ID, User: m.User, Emergency: wireEmergency(m)})
-			}
+		for _, g := range slices.Backward(s.Grants) {
+			out = append(out, wireGrant(s.ID, g))
 		}
 	}
-	slices.SortFunc(out, func(a, b wire.EmergencyGrant) int { return b.Since.Compare(a.Since) })
+	slices.SortStableFunc(out, func(a, b wire.EmergencyGrant) int { return b.Since.Compare(a.Since) })
 	return out, nil
 }
 
-func wireEmergency(m storage.Member) wire.Emergency {
-	return wire.Emergency{By: m.By, Reason: m.Reason, Since: m.Since, Until: m.Until}
+// emergencyMember reports whether user is in s by emergency access only.
+func emergencyMember(s storage.Session, user string) bool {
+	return slices.ContainsFunc(s.Members, func(m storage.Member) bool { return m.User == user && m.Emergency() })
+}
+
+func wireGrant(session string, g storage.Grant) wire.EmergencyGrant {
+	return wire.EmergencyGrant{SessionID: session, User: g.User, By: g.By, Reason: g.Reason,
+		Since: g.Since, Until: g.Until}
+}
+
+// notPlainText reports characters a reason shown to a patient must not
+// hold: controls, format characters (bidi overrides, zero-width ones), and
+// U+FFFD, which stands for bytes that were not UTF-8.
+func notPlainText(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError
 }

@@ -31,6 +31,10 @@ func TestEmergencyAccess(t *testing.T) {
 		{"no reason", path, `{"user":"er"}`, 400},
 		{"blank reason", path, `{"user":"er","reason":"  "}`, 400},
 		{"control character", path, `{"user":"er","reason":"a\u0007b"}`, 400},
+		{"bidi override", path, `{"user":"er","reason":"a\u202eb"}`, 400},
+		{"zero width", path, `{"user":"er","reason":"a\u200bb"}`, 400},
+		{"not UTF-8", path, "{\"user\":\"er\",\"reason\":\"a\xffb\"}", 400},
+		{"misspelt field", path, `{"user":"er","reason":"r","minutes":5,"minute":5}`, 400},
 		{"too long", path, `{"user":"er","reason":"r","minutes":1441}`, 400},
 		{"negative", path, `{"user":"er","reason":"r","minutes":-5}`, 400},
 		{"unknown user", path, `{"user":"ghost","reason":"r"}`, 404},
@@ -52,9 +56,12 @@ func TestEmergencyAccess(t *testing.T) {
 	if code := e.do("POST", path, root.token, body, &s); code != 200 {
 		t.Fatalf("grant: %d", code)
 	}
-	if m := s.Members[len(s.Members)-1]; m.User != "er" || m.Emergency == nil || m.Emergency.By != "root" ||
-		!m.Emergency.Until.Equal(clock.now().Add(30*time.Minute)) {
+	until := clock.now().Add(30 * time.Minute)
+	if m := s.Members[len(s.Members)-1]; m.User != "er" || m.EmergencyUntil == nil || !m.EmergencyUntil.Equal(until) {
 		t.Fatalf("granted member: %+v", m)
+	}
+	if g := s.EmergencyAccess; len(g) != 1 || g[0].User != "er" || g[0].By != "root" || !g[0].Until.Equal(until) {
+		t.Fatalf("grants shown to members: %+v", g)
 	}
 	ev := listen.nextOf(wire.FrameSession).Session
 	if ev.Reason != wire.SessionMemberAdded || ev.User != "er" || ev.Until == nil {
@@ -68,13 +75,43 @@ func TestEmergencyAccess(t *testing.T) {
 		}
 	}
 	e.send(er, sid, "er1", doc, pat)
+
+	// But the grant is no more than it says: the grantee can neither make
+	// it permanent, nor bring others in, nor close the session, nor undo
+	// the patient's own withdrawal of consent.
+	if code := e.do("POST", "/v1/sessions/"+sid+"/members", er.token, `{"user":"er"}`, nil); code != 403 {
+		t.Errorf("the grantee adds themselves: %d, want 403", code)
+	}
+	if code := e.do("POST", "/v1/sessions/"+sid+"/members", er.token, `{"user":"nurse"}`, nil); code != 403 {
+		t.Errorf("the grantee adds a colleague: %d, want 403", code)
+	}
+	if code := e.do("POST", "/v1/sessions/"+sid+"/close", er.token, nil, nil); code != 403 {
+		t.Errorf("the grantee closes the session: %d, want 403", code)
+	}
+	video := e.consentScope(pat, "video")
+	if code := e.do("DELETE", "/v1/consents/"+video.ID, pat.token, nil, nil); code != 200 {
+		t.Fatalf("withdraw video consent: %d", code)
+	}
+	again := `{"scope":"video","policyVersion":"v1","user":"pat"}`
+	if code := e.do("POST", "/v1/consents", er.token, again, nil); code != 403 {
+		t.Errorf("a clinician re-grants what the patient withdrew: %d, want 403", code)
+	}
+	if code := e.do("POST", "/v1/consents", root.token, again, nil); code != 201 {
+		t.Errorf("an admin re-grants what the patient withdrew: %d, want 201", code)
+	}
+
+	// A second grant extends the first; the session keeps both.
+	body = `{"user":"er","reason":"still needed for the handover","minutes":40}`
+	if code := e.do("POST", path, root.token, body, &s); code != 200 || len(s.EmergencyAccess) != 2 {
+		t.Fatalf("second grant: %d %+v", code, s.EmergencyAccess)
+	}
 	var list wire.SessionList
 	if e.do("GET", "/v1/sessions", er.token, nil, &list); len(list.Sessions) != 1 {
 		t.Errorf("the grantee's sessions: %+v", list)
 	}
 
 	// After it: a stranger again, and no longer among the members.
-	clock.advance(31 * time.Minute)
+	clock.advance(41 * time.Minute)
 	erTok, docTok := e.tokenAt("er", "clinician", clock.now()), e.tokenAt("doc", "clinician", clock.now())
 	for _, p := range []string{"/v1/sessions/" + sid, "/v1/sessions/" + sid + "/messages"} {
 		if code := e.do("GET", p, erTok, nil, nil); code != 404 {
@@ -84,8 +121,8 @@ func TestEmergencyAccess(t *testing.T) {
 	if e.do("GET", "/v1/sessions", erTok, nil, &list); len(list.Sessions) != 0 {
 		t.Errorf("the grantee's sessions after the grant: %+v", list)
 	}
-	if e.do("GET", "/v1/sessions/"+sid, docTok, nil, &s); len(s.Members) != 2 {
-		t.Errorf("members after the grant: %+v", s.Members)
+	if e.do("GET", "/v1/sessions/"+sid, docTok, nil, &s); len(s.Members) != 2 || len(s.EmergencyAccess) != 2 {
+		t.Errorf("members after the grant: %+v; grants %+v", s.Members, s.EmergencyAccess)
 	}
 
 	// The patient sees the grant, ended as it is, and the admin's action.
@@ -93,16 +130,26 @@ func TestEmergencyAccess(t *testing.T) {
 	if code := e.do("GET", "/v1/me/access", e.tokenAt("pat", "patient", clock.now()), nil, &report); code != 200 {
 		t.Fatalf("access report: %d", code)
 	}
-	if g := report.EmergencyAccess; len(g) != 1 || g[0].User != "er" || g[0].SessionID != sid ||
-		g[0].Reason != "patient unresponsive, on-call cover" || g[0].By != "root" {
+	if g := report.EmergencyAccess; len(g) != 2 || g[1].User != "er" || g[1].SessionID != sid ||
+		g[1].Reason != "patient unresponsive, on-call cover" || g[1].By != "root" ||
+		g[0].Reason != "still needed for the handover" {
 		t.Errorf("emergency access shown to the patient: %+v", g)
 	}
-	granted, read := false, false
+	granted, read := 0, false
 	for _, r := range report.Records {
-		granted = granted || (r.Action == "session.emergency" && r.Actor == "root" && r.Outcome == "ok")
+		if r.Action == "session.emergency" && r.Actor == "root" && r.Outcome == "ok" {
+			granted++
+		}
 		read = read || (r.Action == "history.read" && r.Actor == "er")
 	}
-	if !granted || !read {
-		t.Errorf("access report lacks the grant (%v) or the grantee's read (%v): %+v", granted, read, report.Records)
+	if granted != 2 || !read {
+		t.Errorf("access report lacks the grants (%d) or the grantee's read (%v): %+v", granted, read, report.Records)
+	}
+
+	// The audit trail names the grantee too.
+	var trail wire.AuditList
+	if code := e.do("GET", "/v1/audit?action=session.emergency_grantee", e.tokenAt("root", "admin", clock.now()),
+		nil, &trail); code != 200 || len(trail.Records) != 2 || trail.Records[0].Target != "er" {
+		t.Errorf("grantee records: %d %+v", code, trail.Records)
 	}
 }

@@ -103,7 +103,7 @@ func (h *Hub) erasable(ctx context.Context, user string) error {
 	}
 	if u.Role != wire.RolePatient {
 		return errorf(http.StatusConflict, wire.CodeNotPatient,
-			"user %s is a %s: erasure on request is for patients; staff records are the clinic's",
+			"user %s has the %s role: erasure on request is for patients; staff records are the clinic's",
 			user, u.Role)
 	}
 	return nil

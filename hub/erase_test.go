@@ -126,6 +126,13 @@ func TestErasure(t *testing.T) {
 	if code := e.do("PUT", "/v1/users/pat/attributes", admin, `{"region":"north"}`, nil); code != 404 {
 		t.Errorf("attributes for an erased patient: %d, want 404", code)
 	}
+	if code := e.do("POST", "/v1/users/pat/revoke", admin, nil, nil); code != 409 {
+		t.Errorf("revoking an erased patient's tokens: %d, want 409", code)
+	}
+	if code, body := e.raw("POST", "/v1/users/pat.two/erase", admin, `{"dry_run":true}`); code != 400 ||
+		!strings.Contains(body, `unknown field \"dry_run\"`) {
+		t.Errorf("a misspelt dry run: %d %s", code, body)
+	}
 	if m := e.metricsText(t); !strings.Contains(m, "bedside_erasures_total 2") ||
 		!strings.Contains(m, `bedside_erasure_deleted_total{class="messages"} 1`) {
 		t.Errorf("erasure metrics:\n%s", m)

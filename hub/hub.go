@@ -57,7 +57,6 @@ type Options struct {
 // Shutdown.
 type Hub struct {
 	store     storage.Store // activeStore: sessions as they stand now
-	stored    storage.Store // the store itself, emergency grants that ended included
 	tokenKey  []byte
 	cfg       Config
 	log       *slog.Logger
@@ -116,7 +115,6 @@ func New(opts Options) (*Hub, error) {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	h.stored = opts.Store
 	h.store = activeStore{Store: opts.Store, now: h.now}
 	if h.registry == nil {
 		h.registry = prometheus.NewRegistry()

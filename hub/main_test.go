@@ -142,8 +142,13 @@ func (e *env) user(id, role string) user {
 
 func (e *env) consent(u user) wire.Consent {
 	e.t.Helper()
+	return e.consentScope(u, "chat")
+}
+
+func (e *env) consentScope(u user, scope string) wire.Consent {
+	e.t.Helper()
 	var c wire.Consent
-	if code := e.do("POST", "/v1/consents", u.token, wire.ConsentRequest{Scope: "chat", PolicyVersion: "v1"}, &c); code != 201 {
+	if code := e.do("POST", "/v1/consents", u.token, wire.ConsentRequest{Scope: scope, PolicyVersion: "v1"}, &c); code != 201 {
 		e.t.Fatalf("consent: %d", code)
 	}
 	return c

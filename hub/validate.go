@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/bedside/bedside/hub/auth"
 	"github.com/bedside/bedside/hub/wire"
@@ -66,6 +68,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 		}
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	// A field the hub does not know is refused, not ignored: a misspelt
+	// "dryRun" must not turn an erasure real.
+	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}
@@ -94,6 +99,12 @@ func jsonError(err error) error {
 		return badRequest("malformed JSON at offset %d", syn.Offset)
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return badRequest("request body is empty or cut short")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		if len(name) > 66 || !utf8.ValidString(name) {
+			return badRequest("unknown field in the request body")
+		}
+		return badRequest("unknown field %s", name)
 	}
 	return badRequest("malformed JSON: %s", err.Error())
 }

@@ -53,19 +53,13 @@ type Device struct {
 }
 
 // Member is one member of a session; Role is the user's role when the
-// session was created, and decides whether the consent gate applies.
-//
-// A member let in by emergency access ("break glass") has Until set: they
-// count as a member only before it. Their record stays after it, as
-// evidence of the grant, with who granted it (By), why (Reason) and when
-// (Since).
+// session was created, and decides whether the consent gate applies. A
+// member let in by emergency access ("break glass") has Until set: they
+// count as a member only before it.
 type Member struct {
-	User   string
-	Role   string
-	Until  time.Time // zero for a regular member
-	By     string
-	Reason string
-	Since  time.Time
+	User  string
+	Role  string
+	Until time.Time // zero for a regular member
 }
 
 // Emergency reports whether m was let in by emergency access.
@@ -73,6 +67,20 @@ func (m Member) Emergency() bool { return !m.Until.IsZero() }
 
 // ActiveAt reports whether m counts as a member at t.
 func (m Member) ActiveAt(t time.Time) bool { return m.Until.IsZero() || t.Before(m.Until) }
+
+// Grant is the record of one emergency access grant: who let User in, why,
+// from when until when. A session keeps every grant, as evidence, however
+// the membership it gave ended.
+type Grant struct {
+	User   string
+	By     string
+	Reason string
+	Since  time.Time
+	Until  time.Time
+}
+
+// MaxGrants bounds the emergency grants one session keeps.
+const MaxGrants = 64
 
 // Session is a conversation between members. HeadSeq is the seq of its newest
 // message, 0 when it has none.
@@ -85,6 +93,7 @@ type Session struct {
 	CreatedAt time.Time
 	ClosedAt  time.Time // zero while open
 	LegalHold bool      // no deletion while set
+	Grants    []Grant   // emergency access grants, oldest first
 }
 
 // Message is one entry of a session log. Recipients maps each recipient device
@@ -175,14 +184,18 @@ type Store interface {
 	CloseSession(ctx context.Context, id string, at time.Time) (s Session, closed bool, err error)
 	// AddMember adds m to a session that has fewer than max members and
 	// returns the session as it now stands; added is false when m.User was
-	// a member already (nothing changes). Errors: ErrNotFound, ErrFull.
-	AddMember(ctx context.Context, sessionID string, m Member, max int) (s Session, added bool, err error)
-	// GrantEmergency lets m, with Until, By, Reason and Since set, into a
-	// session for a limited time, open or closed; a grant to someone who
-	// holds one already (expired or not) replaces it. AddMember makes such
-	// a member a regular one. Errors: ErrNotFound, ErrFull, ErrConflict
-	// when m.User is a regular member.
-	GrantEmergency(ctx context.Context, sessionID string, m Member, max int) (Session, error)
+	// a member already (nothing changes). A member let in by emergency
+	// access becomes a regular one (added is then true). Members whose
+	// emergency access ended by at are dropped first and do not count.
+	// Errors: ErrNotFound, ErrFull, ErrSessionClosed.
+	AddMember(ctx context.Context, sessionID string, m Member, max int, at time.Time) (s Session, added bool, err error)
+	// GrantEmergency records g and lets g.User, of role, into a session,
+	// open or closed, until g.Until; a member whose emergency access has
+	// not ended has it extended (or shortened) to g.Until. Members whose
+	// emergency access ended by g.Since are dropped first and do not
+	// count. Errors: ErrNotFound, ErrFull (max members, or MaxGrants
+	// grants), ErrConflict when g.User is a regular member.
+	GrantEmergency(ctx context.Context, sessionID string, g Grant, role string, max int) (Session, error)
 
 	// Append writes a message durably, or returns the original for a retry.
 	// Errors: ErrNotFound (no session), ErrSessionClosed, ErrConsentRequired,

@@ -26,6 +26,10 @@ func retentionCmd(ctx context.Context, args []string, getenv func(string) string
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bedside retention run: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
 	cfg, err := loadConfig(fs, f, getenv)
 	if err != nil {
 		return err

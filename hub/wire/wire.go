@@ -82,22 +82,14 @@ type CreateSessionRequest struct {
 	Kind    string   `json:"kind,omitempty"`
 }
 
-// Member is one member of a session with their read cursor. Emergency is
-// set for a member let in by emergency access.
+// Member is one member of a session with their read cursor.
+// EmergencyUntil is set for a member let in by emergency access: they are a
+// member until then.
 type Member struct {
-	User      string     `json:"user"`
-	Role      string     `json:"role"`
-	ReadSeq   uint64     `json:"readSeq"`
-	Emergency *Emergency `json:"emergency,omitempty"`
-}
-
-// Emergency is a grant of emergency ("break glass") access: who let the
-// user in, why, and for how long.
-type Emergency struct {
-	By     string    `json:"by"`
-	Reason string    `json:"reason"`
-	Since  time.Time `json:"since"`
-	Until  time.Time `json:"until"`
+	User           string     `json:"user"`
+	Role           string     `json:"role"`
+	ReadSeq        uint64     `json:"readSeq"`
+	EmergencyUntil *time.Time `json:"emergencyUntil,omitempty"`
 }
 
 // EmergencyRequest is the body of POST /v1/sessions/{id}/emergency: let
@@ -109,11 +101,15 @@ type EmergencyRequest struct {
 	Minutes int    `json:"minutes,omitempty"`
 }
 
-// EmergencyGrant is one emergency grant in a patient's access report.
+// EmergencyGrant is one grant of emergency ("break glass") access: who let
+// User into the session, why, and for how long. Sessions keep every grant.
 type EmergencyGrant struct {
-	SessionID string `json:"sessionId"`
-	User      string `json:"user"`
-	Emergency
+	SessionID string    `json:"sessionId,omitempty"` // in an access report
+	User      string    `json:"user"`
+	By        string    `json:"by"`
+	Reason    string    `json:"reason"`
+	Since     time.Time `json:"since"`
+	Until     time.Time `json:"until"`
 }
 
 // AccessReport answers GET /v1/me/access: who else acted on the caller's
@@ -134,6 +130,9 @@ type Session struct {
 	CreatedAt time.Time  `json:"createdAt"`
 	ClosedAt  *time.Time `json:"closedAt,omitempty"` // set once closed: read-only
 	LegalHold bool       `json:"legalHold,omitempty"`
+	// EmergencyAccess lists every emergency grant to the session, current
+	// or ended, oldest first.
+	EmergencyAccess []EmergencyGrant `json:"emergencyAccess,omitempty"`
 }
 
 // LegalHoldRequest is the body of POST /v1/sessions/{id}/hold.

@@ -65,7 +65,8 @@ func seedRecords() [][]byte {
 		encodeUser(storage.User{}),
 		encodeSession(storage.Session{Kind: "call", State: "closed", CreatedAt: at, ClosedAt: at, LegalHold: true,
 			Members: []storage.Member{{User: "pat", Role: "patient"}, {User: "er", Role: "clinician",
-				Until: at.Add(time.Hour), By: "root", Reason: "on call", Since: at}}}),
+				Until: at.Add(time.Hour)}},
+			Grants: []storage.Grant{{User: "er", By: "root", Reason: "on call", Since: at, Until: at.Add(time.Hour)}}}),
 		encodeErased(at),
 	}
 }

@@ -69,56 +69,63 @@ func encodeSession(s storage.Session) []byte {
 		hold = 1
 	}
 	e.uint(hold)
-	encodeGrants(e, s.Members)
+	encodeGrants(e, s)
 	return e.b
 }
 
-// encodeGrants appends the emergency grants of members, if any, after the
-// fields every session has: a count, then for each the member's index,
-// until, by, reason and since. A session without grants ends before the
-// count, as records written before grants existed do.
-func encodeGrants(e *encoder, members []storage.Member) {
-	n := 0
-	for _, m := range members {
+// encodeGrants appends what emergency access left in a session, if
+// anything, after the fields every session has: the count of members with
+// an end, each as its index and until; then the count of grants, each as
+// user, by, reason, since and until. A session without either ends before
+// them, as records written before emergency access existed do.
+func encodeGrants(e *encoder, s storage.Session) {
+	ending := 0
+	for _, m := range s.Members {
 		if m.Emergency() {
-			n++
+			ending++
 		}
 	}
-	if n == 0 {
+	if ending == 0 && len(s.Grants) == 0 {
 		return
 	}
-	e.uint(uint64(n))
-	for i, m := range members {
+	e.uint(uint64(ending))
+	for i, m := range s.Members {
 		if m.Emergency() {
 			e.uint(uint64(i))
 			e.time(m.Until)
-			e.string(m.By)
-			e.string(m.Reason)
-			e.time(m.Since)
 		}
+	}
+	e.uint(uint64(len(s.Grants)))
+	for _, g := range s.Grants {
+		e.string(g.User)
+		e.string(g.By)
+		e.string(g.Reason)
+		e.time(g.Since)
+		e.time(g.Until)
 	}
 }
 
-func decodeGrants(d *decoder, members []storage.Member) {
+func decodeGrants(d *decoder, s *storage.Session) {
 	if len(d.b) == 0 {
 		return
 	}
-	n := d.count("grant count", 5)
+	n := d.count("ending member count", 3)
 	for range n {
-		i := d.uint("grant member")
-		if d.err == nil && i >= uint64(len(members)) {
-			d.fail("grant member")
+		i, until := d.uint("ending member"), d.time("member until")
+		if d.err == nil && (i >= uint64(len(s.Members)) || until.Unix() == (time.Time{}).Unix()) {
+			d.fail("ending member")
 		}
-		until, by, reason, since := d.time("grant until"), d.string("granted by"), d.string("grant reason"), d.time("granted at")
 		if d.err != nil {
 			return
 		}
-		if until.Unix() == (time.Time{}).Unix() {
-			d.fail("grant until")
-			return
+		s.Members[i].Until = until
+	}
+	if n := d.count("grant count", 7); n > 0 {
+		s.Grants = make([]storage.Grant, n)
+		for i := range s.Grants {
+			s.Grants[i] = storage.Grant{User: d.string("grant user"), By: d.string("granted by"),
+				Reason: d.string("grant reason"), Since: d.time("granted at"), Until: d.time("grant until")}
 		}
-		m := &members[i]
-		m.Until, m.By, m.Reason, m.Since = until, by, reason, since
 	}
 }
 
@@ -139,7 +146,7 @@ func decodeSession(b []byte) (storage.Session, error) {
 		s.ClosedAt = closed
 	}
 	s.LegalHold = d.uint("legal hold") == 1
-	decodeGrants(d, s.Members)
+	decodeGrants(d, &s)
 	return s, d.finish()
 }
 

@@ -262,39 +262,39 @@ func (s *Store) CloseSession(ctx context.Context, id string, at time.Time) (sess
 // AddMember adds m to a session with fewer than max members, in the same
 // transaction as the members index, and returns the session as it stands.
 func (s *Store) AddMember(ctx context.Context, sessionID string, m storage.Member,
-	max int) (sess storage.Session, added bool, err error) {
+	max int, at time.Time) (sess storage.Session, added bool, err error) {
 	if err := checkID("session id", sessionID); err != nil {
 		return sess, false, fmt.Errorf("boltstore: add member: %w", err)
 	}
 	if err := checkID("user id", m.User); err != nil {
 		return sess, false, fmt.Errorf("boltstore: add member: %w", err)
 	}
+	m.Until = time.Time{}
 	err = s.update(ctx, "add member", func(tx *bolt.Tx) error {
 		var err error
-		sess, err = getSession(tx, sessionID)
-		if err != nil {
+		if sess, err = getSession(tx, sessionID); err != nil {
 			return err
 		}
-		// A member let in by emergency access becomes a regular one.
 		i := slices.IndexFunc(sess.Members, func(old storage.Member) bool { return old.User == m.User })
-		if i >= 0 && !sess.Members[i].Emergency() {
+		if i >= 0 && sess.Members[i].ActiveAt(at) && !sess.Members[i].Emergency() {
 			return nil
 		}
 		if sess.State != stateOpen {
 			return fmt.Errorf("session %q: %w", sessionID, storage.ErrSessionClosed)
 		}
-		if i >= 0 {
+		if err := dropEnded(tx, &sess, at); err != nil {
+			return err
+		}
+		// A member let in by emergency access becomes a regular one.
+		if i = slices.IndexFunc(sess.Members, func(old storage.Member) bool { return old.User == m.User }); i >= 0 {
 			sess.Members[i] = m
 		} else if len(sess.Members) >= max {
 			return fmt.Errorf("session %q: %w", sessionID, storage.ErrFull)
 		} else {
 			sess.Members = append(sess.Members, m)
 		}
-		if err := tx.Bucket(bucketSessions).Put([]byte(sessionID), encodeSession(sess)); err != nil {
-			return err
-		}
 		added = true
-		return tx.Bucket(bucketMembers).Put(key(m.User, sessionID), nil)
+		return putMember(tx, sess, m.User)
 	})
 	if err != nil {
 		return storage.Session{}, false, err
@@ -302,43 +302,69 @@ func (s *Store) AddMember(ctx context.Context, sessionID string, m storage.Membe
 	return sess, added, nil
 }
 
-// GrantEmergency lets m into a session until m.Until, open or closed, and
-// returns the session as it now stands.
-func (s *Store) GrantEmergency(ctx context.Context, sessionID string, m storage.Member,
+// GrantEmergency records g and lets g.User into a session until g.Until,
+// open or closed, and returns the session as it now stands.
+func (s *Store) GrantEmergency(ctx context.Context, sessionID string, g storage.Grant, role string,
 	max int) (sess storage.Session, err error) {
 	if err := checkID("session id", sessionID); err != nil {
 		return sess, fmt.Errorf("boltstore: emergency grant: %w", err)
 	}
-	if err := checkID("user id", m.User); err != nil {
+	if err := checkID("user id", g.User); err != nil {
 		return sess, fmt.Errorf("boltstore: emergency grant: %w", err)
 	}
-	if !m.Emergency() {
-		return sess, fmt.Errorf("boltstore: emergency grant without an end: %w", ErrInvalid)
+	if !g.Until.After(g.Since) {
+		return sess, fmt.Errorf("boltstore: emergency grant that ends before it starts: %w", ErrInvalid)
 	}
 	err = s.update(ctx, "emergency grant", func(tx *bolt.Tx) error {
 		var err error
-		sess, err = getSession(tx, sessionID)
-		if err != nil {
+		if sess, err = getSession(tx, sessionID); err != nil {
 			return err
 		}
-		i := slices.IndexFunc(sess.Members, func(old storage.Member) bool { return old.User == m.User })
+		if err := dropEnded(tx, &sess, g.Since); err != nil {
+			return err
+		}
+		i := slices.IndexFunc(sess.Members, func(old storage.Member) bool { return old.User == g.User })
 		switch {
 		case i >= 0 && !sess.Members[i].Emergency():
-			return fmt.Errorf("%q is a member of session %q: %w", m.User, sessionID, storage.ErrConflict)
+			return fmt.Errorf("%q is a member of session %q: %w", g.User, sessionID, storage.ErrConflict)
+		case len(sess.Grants) >= storage.MaxGrants:
+			return fmt.Errorf("session %q has %d emergency grants: %w", sessionID, len(sess.Grants), storage.ErrFull)
 		case i >= 0:
-			sess.Members[i] = m
+			sess.Members[i].Until = g.Until
 		case len(sess.Members) >= max:
 			return fmt.Errorf("session %q: %w", sessionID, storage.ErrFull)
 		default:
-			sess.Members = append(sess.Members, m)
+			sess.Members = append(sess.Members, storage.Member{User: g.User, Role: role, Until: g.Until})
 		}
-		if err := tx.Bucket(bucketSessions).Put([]byte(sessionID), encodeSession(sess)); err != nil {
-			return err
-		}
-		return tx.Bucket(bucketMembers).Put(key(m.User, sessionID), nil)
+		sess.Grants = append(sess.Grants, g)
+		return putMember(tx, sess, g.User)
 	})
 	if err != nil {
 		return storage.Session{}, err
 	}
 	return sess, nil
+}
+
+// dropEnded takes the members whose emergency access ended by at out of
+// sess and of the members index; their grants stay.
+func dropEnded(tx *bolt.Tx, sess *storage.Session, at time.Time) error {
+	var err error
+	sess.Members = slices.DeleteFunc(sess.Members, func(m storage.Member) bool {
+		if m.ActiveAt(at) {
+			return false
+		}
+		if e := tx.Bucket(bucketMembers).Delete(key(m.User, sess.ID)); e != nil && err == nil {
+			err = e
+		}
+		return true
+	})
+	return err
+}
+
+// putMember stores sess and indexes user as one of its members.
+func putMember(tx *bolt.Tx, sess storage.Session, user string) error {
+	if err := tx.Bucket(bucketSessions).Put([]byte(sess.ID), encodeSession(sess)); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketMembers).Put(key(user, sess.ID), nil)
 }

@@ -28,7 +28,7 @@ var sessionCases = []testCase{
 		}
 		_, err = s.Append(t.Context(), storage.AppendRequest{Message: msg("s1", "m2")})
 		checkErr(t, "Append to a closed session", err, storage.ErrSessionClosed)
-		_, _, err = s.AddMember(t.Context(), "s1", storage.Member{User: "nurse", Role: "clinician"}, 8)
+		_, _, err = s.AddMember(t.Context(), "s1", storage.Member{User: "nurse", Role: "clinician"}, 8, t0)
 		checkErr(t, "AddMember to a closed session", err, storage.ErrSessionClosed)
 		again, closed, err := s.CloseSession(t.Context(), "s1", at.Add(time.Hour))
 		noErr(t, "CloseSession again", err)
@@ -41,7 +41,7 @@ var sessionCases = []testCase{
 	{"AddMember", func(t *testing.T, s storage.Store) {
 		mustCreate(t, s, chat("s1"))
 		nurse := storage.Member{User: "nurse", Role: "clinician"}
-		got, added, err := s.AddMember(t.Context(), "s1", nurse, 3)
+		got, added, err := s.AddMember(t.Context(), "s1", nurse, 3, t0)
 		noErr(t, "AddMember", err)
 		want := chat("s1")
 		want.Members = append(want.Members, nurse)
@@ -59,14 +59,14 @@ var sessionCases = []testCase{
 			t.Errorf("the new member's sessions: %v", list)
 		}
 
-		_, added, err = s.AddMember(t.Context(), "s1", nurse, 3)
+		_, added, err = s.AddMember(t.Context(), "s1", nurse, 3, t0)
 		noErr(t, "AddMember again", err)
 		if added {
 			t.Error("adding a member twice reported added")
 		}
-		_, _, err = s.AddMember(t.Context(), "s1", storage.Member{User: "eve", Role: "clinician"}, 3)
+		_, _, err = s.AddMember(t.Context(), "s1", storage.Member{User: "eve", Role: "clinician"}, 3, t0)
 		checkErr(t, "AddMember to a full session", err, storage.ErrFull)
-		_, _, err = s.AddMember(t.Context(), "s2", nurse, 3)
+		_, _, err = s.AddMember(t.Context(), "s2", nurse, 3, t0)
 		checkErr(t, "AddMember to an unknown session", err, storage.ErrNotFound)
 	}},
 	{"CreateThenGet", func(t *testing.T, s storage.Store) {
@@ -147,13 +147,14 @@ var sessionCases = []testCase{
 		mustCreate(t, s, chat("s1"))
 		_, _, err := s.CloseSession(ctx, "s1", t0.Add(time.Hour))
 		noErr(t, "CloseSession", err)
-		er := storage.Member{User: "er.doc", Role: "clinician", Until: t0.Add(2 * time.Hour), By: "root",
-			Reason: "patient unconscious in A&E", Since: t0.Add(time.Hour)}
-		got, err := s.GrantEmergency(ctx, "s1", er, 3)
+		g := storage.Grant{User: "er.doc", By: "root", Reason: "patient unconscious in A&E",
+			Since: t0.Add(time.Hour), Until: t0.Add(2 * time.Hour)}
+		got, err := s.GrantEmergency(ctx, "s1", g, "clinician", 3)
 		noErr(t, "GrantEmergency to a closed session", err)
 		want := chat("s1")
 		want.State, want.ClosedAt = storage.SessionClosed, t0.Add(time.Hour)
-		want.Members = append(want.Members, er)
+		want.Members = append(want.Members, storage.Member{User: "er.doc", Role: "clinician", Until: g.Until})
+		want.Grants = []storage.Grant{g}
 		if d := cmp.Diff(want, got, diffOpts...); d != "" {
 			t.Errorf("GrantEmergency (-want +got):\n%s", d)
 		}
@@ -166,30 +167,59 @@ var sessionCases = []testCase{
 			t.Errorf("the grantee's sessions: %v", list)
 		}
 
-		// A second grant replaces the first; a regular member gets none.
-		er.Until, er.Reason = t0.Add(5*time.Hour), "still in theatre"
-		got, err = s.GrantEmergency(ctx, "s1", er, 3)
+		// A second grant extends the membership; both grants stay.
+		again := g
+		again.Since, again.Until, again.Reason = t0.Add(90*time.Minute), t0.Add(5*time.Hour), "still in theatre"
+		got, err = s.GrantEmergency(ctx, "s1", again, "clinician", 3)
 		noErr(t, "GrantEmergency again", err)
-		if len(got.Members) != 3 || !got.Members[2].Until.Equal(er.Until) || got.Members[2].Reason != er.Reason {
-			t.Errorf("renewed grant: %+v", got.Members)
+		if len(got.Members) != 3 || !got.Members[2].Until.Equal(again.Until) || len(got.Grants) != 2 ||
+			got.Grants[1].Reason != again.Reason {
+			t.Errorf("renewed grant: %+v", got)
 		}
-		_, err = s.GrantEmergency(ctx, "s1", storage.Member{User: "doc", Role: "clinician", Until: er.Until}, 3)
+		g.User = "doc"
+		_, err = s.GrantEmergency(ctx, "s1", g, "clinician", 3)
 		checkErr(t, "GrantEmergency to a member", err, storage.ErrConflict)
-		_, err = s.GrantEmergency(ctx, "s1", storage.Member{User: "nurse", Role: "clinician", Until: er.Until}, 3)
+		g.User = "nurse"
+		_, err = s.GrantEmergency(ctx, "s1", g, "clinician", 3)
 		checkErr(t, "GrantEmergency beyond the cap", err, storage.ErrFull)
-		_, err = s.GrantEmergency(ctx, "nope", er, 3)
+		_, err = s.GrantEmergency(ctx, "nope", g, "clinician", 3)
 		checkErr(t, "GrantEmergency to an unknown session", err, storage.ErrNotFound)
+
+		// Once er.doc's access has ended, their place is free again, and
+		// their grants stay.
+		g.Since, g.Until = t0.Add(6*time.Hour), t0.Add(7*time.Hour)
+		got, err = s.GrantEmergency(ctx, "s1", g, "clinician", 3)
+		noErr(t, "GrantEmergency after the first ended", err)
+		if len(got.Members) != 3 || got.Members[2].User != "nurse" || len(got.Grants) != 3 {
+			t.Errorf("after the first grant ended: %+v", got)
+		}
+		if list, _ := s.ListSessions(ctx, "er.doc"); len(list) != 0 {
+			t.Errorf("the ended grantee's sessions: %v", list)
+		}
 	}},
 	{"AddMemberAfterEmergency", func(t *testing.T, s storage.Store) {
 		ctx := t.Context()
 		mustCreate(t, s, chat("s1"))
-		er := storage.Member{User: "er.doc", Role: "clinician", Until: t0.Add(time.Hour), By: "root", Reason: "r"}
-		_, err := s.GrantEmergency(ctx, "s1", er, 3)
+		g := storage.Grant{User: "er.doc", By: "root", Reason: "r", Since: t0, Until: t0.Add(time.Hour)}
+		_, err := s.GrantEmergency(ctx, "s1", g, "clinician", 3)
 		noErr(t, "GrantEmergency", err)
-		got, added, err := s.AddMember(ctx, "s1", storage.Member{User: "er.doc", Role: "clinician"}, 3)
+		got, added, err := s.AddMember(ctx, "s1", storage.Member{User: "er.doc", Role: "clinician"}, 3, t0)
 		noErr(t, "AddMember", err)
-		if !added || len(got.Members) != 3 || got.Members[2].Emergency() {
-			t.Errorf("emergency member made regular: added %v, %+v", added, got.Members)
+		if !added || len(got.Members) != 3 || got.Members[2].Emergency() || len(got.Grants) != 1 {
+			t.Errorf("emergency member made regular: added %v, %+v", added, got)
+		}
+
+		// A grant that ended frees its place for a regular member.
+		mustCreate(t, s, chat("s2"))
+		g.User = "nurse"
+		_, err = s.GrantEmergency(ctx, "s2", g, "clinician", 3)
+		noErr(t, "GrantEmergency", err)
+		_, _, err = s.AddMember(ctx, "s2", storage.Member{User: "eve", Role: "clinician"}, 3, t0)
+		checkErr(t, "AddMember while the grant runs", err, storage.ErrFull)
+		got, added, err = s.AddMember(ctx, "s2", storage.Member{User: "eve", Role: "clinician"}, 3, g.Until)
+		noErr(t, "AddMember after the grant", err)
+		if !added || len(got.Members) != 3 || got.Members[2].User != "eve" || len(got.Grants) != 1 {
+			t.Errorf("after the grant ended: %+v", got)
 		}
 	}},
 }
