@@ -141,7 +141,11 @@ func (h *Hub) grantEmergency(w http.ResponseWriter, r *http.Request, c caller) e
 	noteAlso(ctx, "session.emergency_grantee", m.User)
 	h.publish(ctx, Event{Users: memberIDs(s), Session: &wire.SessionEvent{SessionID: s.ID,
 		Reason: wire.SessionMemberAdded, User: m.User, HeadSeq: s.HeadSeq, Until: &g.Until}})
-	writeJSON(w, http.StatusOK, wireSession(s, nil))
+	cur, err := h.store.ReadCursors(ctx, s.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, wireSession(s, cur))
 	return nil
 }
 
