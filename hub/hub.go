@@ -51,6 +51,8 @@ type Options struct {
 	AuditKey ed25519.PrivateKey
 	// Audit says how often checkpoints are signed.
 	Audit AuditConfig
+	// Reports names the columns of usage reports.
+	Reports ReportConfig
 }
 
 // Hub serves Bedside's API. Create it with New, serve Handler, stop it with
@@ -68,6 +70,7 @@ type Hub struct {
 	retention Retention
 	sweeper   *sweeper
 	attrs     attrCache // users' report attributes as stored
+	reports   ReportConfig
 
 	checkpoints *checkpointer
 
@@ -96,6 +99,9 @@ func New(opts Options) (*Hub, error) {
 	if err := opts.Audit.Validate(); err != nil {
 		return nil, err
 	}
+	if err := opts.Reports.Validate(); err != nil {
+		return nil, err
+	}
 	if opts.AuditKey != nil && len(opts.AuditKey) != ed25519.PrivateKeySize {
 		return nil, fmt.Errorf("%w: AuditKey of %d bytes", ErrConfig, len(opts.AuditKey))
 	}
@@ -103,6 +109,7 @@ func New(opts Options) (*Hub, error) {
 		store:    opts.Store,
 		tokenKey: opts.TokenKey,
 		cfg:      opts.Config,
+		reports:  opts.Reports,
 		log:      opts.Logger,
 		now:      opts.Now,
 		registry: opts.Registry,

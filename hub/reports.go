@@ -25,6 +25,49 @@ import (
 // auditorActions are what the auditor role may do: read, never envelopes.
 var auditorActions = map[string]bool{"audit.read": true, "report.read": true}
 
+// MaxReportLabels bounds the regions, and the buckets, a clinic configures.
+const MaxReportLabels = 64
+
+// ReportConfig names the columns of usage reports: the regions and the
+// buckets the clinic labels patients with, in the order their columns
+// take. Each table has an "other" column after them, for labels not
+// listed, and "unknown", for patients without one. The columns are these
+// whatever the data, so that a label held by one patient never makes a
+// column. The zero value lists none: every table is "other" and "unknown".
+type ReportConfig struct {
+	Regions []string `yaml:"regions"`
+	Buckets []string `yaml:"buckets"`
+}
+
+// Validate refuses labels that are malformed, reserved, repeated or too
+// many.
+func (c *ReportConfig) Validate() error {
+	for _, kind := range []struct {
+		name   string
+		labels []string
+	}{{"regions", c.Regions}, {"buckets", c.Buckets}} {
+		if len(kind.labels) > MaxReportLabels {
+			return fmt.Errorf("%w: reports %s: %d labels, at most %d", ErrConfig, kind.name,
+				len(kind.labels), MaxReportLabels)
+		}
+		for _, l := range kind.labels {
+			if !auth.ValidLabel(l) {
+				return fmt.Errorf("%w: reports %s: %q is not a label: 1-32 characters of a-z 0-9 . _ -, "+
+					"starting with a letter or digit, and none of other, unknown and total",
+					ErrConfig, kind.name, l)
+			}
+		}
+	}
+	if err := report.CheckLabels(c.labels()); err != nil {
+		return fmt.Errorf("%w: reports: %w", ErrConfig, err)
+	}
+	return nil
+}
+
+func (c ReportConfig) labels() report.Labels {
+	return report.Labels{Regions: c.Regions, Buckets: c.Buckets}
+}
+
 // attrCache remembers users' stored report attributes, so that a token's
 // claims cost a store write only when they change what is stored, and a
 // read only the first time a user is seen.
@@ -118,7 +161,7 @@ func validAttributes(user string, req *wire.Attributes) error {
 	for name, l := range map[string]string{"region": req.Region, "bucket": req.Bucket} {
 		if l != "" && !auth.ValidLabel(l) {
 			return badRequest("%s must be empty, or 1-32 characters of a-z 0-9 . _ -, "+
-				"starting with a letter or digit, and neither unknown nor total", name)
+				"starting with a letter or digit, and none of other, unknown and total", name)
 		}
 	}
 	return nil
@@ -142,7 +185,7 @@ func (h *Hub) usageReport(w http.ResponseWriter, r *http.Request, c caller) erro
 	}
 	noteTarget(r.Context(), fmt.Sprintf("usage:%v..%v", from, to))
 
-	rep, err := UsageReport(r.Context(), h.store, from, to, now)
+	rep, err := UsageReport(r.Context(), h.store, h.reports, from, to, now)
 	if err != nil {
 		return err
 	}
@@ -155,11 +198,12 @@ func (h *Hub) usageReport(w http.ResponseWriter, r *http.Request, c caller) erro
 	return nil
 }
 
-// UsageReport builds the usage report of the weeks from to to (see
-// report.Build) in its wire form; `bedside report` calls it offline.
-func UsageReport(ctx context.Context, store storage.Store, from, to storage.Week,
+// UsageReport builds the usage report of the weeks from to to, with the
+// columns cfg names (see report.Build), in its wire form; `bedside report`
+// calls it offline.
+func UsageReport(ctx context.Context, store storage.Store, cfg ReportConfig, from, to storage.Week,
 	now time.Time) (wire.UsageReport, error) {
-	rep, err := report.Build(ctx, store, from, to, now)
+	rep, err := report.Build(ctx, store, cfg.labels(), from, to, now)
 	if errors.Is(err, report.ErrRange) {
 		return wire.UsageReport{}, badRequest("%s", strings.TrimPrefix(err.Error(), "report: "))
 	}
@@ -170,9 +214,6 @@ func UsageReport(ctx context.Context, store storage.Store, from, to storage.Week
 		Tables: make([]wire.UsageTable, 0, len(rep.Tables))}
 	for _, t := range rep.Tables {
 		wt := wire.UsageTable{By: t.By, Columns: t.Columns, Rows: make([]wire.UsageRow, 0, len(t.Rows))}
-		if wt.Columns == nil {
-			wt.Columns = []string{}
-		}
 		for _, row := range t.Rows {
 			wr := wire.UsageRow{Week: row.Week.String(), Total: wireCell(row.Total),
 				Cells: make(map[string]wire.UsageCell, len(row.Cells))}
@@ -219,7 +260,7 @@ func WriteUsageCSV(w io.Writer, rep wire.UsageReport) error {
 			for _, col := range t.Columns {
 				cw.Write(csvUsageLine(t.By, row.Week, col, row.Cells[col]))
 			}
-			cw.Write(csvUsageLine(t.By, row.Week, "total", row.Total))
+			cw.Write(csvUsageLine(t.By, row.Week, report.Total, row.Total))
 		}
 	}
 	cw.Flush()

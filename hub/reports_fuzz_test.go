@@ -22,6 +22,7 @@ func FuzzAttributesRequest(f *testing.F) {
 
 	f.Add([]byte(`{"region":"north","bucket":"age40-64"}`))
 	f.Add([]byte(`{"region":"unknown"}`))
+	f.Add([]byte(`{"bucket":"other"}`))
 	f.Add([]byte(`{"region":null,"bucket":["a"]}`))
 	f.Add([]byte(`{"user":"pat","region":"a\u0000b"}`))
 	f.Add([]byte(`{}{}`))
@@ -69,6 +70,7 @@ func FuzzUsageReportQuery(f *testing.F) {
 	f.Add("1970-W01", "9999-W52", "json")
 	f.Add("2026-W+1", "2026-W-1", "xml")
 	f.Add("2026-W53", "20260-W1", "CSV")
+	f.Add("", "1970-W01", "json")
 	f.Fuzz(func(t *testing.T, from, to, format string) {
 		q := url.Values{"from": {from}, "to": {to}, "format": {format}}
 		req := httptest.NewRequest("GET", "/v1/reports/usage?"+q.Encode(), nil)

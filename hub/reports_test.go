@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -51,9 +52,11 @@ func (c *testClock) set(t time.Time) {
 }
 
 // newClockedEnv is newEnv with the hub and its store on clk, so that
-// message times and report weeks are the test's to choose. wrap, if not
-// nil, stands between the hub and the store.
-func newClockedEnv(t *testing.T, clk *testClock, r hub.Retention, wrap func(storage.Store) storage.Store) *env {
+// message times and report weeks are the test's to choose, and with the
+// retention and reports of opts. wrap, if not nil, stands between the hub
+// and the store.
+func newClockedEnv(t *testing.T, clk *testClock, opts hub.Options,
+	wrap func(storage.Store) storage.Store) *env {
 	t.Helper()
 	store, err := boltstore.Open(filepath.Join(t.TempDir(), "bedside.db"), boltstore.Options{Now: clk.Now})
 	if err != nil {
@@ -66,8 +69,9 @@ func newClockedEnv(t *testing.T, clk *testClock, r hub.Retention, wrap func(stor
 	key := make([]byte, auth.KeySize)
 	rand.Read(key)
 	logs := &testserver.SyncBuffer{}
-	h, err := hub.New(hub.Options{Store: hs, TokenKey: key, Now: clk.Now, Retention: r,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	h, err := hub.New(hub.Options{Store: hs, TokenKey: key, Now: clk.Now, Retention: opts.Retention,
+		Reports: opts.Reports,
+		Logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +133,8 @@ func i64(n int64) *int64 { return &n }
 func TestUsageReport(t *testing.T) {
 	monday := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC) // 2026-W10
 	clk := &testClock{now: monday}
-	e := newClockedEnv(t, clk, hub.Retention{AfterClose: time.Hour}, nil)
+	opts := hub.Options{Retention: hub.Retention{AfterClose: time.Hour}, Reports: clinicReports}
+	e := newClockedEnv(t, clk, opts, nil)
 	doc := e.withToken("doc", "clinician", e.longToken("doc", "clinician"))
 	root := e.longToken("root", "admin")
 
@@ -143,7 +148,7 @@ func TestUsageReport(t *testing.T) {
 		patients = append(patients, p)
 		return p
 	}
-	for i := range 12 {
+	for i := range 13 {
 		add(fmt.Sprintf("n%02d", i), true, auth.WithRegion("north"), auth.WithBucket("age18-39"))
 	}
 	for i := range 11 {
@@ -178,7 +183,7 @@ func TestUsageReport(t *testing.T) {
 		clk.advance(time.Duration(minutes[p.id[0]]-1) * time.Minute)
 		e.send(doc, sid, "m3", p)
 	}
-	for _, sid := range sessions[:12] { // north has calls
+	for _, sid := range sessions[:13] { // north has calls
 		if err := hub.RecordCallForTest(e.hub, t.Context(), sid); err != nil {
 			t.Fatal(err)
 		}
@@ -225,11 +230,16 @@ func TestUsageReport(t *testing.T) {
 	}
 }
 
-// wantUsageReport is TestUsageReport's week. 12 north, 11 south and 3
-// unknown patients count (x0 and x1 do not); the 3 unknown hide, and south,
-// the smallest other, with them. Every session has 3 messages; north's 12
-// calls show in the total only. North waited 1..12 minutes, south 1..11,
-// unknown 1..3: medians 390 s, 360 s and, over all 26, 330 s.
+// clinicReports are the columns of TestUsageReport.
+var clinicReports = hub.ReportConfig{Regions: []string{"north", "south", "east"},
+	Buckets: []string{"age18-39", "age40-64", "age65plus"}}
+
+// wantUsageReport is TestUsageReport's week. 13 north, 11 south and 3
+// unknown patients count (x0 and x1 do not); unknown hides, and south, the
+// smallest other cell, with it, whole; east and other are empty, hidden.
+// Every session has 3 messages, north's a call too. North waited 1..13
+// minutes, south 1..11, unknown 1..3: north's median is 420 s, the total's
+// 360 s over 27 patients.
 func wantUsageReport() wire.UsageReport {
 	sup := func(c wire.UsageCell) wire.UsageCell {
 		c.Suppressed = nil
@@ -245,18 +255,21 @@ func wantUsageReport() wire.UsageReport {
 		return c
 	}
 	hidden := sup(wire.UsageCell{})
-	north := sup(wire.UsageCell{Patients: i64(12), Sessions: i64(12), Messages: i64(36),
-		ResponseMedianSeconds: i64(390), ResponseP90Seconds: i64(660)})
-	south := sup(wire.UsageCell{ResponseMedianSeconds: i64(360), ResponseP90Seconds: i64(600)})
-	total := sup(wire.UsageCell{Patients: i64(26), Sessions: i64(26), Messages: i64(78), Calls: i64(12),
-		ResponseMedianSeconds: i64(330), ResponseP90Seconds: i64(660)})
+	north := sup(wire.UsageCell{Patients: i64(13), Sessions: i64(13), Messages: i64(39), Calls: i64(13),
+		ResponseMedianSeconds: i64(420), ResponseP90Seconds: i64(720)})
+	total := sup(wire.UsageCell{Patients: i64(27), Sessions: i64(27), Messages: i64(81), Calls: i64(13),
+		ResponseMedianSeconds: i64(360), ResponseP90Seconds: i64(660)})
 	table := func(by string, cols ...string) wire.UsageTable {
+		cells := map[string]wire.UsageCell{cols[0]: north}
+		for _, c := range cols[1:] {
+			cells[c] = hidden
+		}
 		return wire.UsageTable{By: by, Columns: cols, Rows: []wire.UsageRow{{Week: "2026-W10", Total: total,
-			Cells: map[string]wire.UsageCell{cols[0]: north, cols[1]: south, "unknown": hidden}}}}
+			Cells: cells}}}
 	}
 	return wire.UsageReport{From: "2026-W10", To: "2026-W10", MinCell: 11, Tables: []wire.UsageTable{
-		table("region", "north", "south", "unknown"),
-		table("bucket", "age18-39", "age40-64", "unknown"),
+		table("region", "north", "south", "east", "other", "unknown"),
+		table("bucket", "age18-39", "age40-64", "age65plus", "other", "unknown"),
 	}}
 }
 
@@ -276,11 +289,12 @@ func (e *env) usageReport(token, query string) wire.UsageReport {
 	return rep
 }
 
-// TestUsageReportCSV reads an empty report as CSV: a header, and per
-// table and week a line per column and one for the total, all suppressed.
+// TestUsageReportCSV reads a report of too few patients as CSV: a header,
+// and per table and week a line per column and one for the total, all
+// suppressed.
 func TestUsageReportCSV(t *testing.T) {
 	clk := &testClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
-	e := newClockedEnv(t, clk, hub.Retention{}, nil)
+	e := newClockedEnv(t, clk, hub.Options{Reports: hub.ReportConfig{Regions: []string{"north"}}}, nil)
 	pat := e.withToken("pat", "patient", e.longToken("pat", "patient", auth.WithRegion("north")))
 	e.grant(pat, "reporting")
 	doc := e.withToken("doc", "clinician", e.longToken("doc", "clinician"))
@@ -298,14 +312,54 @@ func TestUsageReportCSV(t *testing.T) {
 	all := "patients sessions messages calls responseMedianSeconds responseP90Seconds"
 	want := "by,week,column,patients,sessions,messages,calls,response_median_seconds,response_p90_seconds,suppressed\n"
 	for _, by := range []string{"region", "bucket"} {
-		col := map[string]string{"region": "north", "bucket": "unknown"}[by]
+		cols := map[string][]string{"region": {"north", "other", "unknown", "total"},
+			"bucket": {"other", "unknown", "total"}}[by]
 		for _, w := range []string{"2026-W10", "2026-W11"} {
-			want += by + "," + w + "," + col + ",,,,,,," + all + "\n"
-			want += by + "," + w + ",total,,,,,,," + all + "\n"
+			for _, col := range cols {
+				want += by + "," + w + "," + col + ",,,,,,," + all + "\n"
+			}
 		}
 	}
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/csv" || string(body) != want {
 		t.Errorf("CSV report: %d %s\n%s\nwant\n%s", resp.StatusCode, resp.Header.Get("Content-Type"), body, want)
+	}
+}
+
+// TestReportConfig checks the columns a hub may be configured with.
+func TestReportConfig(t *testing.T) {
+	many := make([]string, hub.MaxReportLabels+1)
+	for i := range many {
+		many[i] = fmt.Sprint("r", i)
+	}
+	for _, tc := range []struct {
+		cfg hub.ReportConfig
+		ok  bool
+	}{
+		{hub.ReportConfig{}, true},
+		{clinicReports, true},
+		{hub.ReportConfig{Regions: many[:hub.MaxReportLabels]}, true},
+		{hub.ReportConfig{Regions: many}, false},
+		{hub.ReportConfig{Regions: []string{"North"}}, false},
+		{hub.ReportConfig{Buckets: []string{"other"}}, false},
+		{hub.ReportConfig{Regions: []string{"unknown"}}, false},
+		{hub.ReportConfig{Buckets: []string{"total"}}, false},
+		{hub.ReportConfig{Regions: []string{"north", "south", "north"}}, false},
+		{hub.ReportConfig{Buckets: []string{""}}, false},
+	} {
+		err := tc.cfg.Validate()
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, hub.ErrConfig)) {
+			t.Errorf("%+v: %v", tc.cfg, err)
+		}
+	}
+	store, err := boltstore.Open(filepath.Join(t.TempDir(), "bedside.db"), boltstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	_, err = hub.New(hub.Options{Store: store, TokenKey: make([]byte, auth.KeySize),
+		Reports: hub.ReportConfig{Regions: []string{"other"}}})
+	if !errors.Is(err, hub.ErrConfig) || !strings.Contains(err.Error(), `"other"`) {
+		t.Errorf("hub.New with a reserved label: %v", err)
 	}
 }
 
@@ -330,7 +384,7 @@ func (s *countingStore) SetAttributes(ctx context.Context, user string, a storag
 func TestAttributes(t *testing.T) {
 	clk := &testClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
 	var counts *countingStore
-	e := newClockedEnv(t, clk, hub.Retention{}, func(s storage.Store) storage.Store {
+	e := newClockedEnv(t, clk, hub.Options{}, func(s storage.Store) storage.Store {
 		counts = &countingStore{Store: s}
 		return counts
 	})
@@ -366,6 +420,7 @@ func TestAttributes(t *testing.T) {
 		{`{"region":"west"}`, 200, storage.Attributes{Region: "west"}},
 		{`{"region":"West"}`, 400, storage.Attributes{Region: "west"}},
 		{`{"region":"unknown"}`, 400, storage.Attributes{Region: "west"}},
+		{`{"bucket":"other"}`, 400, storage.Attributes{Region: "west"}},
 		{`{"bucket":"` + strings.Repeat("a", 33) + `"}`, 400, storage.Attributes{Region: "west"}},
 		{`{"user":"someone-else"}`, 400, storage.Attributes{Region: "west"}},
 		{`{"region":7}`, 400, storage.Attributes{Region: "west"}},
@@ -400,7 +455,7 @@ func TestUsageReportBadQuery(t *testing.T) {
 	e := newEnv(t, hub.Config{})
 	auditor := e.token("ines", "auditor")
 	for _, q := range []string{"format=xml", "from=2026-10", "to=2026-W99", "from=2020-W01&to=2024-W01",
-		"from=2026-W10&to=2026-W09", "to=9999-W52"} {
+		"from=2026-W10&to=2026-W09", "to=9999-W52", "from=1969-W52", "to=1970-W01"} {
 		var werr wire.Error
 		code := e.do("GET", "/v1/reports/usage?"+q, auditor, nil, &werr)
 		if code != 400 || werr.Code != "bad_request" {
@@ -408,12 +463,15 @@ func TestUsageReportBadQuery(t *testing.T) {
 		}
 	}
 	var rep wire.UsageReport
+	if code := e.do("GET", "/v1/reports/usage?from=1970-W01&to=1970-W01", auditor, nil, &rep); code != 200 {
+		t.Errorf("a report of the first week: %d", code)
+	}
 	if code := e.do("GET", "/v1/reports/usage", auditor, nil, &rep); code != 200 || len(rep.Tables) != 2 ||
 		len(rep.Tables[0].Rows) != 12 {
 		t.Errorf("default report: %d, %d tables", code, len(rep.Tables))
 	}
 	b, _ := json.Marshal(rep)
-	if !strings.Contains(string(b), `"columns":[]`) {
-		t.Errorf("an empty report's columns are not []: %s", b)
+	if !strings.Contains(string(b), `"columns":["other","unknown"]`) {
+		t.Errorf("an unconfigured hub's columns are not other and unknown: %s", b)
 	}
 }

@@ -36,10 +36,11 @@ type config struct {
 		Level  string `yaml:"level"`
 		Format string `yaml:"format"`
 	} `yaml:"log"`
-	ShutdownTimeout time.Duration   `yaml:"shutdownTimeout"`
-	Limits          hub.Config      `yaml:"limits"`
-	Retention       hub.Retention   `yaml:"retention"`
-	Audit           hub.AuditConfig `yaml:"audit"`
+	ShutdownTimeout time.Duration    `yaml:"shutdownTimeout"`
+	Limits          hub.Config       `yaml:"limits"`
+	Retention       hub.Retention    `yaml:"retention"`
+	Audit           hub.AuditConfig  `yaml:"audit"`
+	Reports         hub.ReportConfig `yaml:"reports"`
 }
 
 func defaultConfig() config {
@@ -200,6 +201,9 @@ func (c *config) validate() error {
 	}
 	if err := c.Audit.Validate(); err != nil {
 		return fmt.Errorf("%w: audit: %w", errConfig, err)
+	}
+	if err := c.Reports.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", errConfig, err)
 	}
 	return nil
 }

@@ -28,7 +28,8 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Listen != "127.0.0.1:8080" || c.Limits.MaxEnvelopeBytes != 65536 || c.Limits.Heartbeat != 20*time.Second ||
-		c.Audit.CheckpointEvery != 1000 || c.Audit.CheckpointInterval != time.Hour {
+		c.Audit.CheckpointEvery != 1000 || c.Audit.CheckpointInterval != time.Hour ||
+		len(c.Reports.Regions)+len(c.Reports.Buckets) != 0 {
 		t.Errorf("example config: %+v", c)
 	}
 }
@@ -109,10 +110,20 @@ func TestConfigFileShapes(t *testing.T) {
 		"bad.yaml":    "limits: {allowedOrigins: ['[']}\n",
 		"narrow.yaml": "limits: {maxRecipients: 16}\n",
 		"audit.yaml":  "audit: {checkpointInterval: 10ms}\n",
+		"label.yaml":  "reports: {regions: [North]}\n",
+		"other.yaml":  "reports: {buckets: [other]}\n",
+		"twice.yaml":  "reports: {regions: [north, south, north]}\n",
+		"shape.yaml":  "reports: {regions: north}\n",
 	} {
 		if _, err := parse(t, []string{"--config", write(name, body)}, nil); err == nil {
 			t.Errorf("%s accepted: %s", name, body)
 		}
+	}
+	c, err := parse(t, []string{"--config",
+		write("reports.yaml", "reports: {regions: [north, south], buckets: [age18-39]}\n")}, nil)
+	if err != nil || strings.Join(c.Reports.Regions, " ") != "north south" ||
+		strings.Join(c.Reports.Buckets, " ") != "age18-39" {
+		t.Errorf("reports section: %+v, %v", c.Reports, err)
 	}
 	_, err = parse(t, []string{"--config", write("huge.yaml", "limits: {sendQueue: 100000000000}\n")}, nil)
 	if err == nil || !strings.Contains(err.Error(), "sendQueue") {

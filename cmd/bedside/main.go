@@ -7,7 +7,8 @@
 //	bedside audit checkpoints [--data DIR | --config FILE]
 //	bedside audit pubkey [--data DIR | --config FILE]
 //	bedside retention run [--dry-run] [--data DIR | --config FILE]
-//	bedside report [--from WEEK] [--to WEEK] [--format json|csv] [--server URL] [--data DIR | --config FILE]
+//	bedside report [--from WEEK] [--to WEEK] [--format json|csv] [--server URL [--token TOKEN]]
+//	               [--data DIR | --config FILE]
 //	bedside backup [--data DIR | --config FILE] [--server URL] FILE
 //	bedside storage compact [--data DIR | --config FILE]
 //	bedside version
@@ -53,7 +54,8 @@ const usage = `usage:
   bedside audit checkpoints print the signed checkpoints, to keep elsewhere (server stopped)
   bedside audit pubkey      print the public key that signs the checkpoints
   bedside retention run     delete what retention says has expired (server stopped)
-  bedside report            the de-identified usage report (server stopped, or --server URL)
+  bedside report            the de-identified usage report (server stopped, or --server URL
+                            with --token or the data directory's token.key)
   bedside backup FILE       a consistent copy of the running hub's store
   bedside storage compact   give freed space back to the disk (server stopped)
   bedside version           print the version
@@ -170,7 +172,7 @@ func serveHub(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	defer store.Close()
 	h, err := hub.New(hub.Options{Store: store, TokenKey: key, Config: cfg.Limits, Logger: log,
-		Retention: cfg.Retention, AuditKey: auditKey, Audit: cfg.Audit})
+		Retention: cfg.Retention, AuditKey: auditKey, Audit: cfg.Audit, Reports: cfg.Reports})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,20 +21,23 @@ import (
 )
 
 // reportCmd runs `bedside report`: the de-identified usage report, built
-// offline from the data directory, or asked of the running hub with
-// --server. Either way the read is audited.
+// offline from the data directory with the columns the configuration's
+// reports section names, or asked of the running hub with --server, which
+// uses its own. Either way the read is audited.
 func reportCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs, f := adminFlags("bedside report", stderr)
 	from := fs.String("from", "", "first ISO `week`, e.g. 2026-W01 (default: 12 weeks before --to)")
 	to := fs.String("to", "", "last ISO `week` (default: the last week that has ended)")
 	format := fs.String("format", "json", "json or csv")
 	server := fs.String("server", "", "ask the running hub at `URL` (e.g. http://127.0.0.1:8080) instead")
+	token := fs.String("token", "", "with --server, an auditor or admin `token` to ask with "+
+		"(env BEDSIDE_TOKEN; default: one minted with the data directory's token.key)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 || (*format != "json" && *format != "csv") {
+	if fs.NArg() > 0 || (*format != "json" && *format != "csv") || (*token != "" && *server == "") {
 		fmt.Fprintln(stderr, "usage: bedside report [--from WEEK] [--to WEEK] [--format json|csv] "+
-			"[--server URL] [--data DIR | --config FILE]")
+			"[--server URL [--token TOKEN]] [--data DIR | --config FILE]")
 		return errUsage
 	}
 	cfg, err := loadConfig(fs, f, getenv)
@@ -41,7 +45,8 @@ func reportCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	if *server != "" {
-		return fetchReport(ctx, cfg, *server, *from, *to, *format, stdout)
+		tok := cmp.Or(*token, getenv("BEDSIDE_TOKEN"))
+		return fetchReport(ctx, cfg, *server, tok, *from, *to, *format, stdout)
 	}
 
 	now := time.Now()
@@ -58,7 +63,7 @@ func reportCmd(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	defer store.Close()
 
-	rep, err := hub.UsageReport(ctx, store, first, last, now)
+	rep, err := hub.UsageReport(ctx, store, cfg.Reports, first, last, now)
 	rec := audit.Record{Time: now, Actor: "bedside", Role: "system", Action: "report.read",
 		Target: fmt.Sprintf("usage:%v..%v", first, last), Outcome: audit.OK}
 	if err != nil {
@@ -79,16 +84,19 @@ func writeReport(w io.Writer, format string, rep wire.UsageReport) error {
 	return enc.Encode(rep)
 }
 
-// fetchReport asks the running hub for the report with a short-lived
-// auditor token minted from the key in the data directory.
-func fetchReport(ctx context.Context, cfg config, server, from, to, format string, stdout io.Writer) error {
-	key, err := auth.LoadKey(filepath.Join(cfg.Data, keyFile))
-	if err != nil {
-		return err
-	}
-	token, err := auth.Mint(key, "bedside-report", "auditor", 5*time.Minute, time.Now())
-	if err != nil {
-		return err
+// fetchReport asks the running hub for the report with token, or, if
+// empty, a short-lived auditor token minted from the key in the data
+// directory.
+func fetchReport(ctx context.Context, cfg config, server, token, from, to, format string,
+	stdout io.Writer) error {
+	if token == "" {
+		key, err := auth.LoadKey(filepath.Join(cfg.Data, keyFile))
+		if err != nil {
+			return fmt.Errorf("%w (give an auditor token with --token or BEDSIDE_TOKEN)", err)
+		}
+		if token, err = auth.Mint(key, "bedside-report", "auditor", 5*time.Minute, time.Now()); err != nil {
+			return err
+		}
 	}
 	q := url.Values{"format": {format}}
 	for name, v := range map[string]string{"from": from, "to": to} {

@@ -44,12 +44,12 @@ var (
 	// label of the clinic's, shown as a column of reports.
 	labelPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}$`)
 	// reservedLabels name columns of every report.
-	reservedLabels = map[string]bool{"unknown": true, "total": true}
+	reservedLabels = map[string]bool{"other": true, "unknown": true, "total": true}
 )
 
 // ValidLabel reports whether s may be a region or bucket: 1-32 of a-z 0-9
-// . _ -, starting with a letter or digit, and neither "unknown" nor
-// "total".
+// . _ -, starting with a letter or digit, and none of "other", "unknown"
+// and "total".
 func ValidLabel(s string) bool { return labelPattern.MatchString(s) && !reservedLabels[s] }
 
 // ValidUser reports whether s is an acceptable user id.

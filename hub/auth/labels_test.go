@@ -22,7 +22,8 @@ func TestAttributeClaims(t *testing.T) {
 		t.Fatalf("a token without attributes: %+v, %v", c, err)
 	}
 
-	for _, bad := range []string{"North", "unknown", "total", "-x", "a b", strings.Repeat("a", 33), "r\u00e9gion"} {
+	for _, bad := range []string{"North", "other", "unknown", "total", "-x", "a b", strings.Repeat("a", 33),
+		"r\u00e9gion"} {
 		_, err := Mint(testKey, "pat.kim", "patient", time.Hour, now, WithRegion(bad))
 		if !errors.Is(err, ErrBadClaims) {
 			t.Errorf("Mint with region %q: %v", bad, err)

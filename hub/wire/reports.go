@@ -11,7 +11,7 @@ type Attributes struct {
 
 // UsageReport answers GET /v1/reports/usage: de-identified usage per ISO
 // week ("2026-W05"), one table by region and one by bucket. MinCell is the
-// smallest count published; see docs/reports.md.
+// fewest patients a published cell holds; see docs/reports.md.
 type UsageReport struct {
 	From    string       `json:"from"`
 	To      string       `json:"to"`
@@ -20,7 +20,8 @@ type UsageReport struct {
 }
 
 // UsageTable breaks the report down by one attribute ("region" or
-// "bucket"): one row per week, one cell per column.
+// "bucket"): one row per week, one cell per column. The columns are the
+// configured labels, then "other" and "unknown", whatever the data.
 type UsageTable struct {
 	By      string     `json:"by"`
 	Columns []string   `json:"columns"`
@@ -36,7 +37,8 @@ type UsageRow struct {
 }
 
 // UsageCell holds the figures of a group of patients in one week. A figure
-// that would tell too much about too few is null, and named in Suppressed.
+// that would tell too much about too few is null, and named in Suppressed:
+// every figure of a hidden cell, or response times alone.
 type UsageCell struct {
 	Patients              *int64   `json:"patients"`
 	Sessions              *int64   `json:"sessions"`

@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,10 +16,16 @@ import (
 )
 
 // TestReportCommand runs `bedside report` against a running hub (which
-// holds the store, so the offline command points to --server), and then
-// offline; both reads are audited and the trail verifies.
+// holds the store, so the offline command points to --server), with the
+// data directory's key and with a given token, and then offline; every
+// read is audited and the trail verifies. Hub and command take their
+// columns from the same configuration file.
 func TestReportCommand(t *testing.T) {
-	s := testserver.Start(t)
+	conf := filepath.Join(t.TempDir(), "bedside.yaml")
+	if err := os.WriteFile(conf, []byte("reports: {regions: [north, south]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := testserver.Start(t, testserver.Options{Args: []string{"--config", conf}})
 	a := newAPI(t, s)
 	doc, pat := a.user("doc", "clinician"), a.user("pat", "patient")
 	a.consent(pat)
@@ -25,17 +34,22 @@ func TestReportCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := testserver.Binary(t, "./cmd/bedside")
-	run := func(args ...string) (string, error) {
-		out, err := exec.Command(bin, append([]string{"report", "--data", s.DataDir}, args...)...).CombinedOutput()
+	runEnv := func(env []string, args ...string) (string, error) {
+		cmd := exec.Command(bin, append([]string{"report", "--config", conf, "--data", s.DataDir}, args...)...)
+		cmd.Env = append(os.Environ(), env...)
+		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
+	run := func(args ...string) (string, error) { return runEnv(nil, args...) }
 	check := func(out string, weeks int) {
 		t.Helper()
 		var rep wire.UsageReport
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
 			t.Fatalf("report is not JSON: %v\n%s", err, out)
 		}
-		if len(rep.Tables) != 2 || len(rep.Tables[0].Rows) != weeks || strings.Contains(out, `"pat"`) {
+		if len(rep.Tables) != 2 || len(rep.Tables[0].Rows) != weeks || strings.Contains(out, `"pat"`) ||
+			!slices.Equal(rep.Tables[0].Columns, []string{"north", "south", "other", "unknown"}) ||
+			!slices.Equal(rep.Tables[1].Columns, []string{"other", "unknown"}) {
 			t.Fatalf("report of %d weeks:\n%s", weeks, out)
 		}
 	}
@@ -49,6 +63,23 @@ func TestReportCommand(t *testing.T) {
 		t.Fatalf("report through the hub: %v\n%s", err, out)
 	}
 	check(out, 10)
+	if out, err = run("--server", s.URL, "--token", s.Token(t, "ines", "auditor")); err != nil {
+		t.Fatalf("report through the hub with --token: %v\n%s", err, out)
+	}
+	check(out, 12)
+	admin := "BEDSIDE_TOKEN=" + s.Token(t, "root", "admin")
+	out, err = runEnv([]string{admin}, "--server", s.URL, "--data", t.TempDir())
+	if err != nil {
+		t.Fatalf("report through the hub with BEDSIDE_TOKEN and no key: %v\n%s", err, out)
+	}
+	check(out, 12)
+	if out, err := run("--server", s.URL, "--token", s.Token(t, "doc", "clinician")); err == nil ||
+		!strings.Contains(out, "403") {
+		t.Fatalf("a clinician's token: %v\n%s", err, out)
+	}
+	if out, err := run("--token", "x"); err == nil || !strings.Contains(out, "usage:") {
+		t.Fatalf("--token without --server: %v\n%s", err, out)
+	}
 	s.Stop(t)
 
 	if out, err = run(); err != nil {
@@ -56,7 +87,7 @@ func TestReportCommand(t *testing.T) {
 	}
 	check(out, 12)
 	out, err = run("--format", "csv", "--from", last.String(), "--to", last.String())
-	if err != nil || !strings.HasPrefix(out, "by,week,column,patients,") || strings.Count(out, "\n") != 3 {
+	if err != nil || !strings.HasPrefix(out, "by,week,column,patients,") || strings.Count(out, "\n") != 1+5+3 {
 		t.Fatalf("CSV report: %v\n%s", err, out)
 	}
 	if out, err := run("--to", "2026-W99"); err == nil || !strings.Contains(out, "ISO week") {
@@ -74,7 +105,8 @@ func TestReportCommand(t *testing.T) {
 	for _, r := range trail.Records {
 		who = append(who, r.Actor+" "+r.Outcome)
 	}
-	if strings.Join(who, ", ") != "bedside-report ok, bedside ok, bedside ok" {
-		t.Errorf("report reads audited: %q", who)
+	want := "bedside-report ok, ines ok, root ok, doc forbidden, bedside ok, bedside ok"
+	if strings.Join(who, ", ") != want {
+		t.Errorf("report reads audited: %q, want %q", who, want)
 	}
 }

@@ -1,63 +1,75 @@
 package report
 
-import "math"
+import (
+	"math"
+)
 
-// MinCell is the rule of eleven: no count under it is published, nor any
-// figure about fewer patients.
+// MinCell is the rule of eleven: no cell of fewer patients is published,
+// nor anything about one.
 const MinCell = 11
 
-// Protect decides which cells of one row of an additive table to hide. The
-// row's total is published unless hideTotal; primary marks the cells that
-// must not be published (too small, or about too few patients).
+// Protect decides which cells of one row of a table of patient counts to
+// hide. Every cell under MinCell is hidden, empty ones included; the row's
+// total is published unless hideTotal.
 //
 // Whoever reads the row knows the total and the published cells, and so
-// the sum of the hidden ones. Protect hides more cells, smallest first,
-// until no hidden cell can be worked out exactly, even by a reader who
-// also knows, for each hidden cell, whether it is under MinCell or not, and
-// that cells hidden only to protect others (complements) are no larger than
-// any published cell. It then holds that at least two cells are hidden and
-// that they sum to MinCell or more. When even hiding every cell protects
-// nothing (every cell sits at a bound, such as all being exactly 10),
-// hideTotal asks for the total to be hidden too.
-func Protect(values []int64, primary []bool) (hidden []bool, hideTotal bool) {
+// the sum of the hidden ones. When a hidden cell has patients, Protect
+// hides one more cell with the small ones, a complement: the smallest
+// other cell, the first column of equals. It makes sure then that no
+// hidden cell of 1 to MinCell-1 patients can be worked out exactly by a
+// reader who knows all that, how Protect works, which hidden cells are
+// empty (say because the clinic labels every patient, so that "other" and
+// "unknown" always are), which are small, and which is the complement. If
+// one could, hideTotal asks for the total to be hidden too (as with 1
+// patient and 11, or 10 and 12 beside a published 12).
+//
+// There is one complement and no second one tried: a second would be
+// hidden because the first did not protect, and a reader who knows that
+// learns something of the first. With one, every row a reader cannot tell
+// apart from this one leads Protect to the same cells (see protected).
+//
+// Empty cells are hidden but not protected: a reader may be able to tell
+// that a hidden cell is empty, which tells about nobody.
+func Protect(values []int64) (hidden []bool, hideTotal bool) {
 	hidden = make([]bool, len(values))
-	copy(hidden, primary)
-	if !anyTrue(hidden) {
+	people := false
+	for i, v := range values {
+		hidden[i] = v < MinCell
+		people = people || (v > 0 && v < MinCell)
+	}
+	if !people {
 		return hidden, false
 	}
-	for !protected(values, primary, hidden) {
-		i := smallestShown(values, hidden)
-		if i < 0 {
-			return hidden, true
-		}
+	if i := smallestShown(values, hidden); i >= 0 {
 		hidden[i] = true
 	}
-	return hidden, false
+	return hidden, !protected(values, hidden)
 }
 
 // unbounded stands for a cell with no upper bound a reader could know.
 const unbounded = math.MaxInt64 / 4
 
-// protected reports whether every hidden cell can take at least two values
-// consistent with what a reader of the row knows (see Protect).
-func protected(values []int64, primary, hidden []bool) bool {
-	n, sum := 0, int64(0)
+// protected reports whether every hidden small cell with patients can take
+// at least two values that agree with what a reader of the row knows (see
+// Protect). It looks at hidden values only through their sum, which are
+// empty, small or not, and the published cells: every row that agrees with
+// what the reader knows gives Protect the same answer, so the reader knows
+// no more than the bounds. Within bounds and a sum, cell i can take every
+// value from the least the others leave it to the most.
+func protected(values []int64, hidden []bool) bool {
+	var sum int64
 	for i, h := range hidden {
 		if h {
-			n, sum = n+1, sum+values[i]
+			sum += values[i]
 		}
 	}
-	if n < 2 || sum < MinCell {
-		return false
-	}
-	lo, hi := bounds(values, primary, hidden)
+	lo, hi := bounds(values, hidden)
 	for i, h := range hidden {
-		if !h {
+		if !h || values[i] == 0 || values[i] >= MinCell {
 			continue
 		}
-		othersLo, othersHi := sumOthers(lo, hidden, i), sumOthers(hi, hidden, i)
-		least := max(lo[i], sum-othersHi)
-		most := min(hi[i], sum-othersLo)
+		least := max(lo[i], sum-sumOthers(hi, hidden, i))
+		most := min(hi[i], sum-sumOthers(lo, hidden, i))
 		if most <= least {
 			return false
 		}
@@ -66,30 +78,40 @@ func protected(values []int64, primary, hidden []bool) bool {
 }
 
 // bounds are what a reader may know of each hidden cell of a row (see
-// Protect): a cell under MinCell lies in [0, MinCell-1]; a primary one of
-// MinCell or more in [MinCell, ∞); a complement in [MinCell, m], m the
-// smallest published cell. Shown cells get their own value as both bounds.
-func bounds(values []int64, primary, hidden []bool) (lo, hi []int64) {
-	smallest := int64(unbounded)
-	for i, h := range hidden {
-		if !h {
-			smallest = min(smallest, values[i])
-		}
-	}
+// Protect): [0, 0] if empty, [1, MinCell-1] if small, and [MinCell, m] if a
+// complement, m the smallest published cell, less one for those to the
+// complement's left. Shown cells get their own value as both bounds.
+func bounds(values []int64, hidden []bool) (lo, hi []int64) {
 	lo, hi = make([]int64, len(values)), make([]int64, len(values))
 	for i, v := range values {
 		switch {
-		case !hidden[i]:
+		case !hidden[i] || v == 0:
 			lo[i], hi[i] = v, v
 		case v < MinCell:
-			lo[i], hi[i] = 0, MinCell-1
-		case primary[i]:
-			lo[i], hi[i] = MinCell, unbounded
+			lo[i], hi[i] = 1, MinCell-1
 		default:
-			lo[i], hi[i] = MinCell, smallest
+			lo[i], hi[i] = MinCell, complementBound(values, hidden, i)
 		}
 	}
 	return lo, hi
+}
+
+// complementBound is the most the complement at column i can hold, given
+// that it is the smallest cell not under MinCell, the first column of
+// equals: no more than any published cell to its right, less than any to
+// its left.
+func complementBound(values []int64, hidden []bool, i int) int64 {
+	m := int64(unbounded)
+	for j, h := range hidden {
+		switch {
+		case h:
+		case j < i:
+			m = min(m, values[j]-1)
+		default:
+			m = min(m, values[j])
+		}
+	}
+	return m
 }
 
 // sumOthers adds up the bounds of the hidden cells but skip; past
@@ -114,13 +136,4 @@ func smallestShown(values []int64, hidden []bool) int {
 		}
 	}
 	return best
-}
-
-func anyTrue(bs []bool) bool {
-	for _, b := range bs {
-		if b {
-			return true
-		}
-	}
-	return false
 }
