@@ -182,9 +182,12 @@ func (s *Store) deleteCursors(ctx context.Context, id string, p storage.SweepPol
 	})
 }
 
+// messageTime reads only a message record's TS, its first field, rather
+// than copying the body of every envelope the sweep looks at.
 func messageTime(v []byte) (int64, error) {
-	m, err := decodeMessage(v)
-	return m.TS.UnixNano(), err
+	d := newDecoder(kindMessage, "message", v)
+	ts := d.time("ts")
+	return ts.UnixNano(), d.err
 }
 
 func idemTime(v []byte) (int64, error) {
