@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/bedside/bedside/storage"
 	bolt "go.etcd.io/bbolt"
@@ -141,6 +142,7 @@ func (s *Store) deleteExpired(ctx context.Context, id string, parent []byte, cut
 			return total, err
 		}
 		if len(keys) > 0 && !p.DryRun {
+			start := time.Now()
 			if err := s.update(ctx, "sweep", func(tx *bolt.Tx) error {
 				b := tx.Bucket(parent).Bucket([]byte(id))
 				for _, k := range keys {
@@ -152,6 +154,7 @@ func (s *Store) deleteExpired(ctx context.Context, id string, parent []byte, cut
 			}); err != nil {
 				return total, err
 			}
+			rest(ctx, time.Since(start))
 		}
 		total += len(keys)
 		if from == nil {
@@ -193,4 +196,16 @@ func messageTime(v []byte) (int64, error) {
 func idemTime(v []byte) (int64, error) {
 	r, err := decodeIdem(v)
 	return r.TS.UnixNano(), err
+}
+
+// rest waits as long as the last delete transaction took, or until ctx
+// ends: a sweep holds bbolt's one write lock, which the append committer
+// waits for, at most half the time, and leaves the CPU to sends meanwhile.
+func rest(ctx context.Context, took time.Duration) {
+	t := time.NewTimer(took)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
