@@ -43,7 +43,13 @@ type env struct {
 
 func newEnv(t testing.TB, cfg hub.Config, tweak ...func(*hub.Options)) *env {
 	t.Helper()
-	store, err := boltstore.Open(filepath.Join(t.TempDir(), "bedside.db"), boltstore.Options{})
+	return newEnvAt(t, filepath.Join(t.TempDir(), "bedside.db"), cfg, tweak...)
+}
+
+// newEnvAt is newEnv on the bbolt file at path, which may hold data already.
+func newEnvAt(t testing.TB, path string, cfg hub.Config, tweak ...func(*hub.Options)) *env {
+	t.Helper()
+	store, err := boltstore.Open(path, boltstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

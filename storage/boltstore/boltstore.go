@@ -98,13 +98,21 @@ var _ storage.Store = (*Store)(nil)
 // not exist, and starts the store's committer. The directory must exist;
 // nothing but the file is created. A file locked by another process gives
 // ErrLocked after Options.LockTimeout.
+//
+// The list of free pages is kept in memory only, in a hash map, and rebuilt
+// by a walk of the file when it opens (about a second for 1.5 GB). Written
+// to the file, as bbolt does by default, it would cost every commit 8 bytes
+// per free page: after a retention sweep deletes a million envelopes that is
+// 3 MB a commit, and sends would stay several times slower until the space
+// is reused (docs/benchmarks.md, "Sends during a retention sweep").
 func Open(path string, opts Options) (*Store, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
 		return nil, err
 	}
 
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout,
+		FreelistType: bolt.FreelistMapType, NoFreelistSync: true})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("boltstore: open %s: %w (%w)", path, ErrLocked, err)
 	}

@@ -73,12 +73,14 @@ func seedRecords() [][]byte {
 
 // FuzzDecodeRecord feeds arbitrary bytes to every decoder. A decoder must
 // not panic; it either reports ErrCorrupt or returns a value that encodes
-// and decodes back to itself.
+// and decodes back to itself. The sweep's messageTime, which reads only a
+// message's TS, must agree with the whole decoder on every message it reads.
 func FuzzDecodeRecord(f *testing.F) {
 	for _, b := range seedRecords() {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		checkMessageTime(t, b)
 		for name, c := range codecs {
 			v, err := c.decode(b)
 			if err != nil {
@@ -96,6 +98,27 @@ func FuzzDecodeRecord(f *testing.F) {
 			}
 		}
 	})
+}
+
+func checkMessageTime(t *testing.T, b []byte) {
+	ts, err := messageTime(b)
+	if err != nil && !errors.Is(err, ErrCorrupt) {
+		t.Errorf("messageTime: error %v does not wrap ErrCorrupt", err)
+	}
+	if m, merr := decodeMessage(b); merr == nil && (err != nil || ts != m.TS.UnixNano()) {
+		t.Errorf("messageTime gives %d, %v for a message of %v", ts, err, m.TS)
+	}
+}
+
+func TestMessageTime(t *testing.T) {
+	at := time.Date(2025, 6, 1, 12, 0, 0, 123456789, time.UTC)
+	rec := messageRecord(at, messageTail(storage.Message{ClientMsgID: "c1", Body: []byte("sealed")}))
+	if ts, err := messageTime(rec); err != nil || ts != at.UnixNano() {
+		t.Errorf("messageTime: %d, %v; want %d", ts, err, at.UnixNano())
+	}
+	for _, b := range seedRecords() {
+		checkMessageTime(t, b)
+	}
 }
 
 func TestSeedRecordsDecode(t *testing.T) {
