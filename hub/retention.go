@@ -3,6 +3,7 @@ package hub
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -112,7 +113,10 @@ func (r Retention) Policy(now time.Time, dryRun bool) storage.SweepPolicy {
 // never what was in the envelopes.
 func SweepAuditRecord(now time.Time, st storage.SweepStats, err error) audit.Record {
 	out := audit.OK
-	if err != nil {
+	switch {
+	case errors.Is(err, context.Canceled):
+		out = "interrupted"
+	case err != nil:
 		out = "failed"
 	}
 	return audit.Record{Time: now, Actor: "bedside", Role: "system", Action: "retention.sweep",
@@ -122,16 +126,20 @@ func SweepAuditRecord(now time.Time, st storage.SweepStats, err error) audit.Rec
 		Outcome: out}
 }
 
-// sweeper runs the retention sweep on an interval until stopped.
+// sweeper runs the retention sweep on an interval until stopped. Stopping
+// cuts a sweep under way short: what it deleted stays deleted, and the next
+// sweep goes on.
 type sweeper struct {
 	h        *Hub
 	failures atomic.Int32
-	stop     chan struct{}
+	ctx      context.Context
+	cancel   context.CancelFunc
 	done     chan struct{}
 }
 
 func (h *Hub) startSweeper() *sweeper {
-	s := &sweeper{h: h, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &sweeper{h: h, done: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	go s.run()
 	return s
 }
@@ -142,20 +150,17 @@ func (s *sweeper) run() {
 	defer t.Stop()
 	for {
 		select {
-		case <-s.stop:
+		case <-s.ctx.Done():
 			return
 		case <-t.C:
-			s.h.Sweep(context.Background())
+			s.h.Sweep(s.ctx)
 		}
 	}
 }
 
+// close stops the sweeper and waits for it. It may be called more than once.
 func (s *sweeper) close() {
-	select {
-	case <-s.stop:
-	default:
-		close(s.stop)
-	}
+	s.cancel()
 	<-s.done
 }
 
@@ -172,6 +177,10 @@ func (h *Hub) Sweep(ctx context.Context) (storage.SweepStats, error) {
 	h.metrics.sweepDeleted.WithLabelValues("audit").Add(float64(st.Audit))
 	h.metrics.sweepDeleted.WithLabelValues("usage").Add(float64(st.Usage))
 	h.metrics.sweepDuration.Observe(time.Since(start).Seconds())
+	if err != nil && ctx.Err() != nil {
+		h.log.Info("retention sweep cut short", "cause", context.Cause(ctx), "messages", st.Messages)
+		return st, err
+	}
 	if err != nil {
 		n := h.sweeper.failures.Add(1)
 		h.log.Error("retention sweep failed", "err", err, "failuresInARow", n)

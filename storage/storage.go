@@ -334,6 +334,9 @@ type SweepPolicy struct {
 	Batch         int
 	DryRun        bool
 	Progress      func(st SweepStats, done, total int)
+	// Unpaced deletes batch after batch without resting between them, for
+	// a sweep with nothing else waiting on the store (offline).
+	Unpaced bool
 }
 
 // KindRetention is the envelope policy for the sessions of one kind.

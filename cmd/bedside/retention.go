@@ -47,6 +47,7 @@ func retentionCmd(ctx context.Context, args []string, getenv func(string) string
 	now := time.Now()
 	policy := cfg.Retention.Policy(now, *dry)
 	policy.Progress = progressPrinter(stderr, time.Now, time.Second)
+	policy.Unpaced = true // the server is stopped: nothing waits for the store
 	st, err := store.Sweep(ctx, policy)
 	verb := "deleted"
 	if *dry {

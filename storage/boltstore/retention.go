@@ -202,7 +202,9 @@ func (s *Store) deleteExpired(ctx context.Context, id string, parent []byte, cut
 			}); err != nil {
 				return total, err
 			}
-			rest(ctx, time.Since(start))
+			if !p.Unpaced {
+				rest(ctx, time.Since(start))
+			}
 		}
 		total += len(keys)
 		if from == nil {
