@@ -18,11 +18,12 @@ import (
 // configured policy; --dry-run counts what would go and deletes nothing.
 func retentionCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "run" {
-		fmt.Fprintln(stderr, "usage: bedside retention run [--dry-run] [--data DIR | --config FILE]")
+		fmt.Fprintln(stderr, "usage: bedside retention run [--dry-run] [--progress 1s] [--data DIR | --config FILE]")
 		return errUsage
 	}
 	fs, f := adminFlags("bedside retention run", stderr)
 	dry := fs.Bool("dry-run", false, "count what would be deleted; delete nothing")
+	every := fs.Duration("progress", time.Second, "print progress at most this often (0: after every session)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -46,7 +47,7 @@ func retentionCmd(ctx context.Context, args []string, getenv func(string) string
 
 	now := time.Now()
 	policy := cfg.Retention.Policy(now, *dry)
-	policy.Progress = progressPrinter(stderr, time.Now, time.Second)
+	policy.Progress = progressPrinter(stderr, time.Now, *every)
 	policy.Unpaced = true // the server is stopped: nothing waits for the store
 	st, err := store.Sweep(ctx, policy)
 	verb := "deleted"
@@ -67,7 +68,7 @@ func retentionCmd(ctx context.Context, args []string, getenv func(string) string
 func progressPrinter(w io.Writer, now func() time.Time, every time.Duration) func(storage.SweepStats, int, int) {
 	last := now()
 	return func(st storage.SweepStats, done, total int) {
-		if t := now(); t.Sub(last) >= every {
+		if t := now(); every <= 0 || t.Sub(last) >= every {
 			last = t
 			fmt.Fprintf(w, "sweeping: %d of %d sessions, %d messages so far\n", done, total, st.Messages)
 		}
