@@ -3,6 +3,10 @@ package hub_test
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/bedside/bedside/hub"
@@ -13,6 +17,7 @@ import (
 // patient and a clinician who are members of the session, a clinician who is
 // not, an admin and an auditor — and checks the exact status of each.
 func TestAuthorizationMatrix(t *testing.T) {
+	type want = map[string]int
 	e := newEnv(t, hub.Config{})
 	doc, pat, eve := e.user("doc", "clinician"), e.user("pat", "patient"), e.user("eve", "clinician")
 	e.user("tmp", "clinician")
@@ -25,13 +30,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 		name string
 		u    user
 	}{{"patient", pat}, {"clinician", doc}, {"non-member", eve}, {"admin", root}, {"auditor", ines}}
-	type want map[string]int // caller name → status
 	key := bytes.Repeat([]byte{9}, 32)
-	cases := []struct {
-		method, path string
-		body         func(u user) any
-		want         want
-	}{
+	cases := []matrixCase{
 		{"PUT", "/v1/devices/extra-%s", func(user) any { return wire.PutDeviceRequest{SigningKey: key, ExchangeKey: key} },
 			want{"patient": 201, "clinician": 201, "non-member": 201, "admin": 201, "auditor": 403}},
 		{"DELETE", "/v1/devices/nope", nil, want{"patient": 404, "clinician": 404, "non-member": 404, "admin": 404, "auditor": 403}},
@@ -94,6 +94,17 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 	}
 
+	// Every route the hub serves is in the table.
+	for _, route := range routes(t) {
+		method, pattern, _ := strings.Cut(route, " ")
+		re := regexp.MustCompile("^" + regexp.MustCompile(`\{[a-z]+\}`).ReplaceAllString(pattern, "[^/]+") + "$")
+		if !slices.ContainsFunc(cases, func(tc matrixCase) bool {
+			return tc.method == method && re.MatchString(strings.ReplaceAll(tc.path, "%s", "x"))
+		}) {
+			t.Errorf("route %s is missing from the authorization matrix", route)
+		}
+	}
+
 	// Without a token, every route is 401.
 	for _, tc := range cases {
 		path := tc.path
@@ -104,4 +115,30 @@ func TestAuthorizationMatrix(t *testing.T) {
 			t.Errorf("%s %s without a token: %d", tc.method, tc.path, got)
 		}
 	}
+}
+
+// matrixCase is one endpoint of the authorization matrix and the status
+// each caller (by name) must get.
+type matrixCase struct {
+	method, path string
+	body         func(u user) any
+	want         map[string]int
+}
+
+// routes reads the routes the hub registers from hub.go, so that a new
+// route cannot be left out of the matrix unnoticed.
+func routes(t *testing.T) []string {
+	t.Helper()
+	src, err := os.ReadFile("hub.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range regexp.MustCompile(`h\.route\(mux, "([A-Z]+ [^"]+)"`).FindAllStringSubmatch(string(src), -1) {
+		out = append(out, m[1])
+	}
+	if len(out) < 20 {
+		t.Fatalf("found %d routes in hub.go", len(out))
+	}
+	return out
 }
