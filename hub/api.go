@@ -377,6 +377,9 @@ func (h *Hub) revokeTokens(w http.ResponseWriter, r *http.Request, c caller) err
 	if err := validUser(user); err != nil {
 		return err
 	}
+	if err := decodeOptionalJSON(w, r, maxSmallBody, &struct{}{}); err != nil {
+		return err
+	}
 	// An erased user's tombstone refuses every token already.
 	if u, err := h.store.GetUser(r.Context(), user); err == nil && !u.ErasedAt.IsZero() {
 		return errorf(http.StatusConflict, wire.CodeConflict, "user %s was erased: no token of theirs works", user)
@@ -663,6 +666,9 @@ func (h *Hub) sharesSession(ctx context.Context, a, b string) (bool, error) {
 func (h *Hub) closeSession(w http.ResponseWriter, r *http.Request, c caller) error {
 	ctx := r.Context()
 	id := r.PathValue("id")
+	if err := decodeOptionalJSON(w, r, maxSmallBody, &struct{}{}); err != nil {
+		return err
+	}
 	var err error
 	if c.role == wire.RoleAdmin {
 		err = h.knownSession(ctx, id)

@@ -202,8 +202,9 @@ func wireGrant(session string, g storage.Grant) wire.EmergencyGrant {
 }
 
 // notPlainText reports characters a reason shown to a patient must not
-// hold: controls, format characters (bidi overrides, zero-width ones), and
-// U+FFFD, which stands for bytes that were not UTF-8.
+// hold: controls, format characters (bidi overrides, zero-width ones), line
+// and paragraph separators, and U+FFFD, which stands for bytes that were
+// not UTF-8.
 func notPlainText(r rune) bool {
-	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == utf8.RuneError
+	return unicode.IsControl(r) || unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) || r == utf8.RuneError
 }

@@ -33,6 +33,8 @@ func TestEmergencyAccess(t *testing.T) {
 		{"control character", path, `{"user":"er","reason":"a\u0007b"}`, 400},
 		{"bidi override", path, `{"user":"er","reason":"a\u202eb"}`, 400},
 		{"zero width", path, `{"user":"er","reason":"a\u200bb"}`, 400},
+		{"line separator", path, `{"user":"er","reason":"a\u2028b"}`, 400},
+		{"field twice", path, `{"user":"er","reason":"r","user":"doc"}`, 400},
 		{"not UTF-8", path, "{\"user\":\"er\",\"reason\":\"a\xffb\"}", 400},
 		{"misspelt field", path, `{"user":"er","reason":"r","minutes":5,"minute":5}`, 400},
 		{"too long", path, `{"user":"er","reason":"r","minutes":1441}`, 400},
@@ -87,6 +89,15 @@ func TestEmergencyAccess(t *testing.T) {
 	}
 	if code := e.do("POST", "/v1/sessions/"+sid+"/close", er.token, nil, nil); code != 403 {
 		t.Errorf("the grantee closes the session: %d, want 403", code)
+	}
+	// Calls without a body refuse one rather than ignore it.
+	for _, body := range []string{`{"zz":1}`, `"x"`} {
+		if code := e.do("POST", "/v1/sessions/"+sid+"/close", doc.token, body, nil); code != 400 {
+			t.Errorf("close with body %s: %d, want 400", body, code)
+		}
+		if code := e.do("POST", "/v1/users/er/revoke", root.token, body, nil); code != 400 {
+			t.Errorf("revoke with body %s: %d, want 400", body, code)
+		}
 	}
 	video := e.consentScope(pat, "video")
 	if code := e.do("DELETE", "/v1/consents/"+video.ID, pat.token, nil, nil); code != 200 {

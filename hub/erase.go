@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -44,11 +45,9 @@ func (h *Hub) eraseUser(w http.ResponseWriter, r *http.Request, c caller) error 
 	if err := validUser(user); err != nil {
 		return err
 	}
-	var req wire.EraseRequest
-	if r.ContentLength != 0 {
-		if err := decodeJSON(w, r, maxSmallBody, &req); err != nil {
-			return err
-		}
+	req, err := eraseRequest(w, r)
+	if err != nil {
+		return err
 	}
 	if req.DryRun {
 		noteAction(r.Context(), "user.erase_dry_run")
@@ -188,4 +187,22 @@ func wireErase(user string, dryRun bool, rep storage.EraseReport) wire.EraseRepo
 	}
 	keep("audit", "", nil, keptAudit)
 	return out
+}
+
+// eraseRequest reads the optional body of an erasure. dryRun must be true
+// or false if given: a null, like a misspelt name, must not erase for real.
+func eraseRequest(w http.ResponseWriter, r *http.Request) (wire.EraseRequest, error) {
+	var raw struct {
+		DryRun json.RawMessage `json:"dryRun"`
+	}
+	if err := decodeOptionalJSON(w, r, maxSmallBody, &raw); err != nil {
+		return wire.EraseRequest{}, err
+	}
+	switch string(raw.DryRun) {
+	case "", "false":
+		return wire.EraseRequest{}, nil
+	case "true":
+		return wire.EraseRequest{DryRun: true}, nil
+	}
+	return wire.EraseRequest{}, badRequest("field \"dryRun\" must be true or false")
 }

@@ -129,9 +129,11 @@ func TestErasure(t *testing.T) {
 	if code := e.do("POST", "/v1/users/pat/revoke", admin, nil, nil); code != 409 {
 		t.Errorf("revoking an erased patient's tokens: %d, want 409", code)
 	}
-	if code, body := e.raw("POST", "/v1/users/pat.two/erase", admin, `{"dry_run":true}`); code != 400 ||
-		!strings.Contains(body, `unknown field \"dry_run\"`) {
-		t.Errorf("a misspelt dry run: %d %s", code, body)
+	for _, body := range []string{`{"dry_run":true}`, `{"dryRun":null}`, `{"dryRun":true,"dryRun":false}`,
+		`{"dryRun":true,"DRYRUN":false}`, `{"dryRun":"true"}`, `[]`} {
+		if code, answer := e.raw("POST", "/v1/users/pat.two/erase", admin, body); code != 400 {
+			t.Errorf("erase with %s: %d %s, want 400", body, code, answer)
+		}
 	}
 	if m := e.metricsText(t); !strings.Contains(m, "bedside_erasures_total 2") ||
 		!strings.Contains(m, `bedside_erasure_deleted_total{class="messages"} 1`) {

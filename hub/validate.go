@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/json"
@@ -60,22 +61,84 @@ func newID(prefix string) string {
 // decodeJSON reads one JSON value of at most limit bytes into v. Unknown
 // fields are allowed so that newer clients can talk to older servers.
 func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	body, err := readJSON(w, r, limit)
+	if err != nil {
+		return err
+	}
+	return decodeBody(body, v)
+}
+
+// decodeOptionalJSON is decodeJSON for calls whose body may be left out: an
+// empty body leaves v as it is. Calls that take no body at all pass
+// &struct{}{}, so that anything but {} is refused rather than ignored.
+func decodeOptionalJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	body, err := readJSON(w, r, limit)
+	if err != nil || len(bytes.TrimSpace(body)) == 0 {
+		return err
+	}
+	return decodeBody(body, v)
+}
+
+// readJSON checks a request's Content-Type and reads its body, at most
+// limit bytes.
+func readJSON(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
-			return errorf(http.StatusUnsupportedMediaType, wire.CodeUnsupportedMedia,
+			return nil, errorf(http.StatusUnsupportedMediaType, wire.CodeUnsupportedMedia,
 				"Content-Type must be application/json")
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	// A field the hub does not know is refused, not ignored: a misspelt
-	// "dryRun" must not turn an erasure real.
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		return nil, jsonError(err)
+	}
+	return body, nil
+}
+
+// decodeBody decodes one JSON object into v. A field the hub does not know
+// is refused, not ignored, and so is a field given twice: a misspelt or
+// repeated "dryRun" must not turn an erasure real.
+func decodeBody(body []byte, v any) error {
+	if err := uniqueKeys(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return badRequest("request body holds more than one JSON value")
+	}
+	return nil
+}
+
+// uniqueKeys refuses a top-level object that names a field twice, which
+// encoding/json would settle silently by taking the last.
+func uniqueKeys(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil // not an object: Decode says what is wrong
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		key, _ := t.(string)
+		if seen[strings.ToLower(key)] {
+			if len(key) > 64 || !utf8.ValidString(key) {
+				return badRequest("a field is given twice")
+			}
+			return badRequest("field %q is given twice", key)
+		}
+		seen[strings.ToLower(key)] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
 	}
 	return nil
 }

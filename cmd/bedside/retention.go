@@ -31,6 +31,10 @@ func retentionCmd(ctx context.Context, args []string, getenv func(string) string
 		fmt.Fprintf(stderr, "bedside retention run: unexpected argument %q\n", fs.Arg(0))
 		return errUsage
 	}
+	if *every < 0 {
+		fmt.Fprintln(stderr, "bedside retention run: --progress must not be negative")
+		return errUsage
+	}
 	cfg, err := loadConfig(fs, f, getenv)
 	if err != nil {
 		return err
