@@ -14,6 +14,7 @@ import (
 	"io"
 	"testing"
 
+	"golang.org/x/crypto/chacha20poly1305"
 	"golang.org/x/crypto/hkdf"
 )
 
@@ -259,5 +260,39 @@ func TestKATXChaCha20Poly1305(t *testing.T) {
 	}
 	if _, err := aead.Open(nil, nonce, want, aad[1:]); err == nil {
 		t.Error("Open accepted different associated data")
+	}
+}
+
+// RFC 8439 section 2.8.2: AEAD_CHACHA20_POLY1305 with a 96-bit nonce, the
+// construction XChaCha20-Poly1305 extends, through x/crypto's chacha20poly1305.
+func TestKATChaCha20Poly1305(t *testing.T) {
+	var (
+		pt = mustHex(t, "4c616469657320616e642047656e746c656d656e206f662074686520636c6173"+
+			"73206f66202739393a204966204920636f756c64206f6666657220796f75206f"+
+			"6e6c79206f6e652074697020666f7220746865206675747572652c2073756e73"+
+			"637265656e20776f756c642062652069742e")
+		aad   = mustHex(t, "50515253c0c1c2c3c4c5c6c7")
+		key   = mustHex(t, "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f")
+		nonce = mustHex(t, "070000004041424344454647")
+		ct    = mustHex(t, "d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d6"+
+			"3dbea45e8ca9671282fafb69da92728b1a71de0a9e060b2905d6a5b67ecd3b36"+
+			"92ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc"+
+			"3ff4def08e4b7a9de576d26586cec64b6116")
+		tag = mustHex(t, "1ae10b594f09e26a7e902ecbd0600691")
+	)
+	aead, err := chacha20poly1305.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(bytes.Clone(ct), tag...)
+	if got := aead.Seal(nil, nonce, pt, aad); !bytes.Equal(got, want) {
+		t.Errorf("Seal = %x, want %x", got, want)
+	}
+	if got, err := aead.Open(nil, nonce, want, aad); err != nil || !bytes.Equal(got, pt) {
+		t.Errorf("Open = %q, %v; want the plaintext", got, err)
+	}
+	want[len(want)-1] ^= 1
+	if _, err := aead.Open(nil, nonce, want, aad); err == nil {
+		t.Error("Open accepted a changed tag")
 	}
 }
