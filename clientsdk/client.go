@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"net/url"
 	"sync"
 	"time"
@@ -173,18 +174,30 @@ func loadState(ctx context.Context, ks KeyStore, device string) (clientState, er
 }
 
 // saveState stores the cursors and pins in the KeyStore, replacing what
-// was stored. Pins that another process on the same store saved meanwhile
-// are adopted first, so that a long-running listener does not drop the pins
-// a short command made beside it.
+// was stored. What another process on the same store saved meanwhile is
+// merged in first: its pins for devices c has none for, so that a
+// long-running listener does not drop the pins a short command made beside
+// it, and for each session the further of the two cursors, since cursors
+// only move forward and a message one process delivered counts as
+// delivered on the device. c's own cursors in memory stay as they are.
 //
-// TODO: cursors are not merged that way; see listener.save.
+// TODO: the load and the save are not one step: two processes saving at
+// the same instant can still lose one's move. A lock file in FileKeyStore
+// would close that; see listener.save.
 func (c *Client) saveState(ctx context.Context) error {
 	c.saveMu.Lock()
 	defer c.saveMu.Unlock()
 
-	c.adoptStoredPins(ctx)
+	stored := c.adoptStored(ctx)
 	c.mu.Lock()
-	b, err := encodeState(clientState{device: c.id.DeviceID(), cursors: c.cursors, pins: c.pins})
+	cursors := maps.Clone(c.cursors)
+	if cursors == nil {
+		cursors = map[string]uint64{}
+	}
+	for id, seq := range stored {
+		cursors[id] = max(cursors[id], seq)
+	}
+	b, err := encodeState(clientState{device: c.id.DeviceID(), cursors: cursors, pins: c.pins})
 	unsaved := c.pinsUnsaved
 	c.pinsUnsaved = false
 	c.mu.Unlock()
@@ -203,17 +216,18 @@ func (c *Client) saveState(ctx context.Context) error {
 	return nil
 }
 
-// adoptStoredPins adds to c.pins the stored pins of devices it has none
-// for. Where both hold a pin for a device, c's stays: it is the one in use.
-// A store that cannot be read now is left to the save that follows.
-func (c *Client) adoptStoredPins(ctx context.Context) {
+// adoptStored adds to c.pins the stored pins of devices it has none for,
+// and returns the stored cursors. Where both hold a pin for a device, c's
+// stays: it is the one in use. A store that cannot be read now is left to
+// the save that follows.
+func (c *Client) adoptStored(ctx context.Context) map[string]uint64 {
 	b, err := c.cfg.KeyStore.LoadCursors(ctx)
 	if err != nil {
-		return
+		return nil
 	}
 	st, err := decodeState(b)
 	if err != nil || st.device != c.id.DeviceID() {
-		return
+		return nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -222,6 +236,7 @@ func (c *Client) adoptStoredPins(ctx context.Context) {
 			c.pins[id] = p
 		}
 	}
+	return st.cursors
 }
 
 // newID returns a random id: 128 bits as 32 hex digits.

@@ -392,12 +392,8 @@ func (l *listener) errorFrame(f wire.Frame) {
 	l.handle(Event{Kind: EventError, SessionID: f.SessionID, Err: apiErr})
 }
 
-// save stores the cursors (and the pins with them).
-//
-// TODO: two processes listening on one key store each write the whole
-// cursor file, and the later write wins, so one may move a cursor back and
-// see messages again after a restart. A lock file in FileKeyStore would
-// keep a second listener out.
+// save stores the cursors (and the pins with them), merged with what
+// another process on the same key store saved (see Client.saveState).
 func (l *listener) save(ctx context.Context) error {
 	return l.c.saveState(ctx)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -120,4 +121,50 @@ func openOn(t *testing.T, ks KeyStore, srv *httptest.Server) *Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// TestCursorsMergeAcrossProcesses runs two clients on one key store, as
+// two processes listening beside each other would: whichever saves last,
+// no session's stored cursor moves back, and neither client's own cursors
+// change in memory.
+func TestCursorsMergeAcrossProcesses(t *testing.T) {
+	ctx := context.Background()
+	srv := httptest.NewServer(&deviceHub{devices: map[string][]wire.Device{}})
+	defer srv.Close()
+	defer srv.Client().CloseIdleConnections()
+	ks, err := FileKeyStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := openOn(t, ks, srv), openOn(t, ks, srv)
+
+	a.mu.Lock()
+	a.cursors = map[string]uint64{"s1": 9, "s2": 2}
+	a.mu.Unlock()
+	b.mu.Lock()
+	b.cursors = map[string]uint64{"s1": 4, "s3": 7}
+	b.mu.Unlock()
+	for _, c := range []*Client{a, b} {
+		if err := c.saveState(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	raw, err := ks.LoadCursors(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := decodeState(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]uint64{"s1": 9, "s2": 2, "s3": 7}
+	if !maps.Equal(st.cursors, want) {
+		t.Errorf("stored cursors %v, want %v", st.cursors, want)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !maps.Equal(b.cursors, map[string]uint64{"s1": 4, "s3": 7}) {
+		t.Errorf("the saving client's own cursors changed: %v", b.cursors)
+	}
 }
