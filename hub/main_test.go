@@ -23,6 +23,7 @@ import (
 	"github.com/bedside/bedside/hub/auth"
 	"github.com/bedside/bedside/hub/wire"
 	"github.com/bedside/bedside/internal/testserver"
+	"github.com/bedside/bedside/storage"
 	"github.com/bedside/bedside/storage/boltstore"
 )
 
@@ -49,14 +50,26 @@ func newEnv(t testing.TB, cfg hub.Config, tweak ...func(*hub.Options)) *env {
 // newEnvAt is newEnv on the bbolt file at path, which may hold data already.
 func newEnvAt(t testing.TB, path string, cfg hub.Config, tweak ...func(*hub.Options)) *env {
 	t.Helper()
-	store, err := boltstore.Open(path, boltstore.Options{})
+	return buildEnv(t, path, boltstore.Options{}, nil, cfg, tweak...)
+}
+
+// buildEnv opens the store at path with storeOpts and serves a hub on it;
+// wrap, if not nil, stands between the hub and the store.
+func buildEnv(t testing.TB, path string, storeOpts boltstore.Options, wrap func(storage.Store) storage.Store,
+	cfg hub.Config, tweak ...func(*hub.Options)) *env {
+	t.Helper()
+	store, err := boltstore.Open(path, storeOpts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var hs storage.Store = store
+	if wrap != nil {
+		hs = wrap(store)
 	}
 	key := make([]byte, auth.KeySize)
 	rand.Read(key)
 	logs := &testserver.SyncBuffer{}
-	opts := hub.Options{Store: store, TokenKey: key, Config: cfg,
+	opts := hub.Options{Store: hs, TokenKey: key, Config: cfg,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	for _, f := range tweak {
 		f(&opts)

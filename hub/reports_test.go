@@ -2,17 +2,13 @@ package hub_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,73 +18,20 @@ import (
 	"github.com/bedside/bedside/hub"
 	"github.com/bedside/bedside/hub/auth"
 	"github.com/bedside/bedside/hub/wire"
-	"github.com/bedside/bedside/internal/testserver"
 	"github.com/bedside/bedside/storage"
 	"github.com/bedside/bedside/storage/boltstore"
 )
-
-// testClock is the one clock of a hub and its store in a test.
-type testClock struct {
-	mu  sync.Mutex // guards now
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func (c *testClock) set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
 
 // newClockedEnv is newEnv with the hub and its store on clk, so that
 // message times and report weeks are the test's to choose, and with the
 // retention and reports of opts. wrap, if not nil, stands between the hub
 // and the store.
-func newClockedEnv(t *testing.T, clk *testClock, opts hub.Options,
-	wrap func(storage.Store) storage.Store) *env {
+func newClockedEnv(t *testing.T, clk *clock, opts hub.Options, wrap func(storage.Store) storage.Store) *env {
 	t.Helper()
-	store, err := boltstore.Open(filepath.Join(t.TempDir(), "bedside.db"), boltstore.Options{Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var hs storage.Store = store
-	if wrap != nil {
-		hs = wrap(store)
-	}
-	key := make([]byte, auth.KeySize)
-	rand.Read(key)
-	logs := &testserver.SyncBuffer{}
-	h, err := hub.New(hub.Options{Store: hs, TokenKey: key, Now: clk.Now, Retention: opts.Retention,
-		Reports: opts.Reports,
-		Logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h.Handler())
-	e := &env{t: t, hub: h, srv: srv, key: key, store: store, logs: logs, now: clk.Now}
-	t.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := h.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-		if err := store.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return e
+	return buildEnv(t, filepath.Join(t.TempDir(), "bedside.db"), boltstore.Options{Now: clk.now}, wrap,
+		hub.Config{}, func(o *hub.Options) {
+			o.Now, o.Retention, o.Reports = clk.now, opts.Retention, opts.Reports
+		})
 }
 
 // longToken mints a token that lives through a test's day of clock time,
@@ -132,7 +75,7 @@ func i64(n int64) *int64 { return &n }
 // may read it, and that reading it is audited.
 func TestUsageReport(t *testing.T) {
 	monday := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC) // 2026-W10
-	clk := &testClock{now: monday}
+	clk := newClockAt(monday)
 	opts := hub.Options{Retention: hub.Retention{AfterClose: time.Hour}, Reports: clinicReports}
 	e := newClockedEnv(t, clk, opts, nil)
 	doc := e.withToken("doc", "clinician", e.longToken("doc", "clinician"))
@@ -293,7 +236,7 @@ func (e *env) usageReport(token, query string) wire.UsageReport {
 // and per table and week a line per column and one for the total, all
 // suppressed.
 func TestUsageReportCSV(t *testing.T) {
-	clk := &testClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	clk := newClockAt(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	e := newClockedEnv(t, clk, hub.Options{Reports: hub.ReportConfig{Regions: []string{"north"}}}, nil)
 	pat := e.withToken("pat", "patient", e.longToken("pat", "patient", auth.WithRegion("north")))
 	e.grant(pat, "reporting")
@@ -382,7 +325,7 @@ func (s *countingStore) SetAttributes(ctx context.Context, user string, a storag
 // TestAttributes checks how attributes reach the store: from token claims,
 // written only when they change what is stored, and from the admin call.
 func TestAttributes(t *testing.T) {
-	clk := &testClock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}
+	clk := newClockAt(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
 	var counts *countingStore
 	e := newClockedEnv(t, clk, hub.Options{}, func(s storage.Store) storage.Store {
 		counts = &countingStore{Store: s}
