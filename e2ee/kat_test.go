@@ -6,6 +6,7 @@ package e2ee
 
 import (
 	"bytes"
+	"crypto/cipher"
 	"crypto/ecdh"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -226,64 +227,20 @@ func TestKATHKDF(t *testing.T) {
 	}
 }
 
-// draft-irtf-cfrg-xchacha-03 appendix A.3.1: AEAD_XCHACHA20_POLY1305 through
-// newAEAD, which seals bodies and key wraps.
-func TestKATXChaCha20Poly1305(t *testing.T) {
-	const plaintext = "Ladies and Gentlemen of the class of '99: If I could offer you " +
+// The inputs RFC 8439 section 2.8.2 and draft-irtf-cfrg-xchacha-03 appendix
+// A.3.1 share: the sunscreen sentence, its associated data and key.
+const (
+	sunscreen = "Ladies and Gentlemen of the class of '99: If I could offer you " +
 		"only one tip for the future, sunscreen would be it."
-	var (
-		pt = mustHex(t, "4c616469657320616e642047656e746c656d656e206f662074686520636c6173"+
-			"73206f66202739393a204966204920636f756c64206f6666657220796f75206f"+
-			"6e6c79206f6e652074697020666f7220746865206675747572652c2073756e73"+
-			"637265656e20776f756c642062652069742e")
-		aad   = mustHex(t, "50515253c0c1c2c3c4c5c6c7")
-		key   = mustHex(t, "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f")
-		nonce = mustHex(t, "404142434445464748494a4b4c4d4e4f5051525354555657")
-		ct    = mustHex(t, "bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb"+
-			"731c7f1b0b4aa6440bf3a82f4eda7e39ae64c6708c54c216cb96b72e1213b452"+
-			"2f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369488f76b2383565d3fff9"+
-			"21f9664c97637da9768812f615c68b13b52e")
-		tag = mustHex(t, "c0875924c1c7987947deafd8780acf49")
-	)
-	if string(pt) != plaintext {
-		t.Fatalf("plaintext hex does not spell the draft's sentence")
-	}
+	sunscreenAAD = "50515253c0c1c2c3c4c5c6c7"
+	sunscreenKey = "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+)
 
-	aead := newAEAD(key)
-	want := append(bytes.Clone(ct), tag...)
-	if got := aead.Seal(nil, nonce, pt, aad); !bytes.Equal(got, want) {
-		t.Errorf("Seal = %x, want %x", got, want)
-	}
-	got, err := aead.Open(nil, nonce, want, aad)
-	if err != nil || !bytes.Equal(got, pt) {
-		t.Errorf("Open = %q, %v; want the plaintext", got, err)
-	}
-	if _, err := aead.Open(nil, nonce, want, aad[1:]); err == nil {
-		t.Error("Open accepted different associated data")
-	}
-}
-
-// RFC 8439 section 2.8.2: AEAD_CHACHA20_POLY1305 with a 96-bit nonce, the
-// construction XChaCha20-Poly1305 extends, through x/crypto's chacha20poly1305.
-func TestKATChaCha20Poly1305(t *testing.T) {
-	var (
-		pt = mustHex(t, "4c616469657320616e642047656e746c656d656e206f662074686520636c6173"+
-			"73206f66202739393a204966204920636f756c64206f6666657220796f75206f"+
-			"6e6c79206f6e652074697020666f7220746865206675747572652c2073756e73"+
-			"637265656e20776f756c642062652069742e")
-		aad   = mustHex(t, "50515253c0c1c2c3c4c5c6c7")
-		key   = mustHex(t, "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f")
-		nonce = mustHex(t, "070000004041424344454647")
-		ct    = mustHex(t, "d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d6"+
-			"3dbea45e8ca9671282fafb69da92728b1a71de0a9e060b2905d6a5b67ecd3b36"+
-			"92ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc"+
-			"3ff4def08e4b7a9de576d26586cec64b6116")
-		tag = mustHex(t, "1ae10b594f09e26a7e902ecbd0600691")
-	)
-	aead, err := chacha20poly1305.New(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+// checkAEAD seals the sunscreen sentence under nonce, wants ct and tag, opens
+// it back, and wants a changed tag and changed associated data refused.
+func checkAEAD(t *testing.T, aead cipher.AEAD, nonce, ct, tag []byte) {
+	t.Helper()
+	pt, aad := []byte(sunscreen), mustHex(t, sunscreenAAD)
 	want := append(bytes.Clone(ct), tag...)
 	if got := aead.Seal(nil, nonce, pt, aad); !bytes.Equal(got, want) {
 		t.Errorf("Seal = %x, want %x", got, want)
@@ -291,8 +248,37 @@ func TestKATChaCha20Poly1305(t *testing.T) {
 	if got, err := aead.Open(nil, nonce, want, aad); err != nil || !bytes.Equal(got, pt) {
 		t.Errorf("Open = %q, %v; want the plaintext", got, err)
 	}
+	if _, err := aead.Open(nil, nonce, want, aad[1:]); err == nil {
+		t.Error("Open accepted different associated data")
+	}
 	want[len(want)-1] ^= 1
 	if _, err := aead.Open(nil, nonce, want, aad); err == nil {
 		t.Error("Open accepted a changed tag")
 	}
+}
+
+// draft-irtf-cfrg-xchacha-03 appendix A.3.1: AEAD_XCHACHA20_POLY1305 through
+// newAEAD, which seals bodies and key wraps.
+func TestKATXChaCha20Poly1305(t *testing.T) {
+	nonce := mustHex(t, "404142434445464748494a4b4c4d4e4f5051525354555657")
+	ct := mustHex(t, "bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb"+
+		"731c7f1b0b4aa6440bf3a82f4eda7e39ae64c6708c54c216cb96b72e1213b452"+
+		"2f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369488f76b2383565d3fff9"+
+		"21f9664c97637da9768812f615c68b13b52e")
+	checkAEAD(t, newAEAD(mustHex(t, sunscreenKey)), nonce, ct, mustHex(t, "c0875924c1c7987947deafd8780acf49"))
+}
+
+// RFC 8439 section 2.8.2: AEAD_CHACHA20_POLY1305 with a 96-bit nonce, the
+// construction XChaCha20-Poly1305 extends, through x/crypto's chacha20poly1305.
+func TestKATChaCha20Poly1305(t *testing.T) {
+	aead, err := chacha20poly1305.New(mustHex(t, sunscreenKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := mustHex(t, "070000004041424344454647")
+	ct := mustHex(t, "d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d6"+
+		"3dbea45e8ca9671282fafb69da92728b1a71de0a9e060b2905d6a5b67ecd3b36"+
+		"92ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc"+
+		"3ff4def08e4b7a9de576d26586cec64b6116")
+	checkAEAD(t, aead, nonce, ct, mustHex(t, "1ae10b594f09e26a7e902ecbd0600691"))
 }
