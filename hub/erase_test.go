@@ -73,7 +73,8 @@ func TestErasure(t *testing.T) {
 	e.send(pat, open, "p1", doc)
 	e.send(doc, open, "m2", pat)
 	e.send(pat, held, "p2", doc)
-	if code := e.do("PATCH", "/v1/sessions/"+open+"/receipts", pat.token, wire.ReceiptRequest{ReadSeq: 3}, nil); code != 200 {
+	if code := e.do("PATCH", "/v1/sessions/"+open+"/receipts", pat.token, wire.ReceiptRequest{ReadSeq: 3},
+		nil); code != 200 {
 		t.Fatalf("receipt: %d", code)
 	}
 	if code := e.do("POST", "/v1/sessions/"+held+"/hold", admin, map[string]bool{"hold": true}, nil); code != 200 {
@@ -91,7 +92,8 @@ func TestErasure(t *testing.T) {
 		{"bad%20id", admin, 400, wire.CodeBadRequest},
 	} {
 		var werr wire.Error
-		if got := e.do("POST", "/v1/users/"+c.user+"/erase", c.token, nil, &werr); got != c.status || werr.Code != c.code {
+		if got := e.do("POST", "/v1/users/"+c.user+"/erase", c.token, nil,
+			&werr); got != c.status || werr.Code != c.code {
 			t.Errorf("erase %s: %d %+v, want %d %s", c.user, got, werr, c.status, c.code)
 		}
 	}
@@ -112,7 +114,8 @@ func TestErasure(t *testing.T) {
 	// The erasure.
 	code, body = e.raw("POST", "/v1/users/pat/erase", admin, "")
 	first := erasedAtField.FindString(body)
-	if want := fmt.Sprintf(eraseAnswer, false, first, 1, 2, held, keptOthers); code != 200 || first == "" || body != want {
+	if want := fmt.Sprintf(eraseAnswer, false, first, 1, 2, held,
+		keptOthers); code != 200 || first == "" || body != want {
 		t.Fatalf("erase: %d\n%s\nwant\n%s", code, body, want)
 	}
 	e.checkErased(t, pws, dws, doc, pat, open, held)
@@ -174,16 +177,19 @@ func (e *env) checkErased(t *testing.T, pws, dws *wsClient, doc, pat user, open,
 	fresh, _ := auth.Mint(e.key, "pat", "patient", time.Hour, time.Now().Add(2*time.Second))
 	for name, tok := range map[string]string{"old": pat.token, "fresh": fresh} {
 		var werr wire.Error
-		if code := e.do("GET", "/v1/sessions", tok, nil, &werr); code != 403 || !strings.Contains(werr.Message, "erased") {
+		if code := e.do("GET", "/v1/sessions", tok, nil,
+			&werr); code != 403 || !strings.Contains(werr.Message, "erased") {
 			t.Errorf("%s token of the erased patient: %d %+v", name, code, werr)
 		}
 	}
 
 	// The clinician hears that the patient left and their device is gone.
-	if f := dws.nextOf(wire.FrameSession); f.Session.Reason != wire.SessionMemberRemoved || f.SessionID != open || f.Session.User != "pat" {
+	if f := dws.nextOf(wire.FrameSession); f.Session.Reason != wire.SessionMemberRemoved ||
+		f.SessionID != open || f.Session.User != "pat" {
 		t.Errorf("session event %+v", f.Session)
 	}
-	if f := dws.nextOf(wire.FrameDevice); f.Registered.User != "pat" || f.Registered.Device != pat.device || !f.Registered.Removed {
+	if f := dws.nextOf(wire.FrameDevice); f.Registered.User != "pat" || f.Registered.Device != pat.device ||
+		!f.Registered.Removed {
 		t.Errorf("device event %+v", f.Registered)
 	}
 
@@ -219,13 +225,16 @@ func (e *env) checkErased(t *testing.T, pws, dws *wsClient, doc, pat user, open,
 	// The held session keeps everything; the patient's consent is
 	// withdrawn, so its history is closed to members.
 	var werr wire.Error
-	if code := e.do("GET", "/v1/sessions/"+held+"/messages", doc.token, nil, &werr); code != 403 || werr.Code != wire.CodeConsentRequired {
+	if code := e.do("GET", "/v1/sessions/"+held+"/messages", doc.token, nil,
+		&werr); code != 403 || werr.Code != wire.CodeConsentRequired {
 		t.Errorf("held session's history: %d %+v", code, werr)
 	}
-	if code := e.do("POST", "/v1/sessions/"+open+"/members", doc.token, wire.AddMemberRequest{User: "pat"}, nil); code != 404 {
+	if code := e.do("POST", "/v1/sessions/"+open+"/members", doc.token, wire.AddMemberRequest{User: "pat"},
+		nil); code != 404 {
 		t.Errorf("adding the erased patient back: %d", code)
 	}
-	if code := e.do("POST", "/v1/consents", doc.token, wire.ConsentRequest{Scope: "chat", PolicyVersion: "v1", User: "pat"}, nil); code != 404 {
+	if code := e.do("POST", "/v1/consents", doc.token, wire.ConsentRequest{Scope: "chat", PolicyVersion: "v1",
+		User: "pat"}, nil); code != 404 {
 		t.Errorf("staff recording consent for an erased patient: %d", code)
 	}
 }

@@ -167,7 +167,8 @@ func (e *env) consent(u user) wire.Consent {
 func (e *env) consentScope(u user, scope string) wire.Consent {
 	e.t.Helper()
 	var c wire.Consent
-	if code := e.do("POST", "/v1/consents", u.token, wire.ConsentRequest{Scope: scope, PolicyVersion: "v1"}, &c); code != 201 {
+	if code := e.do("POST", "/v1/consents", u.token, wire.ConsentRequest{Scope: scope, PolicyVersion: "v1"},
+		&c); code != 201 {
 		e.t.Fatalf("consent: %d", code)
 	}
 	return c
@@ -198,7 +199,8 @@ func sendReq(from user, id string, to ...user) wire.SendRequest {
 func (e *env) send(from user, session, id string, to ...user) wire.SendResponse {
 	e.t.Helper()
 	var resp wire.SendResponse
-	if code := e.do("POST", "/v1/sessions/"+session+"/messages", from.token, sendReq(from, id, to...), &resp); code != 201 {
+	if code := e.do("POST", "/v1/sessions/"+session+"/messages", from.token, sendReq(from, id, to...),
+		&resp); code != 201 {
 		e.t.Fatalf("send %s: %d", id, code)
 	}
 	return resp

@@ -47,7 +47,8 @@ func TestRetentionEndToEnd(t *testing.T) {
 
 	count := func(sid string) int {
 		var l wire.MessageList
-		if code := e.do("GET", "/v1/sessions/"+sid+"/messages", e.tokenAt("pat", "patient", now()), nil, &l); code != 200 {
+		if code := e.do("GET", "/v1/sessions/"+sid+"/messages", e.tokenAt("pat", "patient", now()), nil,
+			&l); code != 200 {
 			t.Fatalf("history: %d", code)
 		}
 		return len(l.Messages)
@@ -109,10 +110,12 @@ func TestRetentionByKindAndRecords(t *testing.T) {
 	e.consent(pat) // a second grant, still in effect when the first is withdrawn
 
 	var chat, call wire.Session
-	if code := e.do("POST", "/v1/sessions", doc.token, `{"members":["pat"]}`, &chat); code != 201 || chat.Kind != "chat" {
+	if code := e.do("POST", "/v1/sessions", doc.token, `{"members":["pat"]}`,
+		&chat); code != 201 || chat.Kind != "chat" {
 		t.Fatalf("create chat: %d %+v", code, chat)
 	}
-	if code := e.do("POST", "/v1/sessions", doc.token, `{"members":["pat"],"kind":"call"}`, &call); code != 201 || call.Kind != "call" {
+	if code := e.do("POST", "/v1/sessions", doc.token, `{"members":["pat"],"kind":"call"}`,
+		&call); code != 201 || call.Kind != "call" {
 		t.Fatalf("create call: %d %+v", code, call)
 	}
 	if code := e.do("POST", "/v1/sessions", doc.token, `{"members":["pat"],"kind":"meeting"}`, nil); code != 400 {
@@ -143,7 +146,8 @@ func TestRetentionByKindAndRecords(t *testing.T) {
 		t.Fatalf("sweep after six years: %+v %v; want the grant and its withdrawal", st, err)
 	}
 	var list wire.ConsentList
-	if code := e.do("GET", "/v1/consents", e.tokenAt("pat", "patient", now()), nil, &list); code != 200 || len(list.Consents) != 1 {
+	if code := e.do("GET", "/v1/consents", e.tokenAt("pat", "patient", now()), nil,
+		&list); code != 200 || len(list.Consents) != 1 {
 		t.Fatalf("consents left: %d %+v; want the grant in effect", code, list)
 	}
 	metrics := e.metricsText(t)

@@ -22,7 +22,8 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 	a := newAPI(t, s)
 	doc := a.user("doc", "clinician")
 	pat := apiUser{id: "pat", token: s.Token(t, "pat", "patient"), device: "pat-d1"}
-	patKey, docMark, patMark := []byte((rand.Text() + rand.Text())[:32]), "doc-said-"+rand.Text(), "pat-said-"+rand.Text()
+	patKey := []byte((rand.Text() + rand.Text())[:32])
+	docMark, patMark := "doc-said-"+rand.Text(), "pat-said-"+rand.Text()
 	a.must(201, "PUT", "/v1/devices/"+pat.device, pat.token,
 		wire.PutDeviceRequest{SigningKey: patKey, ExchangeKey: patKey}, nil)
 	a.consent(pat)

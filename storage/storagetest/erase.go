@@ -186,7 +186,8 @@ func (f erasure) checkErased(t *testing.T, s storage.Store) {
 	}
 	wantOpen := []storage.Message{f.message(f.open, "m1", f.doc, f.laptop), f.message(f.open, "m2", f.doc, f.laptop)}
 	wantOpen[0].Seq, wantOpen[1].Seq = 1, 3
-	if d := cmp.Diff(wantOpen, sn.Logs[f.open], append(diffOpts, cmpopts.IgnoreFields(storage.Message{}, "TS"))...); d != "" {
+	if d := cmp.Diff(wantOpen, sn.Logs[f.open], append(diffOpts, cmpopts.IgnoreFields(storage.Message{},
+		"TS"))...); d != "" {
 		t.Errorf("open session's log (-want +got):\n%s", d)
 	}
 	if d := cmp.Diff(map[string]uint64{f.doc: 4}, sn.Cursors[f.open]); d != "" {
@@ -212,7 +213,8 @@ func (f erasure) checkErased(t *testing.T, s storage.Store) {
 func (f erasure) checkConsents(t *testing.T, got []storage.Consent) {
 	t.Helper()
 	want := []storage.Consent{
-		{ID: f.grant, User: f.pat, Kind: "grant", Scope: "chat", PolicyVersion: "v1", Method: "in-app", Actor: f.pat, At: t0},
+		{ID: f.grant, User: f.pat, Kind: "grant", Scope: "chat", PolicyVersion: "v1", Method: "in-app",
+			Actor: f.pat, At: t0},
 		{ID: "g2" + f.sfx, User: f.pat, Kind: "grant", Scope: "video", PolicyVersion: "v1", Method: "in-app",
 			Actor: f.pat, At: t0},
 		{ID: "w2" + f.sfx, User: f.pat, Kind: "withdraw", Scope: "video", Withdraws: "g2" + f.sfx,
@@ -260,12 +262,14 @@ var eraseCases = []testCase{
 
 		// The retry records went with the envelopes: the same send again is
 		// new. The clinician's stay.
-		res, err := s.Append(t.Context(), storage.AppendRequest{Message: f.message(f.open, "p1", f.pat, f.phone, f.laptop)})
+		res, err := s.Append(t.Context(), storage.AppendRequest{Message: f.message(f.open, "p1", f.pat,
+			f.phone, f.laptop)})
 		noErr(t, "Append of an erased envelope again", err)
 		if res.Duplicate || res.Seq != 5 {
 			t.Errorf("the erased user's retry record is kept: %+v", res)
 		}
-		res, err = s.Append(t.Context(), storage.AppendRequest{Message: f.message(f.open, "m1", f.doc, f.laptop, f.phone, f.tablet)})
+		res, err = s.Append(t.Context(), storage.AppendRequest{Message: f.message(f.open, "m1", f.doc,
+			f.laptop, f.phone, f.tablet)})
 		noErr(t, "Append of a kept envelope again", err)
 		if !res.Duplicate || res.Seq != 1 {
 			t.Errorf("the clinician's retry record is gone: %+v", res)
@@ -333,7 +337,8 @@ var eraseCases = []testCase{
 		if len(list) != 0 {
 			t.Errorf("sessions left: %v", list)
 		}
-		if got := messages(t, s, f.held, 0, 0); len(got) != 1 || got[0].SenderUser != f.doc || len(got[0].Recipients) != 1 {
+		if got := messages(t, s, f.held, 0,
+			0); len(got) != 1 || got[0].SenderUser != f.doc || len(got[0].Recipients) != 1 {
 			t.Errorf("held session's log after the hold: %+v", got)
 		}
 	}},

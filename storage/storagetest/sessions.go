@@ -130,7 +130,8 @@ var sessionCases = []testCase{
 		if d := cmp.Diff([]string{"c", "a", "d", "b"}, ids); d != "" {
 			t.Errorf("ListSessions ids (-want +got):\n%s", d)
 		}
-		if i := slices.IndexFunc(list, func(s storage.Session) bool { return s.ID == "a" }); i < 0 || list[i].HeadSeq != 1 {
+		if i := slices.IndexFunc(list,
+			func(s storage.Session) bool { return s.ID == "a" }); i < 0 || list[i].HeadSeq != 1 {
 			t.Errorf("ListSessions does not show session a with HeadSeq 1: %+v", list)
 		}
 	}},
