@@ -175,12 +175,8 @@ func checkEmergency(req *wire.EmergencyRequest) (int, error) {
 }
 
 // emergencyGrants lists every emergency grant, current or ended, to the
-// sessions user is a member of, newest first.
-func (h *Hub) emergencyGrants(ctx context.Context, user string) ([]wire.EmergencyGrant, error) {
-	ss, err := h.store.ListSessions(ctx, user)
-	if err != nil {
-		return nil, err
-	}
+// sessions ss, newest first.
+func emergencyGrants(ss []storage.Session) []wire.EmergencyGrant {
 	out := []wire.EmergencyGrant{}
 	for _, s := range ss {
 		for _, g := range slices.Backward(s.Grants) {
@@ -188,7 +184,7 @@ func (h *Hub) emergencyGrants(ctx context.Context, user string) ([]wire.Emergenc
 		}
 	}
 	slices.SortStableFunc(out, func(a, b wire.EmergencyGrant) int { return b.Since.Compare(a.Since) })
-	return out, nil
+	return out
 }
 
 // emergencyMember reports whether user is in s by emergency access only.
