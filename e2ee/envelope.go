@@ -37,15 +37,12 @@ const (
 // maxBodyLen is the length of a body holding MaxPlaintextLen bytes.
 var maxBodyLen = bodyOverhead + paddedLen(MaxPlaintextLen)
 
-// Context is what a message is bound to besides its keys. All three ids go
-// into the associated data, so a body or header opens only under the context
-// it was sealed for.
-//
-// TODO: bind the sender's user id too. Today a hostile hub that lists a
-// device under another user can show a genuine message as that user's;
-// the device's own keys stay pinned, so it cannot forge content.
+// Context is what a message is bound to besides its keys. Its ids go into
+// the associated data, so a body or header opens only under the context it
+// was sealed for. SenderUser is bound by v1 only; v0 bodies ignore it.
 type Context struct {
 	SessionID    string
+	SenderUser   string
 	SenderDevice string
 	ClientMsgID  string
 }

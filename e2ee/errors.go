@@ -34,3 +34,27 @@ var (
 	// ErrTooLarge means a plaintext is longer than MaxPlaintextLen.
 	ErrTooLarge = errors.New("e2ee: plaintext too large")
 )
+
+// Errors of scheme v1.
+var (
+	// ErrUnknownPreKey means a prekey message names a prekey this device no
+	// longer holds: a one-time key already used (a replayed first message)
+	// or a signed prekey past its grace period.
+	ErrUnknownPreKey = errors.New("e2ee: unknown prekey")
+	// ErrReplay means the message key was already used, or expired: a
+	// message opened before, or one skipped over too long ago.
+	ErrReplay = errors.New("e2ee: message already opened or expired")
+	// ErrTooManySkipped means a message would make the device skip more
+	// than MaxSkip message keys.
+	ErrTooManySkipped = errors.New("e2ee: too many skipped messages")
+	// ErrNeedBundle means Seal has no session with a recipient device and
+	// was given no bundle to start one: claim one from the key directory.
+	ErrNeedBundle = errors.New("e2ee: no session with the device and no bundle")
+	// ErrKeyChanged means a device's identity keys differ from the ones
+	// pinned when this device first talked to it, or a user's long-term key
+	// differs from the one pinned: never accept that silently.
+	ErrKeyChanged = errors.New("e2ee: identity key changed")
+	// ErrNoSession means a message needs a session or sender key this
+	// device does not hold.
+	ErrNoSession = errors.New("e2ee: no session for the message")
+)

@@ -82,7 +82,46 @@ func seedCorpus(tb testing.TB) map[string]map[string][][]byte {
 		tb.Fatal(err)
 	}
 
+	v1 := newV1Fixture(tb)
+	pairHdr, groupHdr := v1.pair.s.Headers["bob-desktop"], v1.group.s.Headers["bob-desktop"]
+	uk, err := e2ee.NewUserKey("alice", detRand("seed-user-key"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	userKey, _ := uk.MarshalBinary()
+	bundle := newDev(tb, detRand("fuzz-bundle"), newClock(), "dr-bob", "bob-desktop", 1).claim()
+	bundleArgs := [][]byte{bundle.SignedPreKey.Key, bundle.SignedPreKey.Signature, bundle.KEMPreKey.Key,
+		bundle.KEMPreKey.Signature, bundle.OneTime.Key, bundle.OneTime.Signature, {1}}
+
 	return map[string]map[string][][]byte{
+		"FuzzOpenV1": {
+			"pairwise":         {pairHdr, v1.pair.s.Body},
+			"group":            {groupHdr, v1.group.s.Body},
+			"group-no-header":  {nil, v1.group.s.Body},
+			"header-cut":       {pairHdr[:len(pairHdr)-1], v1.pair.s.Body},
+			"header-type-1":    {with(pairHdr, 1, 1), v1.pair.s.Body},
+			"body-mode-2":      {pairHdr, with(v1.pair.s.Body, 1, 2)},
+			"ratchet-n-flip":   {with(pairHdr, len(pairHdr)-50, 0xff), v1.pair.s.Body},
+			"group-iteration":  {groupHdr, with(v1.group.s.Body, 9, 0xff)},
+			"group-sig-zeroed": {groupHdr, append(bytes.Clone(v1.group.s.Body[:len(v1.group.s.Body)-64]), make([]byte, 64)...)},
+		},
+		"FuzzUnmarshalDevice": {
+			"valid":     {v1.state},
+			"truncated": {v1.state[:len(v1.state)-1]},
+			"format-2":  {with(v1.state, 4, 2)},
+			"empty":     {nil},
+		},
+		"FuzzUnmarshalUserKey": {
+			"valid":     {userKey},
+			"truncated": {userKey[:len(userKey)-1]},
+			"empty":     {nil},
+		},
+		"FuzzBundle": {
+			"genuine":      bundleArgs,
+			"no-one-time":  append(bundleArgs[:4:4], nil, nil, []byte{1}),
+			"last-resort":  append(bundleArgs[:6:6], []byte{0}),
+			"kem-key-flip": append(append(bundleArgs[:2:2], with(bundle.KEMPreKey.Key, 7, 0)), bundleArgs[3:]...),
+		},
 		"FuzzOpen": {
 			"genuine":          {g.header, g.body},
 			"body-version-2":   {g.header, with(g.body, 0, 2)},

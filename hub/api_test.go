@@ -123,6 +123,27 @@ func decode(t *testing.T, req *http.Request, out any) {
 	}
 }
 
+// TestSendWithoutHeaders: a group message under a sender key every device
+// already holds carries no key headers, and is stored and delivered all the
+// same, with no header for anyone.
+func TestSendWithoutHeaders(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	e.consent(pat)
+	sid := e.session(doc, pat)
+	e.send(doc, sid, "with-header", pat)
+	req := sendReq(doc, "no-headers")
+	req.Recipients = nil
+	if st := e.do("POST", "/v1/sessions/"+sid+"/messages", doc.token, req, nil); st != http.StatusCreated {
+		t.Fatalf("send with no headers: %d, want 201", st)
+	}
+
+	hist := e.history(pat, sid)
+	if len(hist) != 2 || hist[1].ClientMsgID != "no-headers" || hist[1].Header != nil {
+		t.Fatalf("history = %+v, want the header-less message second, with no header", hist)
+	}
+}
+
 // TestBadInput checks that every kind of bad request gets the right status and
 // a JSON error, and stores nothing.
 func TestBadInput(t *testing.T) {
@@ -139,8 +160,6 @@ func TestBadInput(t *testing.T) {
 	big.Body = make([]byte, 5000)
 	many := sendReq(doc, "many", pat)
 	many.Recipients["x1"], many.Recipients["x2"] = []byte("h"), []byte("h")
-	noRcpt := sendReq(doc, "none")
-	noRcpt.Recipients = nil
 	foreign := sendReq(doc, "foreign", pat)
 	foreign.SenderDevice = pat.device
 	badID := sendReq(doc, "bad id!", pat)
@@ -165,7 +184,6 @@ func TestBadInput(t *testing.T) {
 		{"oversized envelope", "POST", msgs, doc.token, big, 413, wire.CodeTooLarge},
 		{"oversized request", "POST", msgs, doc.token, strings.Repeat(" ", 2<<20), 413, wire.CodeTooLarge},
 		{"too many recipients", "POST", msgs, doc.token, many, 400, wire.CodeTooManyRecipients},
-		{"no recipients", "POST", msgs, doc.token, noRcpt, 400, wire.CodeBadRequest},
 		{"bad client id", "POST", msgs, doc.token, badID, 400, wire.CodeBadRequest},
 		{"someone else's device", "POST", msgs, doc.token, foreign, 400, wire.CodeBadRequest},
 		{"unknown session", "POST", "/v1/sessions/s_nope/messages", doc.token, sendReq(doc, "x", pat), 404, wire.CodeNotFound},

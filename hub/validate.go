@@ -208,9 +208,8 @@ func (h *Hub) validateSend(req *wire.SendRequest) error {
 	if len(req.Body) == 0 {
 		return badRequest("body is empty")
 	}
-	if len(req.Recipients) == 0 {
-		return badRequest("recipients is empty")
-	}
+	// No recipients is fine: a group message under a sender key that every
+	// device already holds needs no key header (docs/e2ee.md).
 	if len(req.Recipients) > h.cfg.MaxRecipients {
 		return errorf(http.StatusBadRequest, wire.CodeTooManyRecipients,
 			"%d recipients, at most %d", len(req.Recipients), h.cfg.MaxRecipients)

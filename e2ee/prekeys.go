@@ -1,0 +1,206 @@
+package e2ee
+
+import (
+	"crypto/ecdh"
+	"crypto/ed25519"
+	"crypto/mlkem"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Prekey sizes.
+const (
+	KEMKeySize       = mlkem.EncapsulationKeySize768 // an ML-KEM-768 encapsulation key
+	kemCipherSize    = mlkem.CiphertextSize768
+	kemSeedSize      = mlkem.SeedSize
+	MaxOneTimeBatch  = 100 // one-time prekeys of each kind made at once, at most
+	maxStoredPreKeys = 400 // private one-time prekeys of each kind a device keeps
+
+	// SignedPreKeyLifetime is how often a device rotates its signed
+	// prekeys; it keeps the previous ones for SignedPreKeyGrace more, for
+	// prekey messages still in flight.
+	SignedPreKeyLifetime = 7 * 24 * time.Hour
+	SignedPreKeyGrace    = 30 * 24 * time.Hour
+)
+
+// PreKey is one signed public prekey as the key directory hands it out: an
+// X25519 key (32 bytes) or an ML-KEM-768 encapsulation key (1184 bytes),
+// with the device's Ed25519 signature over
+//
+//	"bedside/e2ee/v1/prekey" || type(1) || id(4) || len(key)(2) || key
+//
+// where type tells the four kinds apart (docs/e2ee.md).
+type PreKey struct {
+	ID        uint32
+	Key       []byte
+	Signature []byte
+}
+
+// Bundle is what a sender needs to set up a session with one device: its
+// identity and its signed prekeys, one of each kind. OneTime is nil when the
+// device had no one-time X25519 prekey left; KEMOneTime tells whether
+// KEMPreKey is a one-time key or the device's last-resort key.
+type Bundle struct {
+	Device       PublicDevice
+	SignedPreKey PreKey
+	KEMPreKey    PreKey
+	KEMOneTime   bool
+	OneTime      *PreKey
+}
+
+// preKeyMessage is the signed message of a prekey.
+func preKeyMessage(typ byte, id uint32, key []byte) []byte {
+	m := append([]byte(labelPreKeySig), typ)
+	m = binary.BigEndian.AppendUint32(m, id)
+	return appendField(m, key)
+}
+
+// verify checks the prekey's length and signature as one of typ.
+func (p PreKey) verify(signer []byte, typ byte) error {
+	want := keySize
+	if typ == keyLastKEM || typ == keyOneTimeKEM {
+		want = KEMKeySize
+	}
+	if p.ID == 0 || len(p.Key) != want || len(p.Signature) != ed25519.SignatureSize {
+		return fmt.Errorf("%w: prekey %d of type %d: bad id or length", ErrInvalidKey, p.ID, typ)
+	}
+	if !ed25519.Verify(signer, preKeyMessage(typ, p.ID, p.Key), p.Signature) {
+		return fmt.Errorf("%w: prekey %d of type %d", ErrSignature, p.ID, typ)
+	}
+	return nil
+}
+
+// parsedBundle is a verified bundle with its keys parsed.
+type parsedBundle struct {
+	b       Bundle
+	ik      *ecdh.PublicKey
+	spk     *ecdh.PublicKey
+	opk     *ecdh.PublicKey // nil without a one-time prekey
+	kem     *mlkem.EncapsulationKey768
+	kemType byte
+}
+
+// verifyBundle checks every signature of b against the device's pinned
+// Ed25519 key and parses its keys.
+func verifyBundle(b Bundle) (*parsedBundle, error) {
+	ik, err := b.Device.parse()
+	if err != nil {
+		return nil, err
+	}
+	p := &parsedBundle{b: b, ik: ik, kemType: keyLastKEM}
+	if b.KEMOneTime {
+		p.kemType = keyOneTimeKEM
+	}
+	signer := b.Device.SigningKey
+	if err := b.SignedPreKey.verify(signer, keySignedX); err != nil {
+		return nil, err
+	}
+	if err := b.KEMPreKey.verify(signer, p.kemType); err != nil {
+		return nil, err
+	}
+	if p.spk, err = parseExchangeKey(b.SignedPreKey.Key); err != nil {
+		return nil, err
+	}
+	if p.kem, err = mlkem.NewEncapsulationKey768(b.KEMPreKey.Key); err != nil {
+		return nil, fmt.Errorf("%w: ML-KEM prekey: %w", ErrInvalidKey, err)
+	}
+	if b.OneTime != nil {
+		if err := b.OneTime.verify(signer, keyOneTimeX); err != nil {
+			return nil, err
+		}
+		if p.opk, err = parseExchangeKey(b.OneTime.Key); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// xPreKey is a private X25519 prekey.
+type xPreKey struct {
+	ID      uint32    `json:"id"`
+	Private []byte    `json:"private"`
+	Created time.Time `json:"created"`
+}
+
+// kemPreKey is a private ML-KEM-768 prekey, kept as its 64-byte seed.
+type kemPreKey struct {
+	ID      uint32    `json:"id"`
+	Seed    []byte    `json:"seed"`
+	Created time.Time `json:"created"`
+}
+
+// preKeys is a device's private prekeys: the signed ones (the current first,
+// then older ones kept for the grace period) and the unused one-time ones.
+type preKeys struct {
+	NextID     uint32      `json:"nextId"`
+	Signed     []xPreKey   `json:"signed"`
+	LastKEM    []kemPreKey `json:"lastKem"`
+	OneTime    []xPreKey   `json:"oneTime"`
+	OneTimeKEM []kemPreKey `json:"oneTimeKem"`
+}
+
+// nextID hands out prekey ids, never 0, never twice.
+func (p *preKeys) nextID() uint32 {
+	p.NextID++
+	return p.NextID
+}
+
+func newXPreKey(rand io.Reader, id uint32, now time.Time) (xPreKey, *ecdh.PrivateKey, error) {
+	b := make([]byte, keySize)
+	if err := readRand(rand, b); err != nil {
+		return xPreKey{}, nil, err
+	}
+	k, err := ecdh.X25519().NewPrivateKey(b)
+	if err != nil {
+		return xPreKey{}, nil, fmt.Errorf("e2ee: prekey: %w", err)
+	}
+	return xPreKey{ID: id, Private: b, Created: now}, k, nil
+}
+
+func newKEMPreKey(rand io.Reader, id uint32, now time.Time) (kemPreKey, *mlkem.DecapsulationKey768, error) {
+	seed := make([]byte, kemSeedSize)
+	if err := readRand(rand, seed); err != nil {
+		return kemPreKey{}, nil, err
+	}
+	dk, err := mlkem.NewDecapsulationKey768(seed)
+	if err != nil {
+		return kemPreKey{}, nil, fmt.Errorf("e2ee: ML-KEM prekey: %w", err)
+	}
+	return kemPreKey{ID: id, Seed: seed, Created: now}, dk, nil
+}
+
+// sign signs a public prekey with the device's identity.
+func (id *Identity) signPreKey(typ byte, kid uint32, pub []byte) PreKey {
+	sig := ed25519.Sign(id.signing, preKeyMessage(typ, kid, pub))
+	return PreKey{ID: kid, Key: pub, Signature: sig}
+}
+
+// findX returns the private X25519 prekey with id, if kept.
+func findX(keys []xPreKey, id uint32) (int, *ecdh.PrivateKey) {
+	for i, k := range keys {
+		if k.ID == id {
+			priv, err := ecdh.X25519().NewPrivateKey(k.Private)
+			if err != nil {
+				return -1, nil
+			}
+			return i, priv
+		}
+	}
+	return -1, nil
+}
+
+// findKEM returns the private ML-KEM prekey with id, if kept.
+func findKEM(keys []kemPreKey, id uint32) (int, *mlkem.DecapsulationKey768) {
+	for i, k := range keys {
+		if k.ID == id {
+			dk, err := mlkem.NewDecapsulationKey768(k.Seed)
+			if err != nil {
+				return -1, nil
+			}
+			return i, dk
+		}
+	}
+	return -1, nil
+}
