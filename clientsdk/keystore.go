@@ -15,8 +15,8 @@ import (
 // KeyStore keeps what a device must not lose between runs: its identity
 // (private keys) and its state: the listener's per-session cursors and the
 // keys pinned for peer devices on first use. The client encodes and decodes
-// both; a KeyStore only keeps bytes. Implementations for
-// browsers or mobile keychains need only these four methods.
+// both; a KeyStore only keeps bytes. Implementations for browsers or mobile
+// keychains need only these methods and DeviceStore's.
 type KeyStore interface {
 	// LoadIdentity returns the stored identity, or an error wrapping
 	// ErrNotStored when there is none yet.
@@ -30,6 +30,8 @@ type KeyStore interface {
 	LoadCursors(ctx context.Context) ([]byte, error)
 	// SaveCursors replaces the stored state, all or nothing.
 	SaveCursors(ctx context.Context, state []byte) error
+
+	DeviceStore
 }
 
 // File names inside a FileKeyStore directory.
@@ -169,9 +171,12 @@ func syncDir(dir string) error {
 
 // memoryKeyStore keeps everything in memory.
 type memoryKeyStore struct {
-	mu       sync.Mutex // guards identity and cursors
+	mu       sync.Mutex // guards the fields below
 	identity []byte
 	cursors  []byte
+	device   []byte
+	userKey  []byte
+	archive  map[string][]byte
 }
 
 // MemoryKeyStore returns a KeyStore that keeps everything in memory and so
