@@ -38,10 +38,6 @@ type PreKeyCounts struct {
 	KEMPreKeyID    uint32
 }
 
-// Claimable reports whether a device with these counts can be claimed:
-// it has both signed prekeys.
-func (c PreKeyCounts) Claimable() bool { return c.SignedPreKeyID != 0 && c.KEMPreKeyID != 0 }
-
 // Bundle is what a sender needs to start a session with one device: its
 // registered keys, its signed prekeys, and the one-time keys a claim took.
 // OneTime is nil when the device had no X25519 one-time key left. KEMPreKey

@@ -174,7 +174,7 @@ type Store interface {
 	// ListDevices returns a user's devices ordered by id; none is not an error.
 	ListDevices(ctx context.Context, user string) ([]Device, error)
 
-	// PutPreKeys adds up to a device's prekeys (keydir.go), all or nothing,
+	// PutPreKeys adds to a device's prekeys (keydir.go), all or nothing,
 	// and returns its counts as they then stand. The device must be a
 	// registered device of user (else ErrNotFound). A one-time key whose id
 	// is stored already for the device, or given twice, in its kind gives
