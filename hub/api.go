@@ -412,7 +412,8 @@ func (h *Hub) removeUserDevice(w http.ResponseWriter, r *http.Request, c caller)
 }
 
 // tellContacts tells everyone who shares a session with user, user's own
-// devices included, that user registered a device.
+// devices included, ev: that user registered or removed a device, or
+// published a new device list.
 func (h *Hub) tellContacts(ctx context.Context, user string, ev *wire.DeviceEvent) {
 	ss, err := h.store.ListSessions(ctx, user)
 	if err != nil {
@@ -439,14 +440,8 @@ func (h *Hub) listDevices(w http.ResponseWriter, r *http.Request, c caller) erro
 		return err
 	}
 	ctx := r.Context()
-	if user != c.user {
-		shared, err := h.sharesSession(ctx, c.user, user)
-		if err != nil {
-			return err
-		}
-		if !shared {
-			return notFound("user " + user)
-		}
+	if err := h.mayReadKeys(ctx, c, user); err != nil {
+		return err
 	}
 	devs, err := h.store.ListDevices(ctx, user)
 	if err != nil {

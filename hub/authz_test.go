@@ -34,6 +34,16 @@ func TestAuthorizationMatrix(t *testing.T) {
 	cases := []matrixCase{
 		{"PUT", "/v1/devices/extra-%s", func(user) any { return wire.PutDeviceRequest{SigningKey: key, ExchangeKey: key} },
 			want{"patient": 201, "clinician": 201, "non-member": 201, "admin": 201, "auditor": 403}},
+		{"PUT", "/v1/devices/extra-%s/prekeys", func(user) any { return preKeysReq(1, 3) },
+			want{"patient": 200, "clinician": 200, "non-member": 200, "admin": 200, "auditor": 403}},
+		{"GET", "/v1/devices/extra-%s/prekeys", nil,
+			want{"patient": 200, "clinician": 200, "non-member": 200, "admin": 200, "auditor": 403}},
+		{"PUT", "/v1/me/device-list", func(u user) any { return deviceListReq(1, 7, u.device) },
+			want{"patient": 200, "clinician": 200, "non-member": 200, "admin": 200, "auditor": 403}},
+		{"GET", "/v1/users/pat/device-list", nil,
+			want{"patient": 200, "clinician": 200, "non-member": 404, "admin": 404, "auditor": 403}},
+		{"POST", "/v1/users/pat/bundles", nil,
+			want{"patient": 200, "clinician": 200, "non-member": 404, "admin": 404, "auditor": 403}},
 		{"DELETE", "/v1/devices/nope", nil, want{"patient": 404, "clinician": 404, "non-member": 404, "admin": 404, "auditor": 403}},
 		{"GET", "/v1/users/pat/devices", nil, want{"patient": 200, "clinician": 200, "non-member": 404, "admin": 404, "auditor": 403}},
 		{"POST", "/v1/sessions", func(u user) any {

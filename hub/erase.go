@@ -145,7 +145,7 @@ func (h *Hub) tellErased(ctx context.Context, user string, before []storage.Sess
 func (h *Hub) countErasure(rep storage.EraseReport) {
 	h.metrics.erasures.Inc()
 	for class, n := range map[string]int{"messages": rep.Messages, "retries": rep.Retries,
-		"headers": rep.Headers, "cursors": rep.Cursors, "devices": rep.Devices} {
+		"headers": rep.Headers, "cursors": rep.Cursors, "devices": rep.Devices, "prekeys": rep.PreKeys} {
 		h.metrics.erasedRecords.WithLabelValues(class).Add(float64(n))
 	}
 }
@@ -157,7 +157,8 @@ func wireErase(user string, dryRun bool, rep storage.EraseReport) wire.EraseRepo
 		DryRun: dryRun,
 		Deleted: wire.ErasedCounts{Messages: rep.Messages, Retries: rep.Retries, Headers: rep.Headers,
 			ReadCursors: rep.Cursors, Memberships: rep.Memberships, Devices: rep.Devices,
-			ConsentDevices: rep.ConsentDevices, Attributes: rep.Attributes, UsageWeeks: rep.UsageWeeks},
+			ConsentDevices: rep.ConsentDevices, Attributes: rep.Attributes, UsageWeeks: rep.UsageWeeks,
+			PreKeys: rep.PreKeys, DeviceList: rep.DeviceList},
 		WithdrawnGrants: rep.Withdrawn,
 		Kept:            []wire.Kept{},
 	}

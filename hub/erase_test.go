@@ -37,7 +37,8 @@ func (e *env) raw(method, path, token, body string) (int, string) {
 // eraseAnswer is the answer to erasing pat in TestErasure, with erasedAt
 // (when the run is not a dry one) and the held session's id to fill in.
 const eraseAnswer = `{"user":"pat","dryRun":%t,%s"deleted":{"messages":%d,"retries":%[3]d,"headers":%d,` +
-	`"readCursors":%[3]d,"memberships":%[3]d,"devices":%[3]d,"consentDevices":0,"attributes":0,"usageWeeks":%[3]d},` +
+	`"readCursors":%[3]d,"memberships":%[3]d,"devices":%[3]d,"consentDevices":0,"attributes":0,"usageWeeks":%[3]d,` +
+	`"preKeys":0,"deviceList":0},` +
 	`"withdrawnGrants":%[3]d,"kept":[` +
 	`{"what":"session","session":"%[5]s","count":1,"reason":"legal hold on session %[5]s: nothing in it is deleted, ` +
 	`the patient's envelopes, membership and read cursor included, until the hold is lifted; erase again then ` +

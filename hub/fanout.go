@@ -12,14 +12,17 @@ import (
 // a notification, not the record: a device that misses one finds the data in
 // the store when it resumes.
 type Event struct {
-	// Users are the members to tell; all their connected devices hear it.
-	Users []string
+	// Users are the members to tell; all their connected devices hear it,
+	// unless ToDevice names the one device of theirs to tell.
+	Users    []string
+	ToDevice string
 
 	// One of these is set.
 	Message *storage.Message
 	Receipt *wire.Receipt
 	Session *wire.SessionEvent
 	Device  *wire.DeviceEvent
+	PreKeys *wire.PreKeyCounts // to the device whose prekeys they are
 }
 
 // Fanout carries events to every node that may hold a member's connection.
@@ -45,14 +48,17 @@ func (h *Hub) publish(ctx context.Context, ev Event) {
 	}
 }
 
-// dispatch queues ev on every local connection of its users. It never
-// blocks: a connection whose queue is full is cut off as a slow consumer.
+// dispatch queues ev on every local connection of its users, or of the
+// device it is for. It never blocks: a connection whose queue is full is
+// cut off as a slow consumer.
 func (h *Hub) dispatch(ev Event) {
 	h.mu.Lock()
 	var targets []*conn
 	for _, u := range ev.Users {
 		for c := range h.conns[u] {
-			targets = append(targets, c)
+			if ev.ToDevice == "" || c.device == ev.ToDevice {
+				targets = append(targets, c)
+			}
 		}
 	}
 	h.mu.Unlock()

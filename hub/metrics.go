@@ -21,6 +21,9 @@ type metrics struct {
 	erasedRecords *prometheus.CounterVec // records erasures deleted, by class
 	auditRecords  prometheus.Counter
 	checkpoints   prometheus.Counter
+
+	preKeysClaimed   *prometheus.CounterVec // one-time prekeys handed out, by kind
+	preKeysExhausted *prometheus.CounterVec // bundles that found no one-time prekey of a kind
 }
 
 func newMetrics(reg *prometheus.Registry, conns func() float64) *metrics {
@@ -75,7 +78,7 @@ func newMetrics(reg *prometheus.Registry, conns func() float64) *metrics {
 	})
 	m.erasedRecords = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bedside_erasure_deleted_total",
-		Help: "Records deleted by erasures, by class (messages, retries, headers, cursors, devices).",
+		Help: "Records deleted by erasures, by class (messages, retries, headers, cursors, devices, prekeys).",
 	}, []string{"class"})
 	reg.MustRegister(m.erasures, m.erasedRecords)
 	m.auditRecords = prometheus.NewCounter(prometheus.CounterOpts{
@@ -87,6 +90,16 @@ func newMetrics(reg *prometheus.Registry, conns func() float64) *metrics {
 		Help: "Signed checkpoints of the audit trail stored.",
 	})
 	reg.MustRegister(m.auditRecords, m.checkpoints)
+	m.preKeysClaimed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bedside_prekeys_claimed_total",
+		Help: "One-time prekeys handed out in claimed bundles, by kind (x25519, mlkem768).",
+	}, []string{"kind"})
+	m.preKeysExhausted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bedside_prekeys_exhausted_total",
+		Help: "Claimed bundles that found the device's one-time prekeys of a kind used up, by kind " +
+			"(x25519: no one-time key; mlkem768: the last-resort key instead).",
+	}, []string{"kind"})
+	reg.MustRegister(m.preKeysClaimed, m.preKeysExhausted)
 	reg.MustRegister(m.messages, m.sendLatency, m.errors, m.slowConsumer, m.connects,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "bedside_ws_connections",

@@ -172,11 +172,21 @@ func (h *Hub) hello(ctx context.Context, ws *websocket.Conn, remote string) (*co
 		h.unregister(c)
 		return refuse(websocket.StatusInternalError, "internal error", err)
 	}
+	// Read once registered: a claim from here on sends a prekeys frame.
+	counts, err := h.store.PreKeyCounts(ctx, who.user, f.Device)
+	if err != nil {
+		h.unregister(c)
+		if errors.Is(err, storage.ErrNotFound) {
+			return refuse(wire.CloseUnauthorized, "unknown device", err)
+		}
+		return refuse(websocket.StatusInternalError, "internal error", err)
+	}
 	h.audit.record(ctx, audit.Record{Time: h.now(), Actor: who.user, Role: who.role,
 		Action: "signin", Target: f.Device, Outcome: audit.OK})
 	h.touch(who.user)
+	preKeys := wireCounts(f.Device, counts)
 	ready := wire.Frame{Type: wire.FrameReady, Ready: &wire.Ready{ConnID: c.id, User: who.user,
-		Device: f.Device, HeartbeatSeconds: int(h.cfg.Heartbeat / time.Second)}}
+		Device: f.Device, HeartbeatSeconds: int(h.cfg.Heartbeat / time.Second), PreKeys: &preKeys}}
 	if err := c.write(ctx, ready); err != nil {
 		h.unregister(c)
 		return nil, nil, err
@@ -653,6 +663,8 @@ func (c *conn) deliver(ctx context.Context, ev *Event) error {
 		return c.deliverMessage(ctx, ev.Message)
 	case ev.Device != nil:
 		return c.write(ctx, wire.Frame{Type: wire.FrameDevice, Registered: ev.Device})
+	case ev.PreKeys != nil:
+		return c.write(ctx, wire.Frame{Type: wire.FramePreKeys, PreKeys: ev.PreKeys})
 	}
 	return nil
 }

@@ -27,7 +27,9 @@ var (
 	ErrBeyondHead      = errors.New("storage: read cursor beyond the session's head")
 	ErrSessionClosed   = errors.New("storage: session is closed")
 	ErrClosed          = errors.New("storage: store is closed")
-	ErrFull            = errors.New("storage: session has as many members as allowed")
+	// ErrFull: a session's members, a user's devices or a device's
+	// one-time prekeys are as many as allowed already.
+	ErrFull = errors.New("storage: as many as allowed already")
 )
 
 // User is what the server knows of a user: the id and role from their token.
@@ -163,13 +165,41 @@ type Store interface {
 	// id, or an id another user holds, give ErrConflict. A user who holds
 	// max devices already gets ErrFull.
 	PutDevice(ctx context.Context, d Device, max int) error
-	// DeleteDevice retires a device of user: it is no longer listed, and its
-	// id is never registered again, by anyone. ErrNotFound unless user owns it.
+	// DeleteDevice retires a device of user: it is no longer listed, its
+	// prekeys are deleted with it, and its id is never registered again, by
+	// anyone. ErrNotFound unless user owns it.
 	DeleteDevice(ctx context.Context, user, id string) error
 	// GetDevice returns ErrNotFound unless user owns a device with that id.
 	GetDevice(ctx context.Context, user, id string) (Device, error)
 	// ListDevices returns a user's devices ordered by id; none is not an error.
 	ListDevices(ctx context.Context, user string) ([]Device, error)
+
+	// PutPreKeys adds to a device's prekeys (keydir.go), all or nothing,
+	// and returns its counts as they then stand. The device must be a
+	// registered device of user (else ErrNotFound). A one-time key whose id
+	// is stored already for the device, or given twice, in its kind gives
+	// ErrConflict; a kind that would then hold more than max one-time keys
+	// gives ErrFull. The store checks no key or signature.
+	PutPreKeys(ctx context.Context, user, device string, up PreKeyUpload, max int) (PreKeyCounts, error)
+	// PreKeyCounts tells where the prekeys of a registered device of user
+	// stand; ErrNotFound for any other device.
+	PreKeyCounts(ctx context.Context, user, device string) (PreKeyCounts, error)
+	// ClaimBundles claims a bundle of each of user's devices named in
+	// devices (nil: all of them) that has both signed prekeys. Each bundle
+	// takes the device's one-time keys of lowest id, one of each kind if
+	// any is left, and deletes them, in one transaction with the others:
+	// however many claims run at once, each one-time key is handed out
+	// once. Devices that cannot be claimed are listed in Claim.Missing.
+	ClaimBundles(ctx context.Context, user string, devices []string) (Claim, error)
+	// PutDeviceList stores l as l.User's signed device list and returns the
+	// list it replaced (the zero value if none), also when it refuses l.
+	// l.Version must be above the stored list's (0 if none), and every
+	// entry must name a registered device of l.User with the keys that
+	// device holds; else ErrConflict. Devices must be non-empty with
+	// unique ids. UpdatedAt is set by the store when zero.
+	PutDeviceList(ctx context.Context, l DeviceList) (prev DeviceList, err error)
+	// GetDeviceList returns user's signed device list, or ErrNotFound.
+	GetDeviceList(ctx context.Context, user string) (DeviceList, error)
 
 	// CreateSession stores a new session; an existing id gives ErrConflict.
 	CreateSession(ctx context.Context, s Session) error
@@ -268,7 +298,8 @@ type Store interface {
 	SetLegalHold(ctx context.Context, session string, on bool) error
 
 	// EraseUser erases a user on request (GDPR Art. 17). It deletes their
-	// devices with the public keys, the envelopes they sent with their
+	// devices with the public keys and prekeys, their signed device list,
+	// the envelopes they sent with their
 	// retry records, the key headers sealed for any of their devices (in
 	// others' envelopes, which stay), their read cursors and their
 	// membership of sessions. It keeps, minimised: a tombstone of the user
@@ -390,6 +421,8 @@ type EraseReport struct {
 	Cursors        int // their read cursors
 	Memberships    int // sessions they were taken out of
 	Devices        int // devices, with their public keys
+	PreKeys        int // prekeys of their devices, signed and one-time
+	DeviceList     int // their signed device list (0 or 1)
 	ConsentDevices int // device ids taken out of their consent records
 	Attributes     int // their report attributes (0 or 1)
 	UsageWeeks     int // session weeks of usage facts they were taken out of

@@ -36,6 +36,8 @@ type ErasedCounts struct {
 	ConsentDevices int `json:"consentDevices"` // device ids taken out of consent records
 	Attributes     int `json:"attributes"`     // their report attributes
 	UsageWeeks     int `json:"usageWeeks"`     // session weeks of report facts they were taken out of
+	PreKeys        int `json:"preKeys"`        // prekeys of their devices, signed and one-time
+	DeviceList     int `json:"deviceList"`     // their signed device list (0 or 1)
 }
 
 // Kept is one class of records an erasure kept, and why.

@@ -17,6 +17,7 @@ const (
 	FrameSession = "session" // server → client: a session changed
 	FrameGap     = "gap"     // server → client: messages that no longer exist
 	FrameDevice  = "device"  // server → client: a fellow member registered a device
+	FramePreKeys = "prekeys" // server → client: this device's one-time prekeys run low
 	FramePing    = "ping"    // either way: application heartbeat
 	FramePong    = "pong"    // either way: answer to ping
 )
@@ -56,15 +57,20 @@ type Frame struct {
 	Session    *SessionEvent `json:"session,omitempty"`
 	Gap        *Gap          `json:"gap,omitempty"`
 	Registered *DeviceEvent  `json:"registered,omitempty"` // device
+	PreKeys    *PreKeyCounts `json:"preKeys,omitempty"`    // prekeys
 }
 
 // DeviceEvent tells the members of a user's sessions that the user registered
 // a device, or removed one, so that senders seal for the devices there are
-// from the next message on.
+// from the next message on; or that the user published a new signed device
+// list (ListVersion set, Device empty), signed with another user key than
+// the list before when KeyChanged is set.
 type DeviceEvent struct {
-	User    string `json:"user"`
-	Device  string `json:"device"`
-	Removed bool   `json:"removed,omitempty"`
+	User        string `json:"user"`
+	Device      string `json:"device,omitempty"`
+	Removed     bool   `json:"removed,omitempty"`
+	ListVersion uint64 `json:"listVersion,omitempty"`
+	KeyChanged  bool   `json:"keyChanged,omitempty"`
 }
 
 // Ready answers a valid hello.
@@ -73,6 +79,9 @@ type Ready struct {
 	User             string `json:"user"`
 	Device           string `json:"device"`
 	HeartbeatSeconds int    `json:"heartbeatSeconds"`
+	// PreKeys tells where the device's prekeys stand, so that it learns
+	// on connect whether to upload more.
+	PreKeys *PreKeyCounts `json:"preKeys,omitempty"`
 }
 
 // Reasons carried by a session event.

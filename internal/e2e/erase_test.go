@@ -15,8 +15,9 @@ import (
 
 // TestErasureLeavesNoTrace erases a patient on a running hub, then compacts
 // the stopped hub's file: neither the patient's envelopes nor their public
-// key are anywhere in it, the clinician's envelopes are, and the audit
-// trail, which the erasure does not rewrite, still verifies.
+// keys, prekeys and device list are anywhere in it, the clinician's
+// envelopes are, and the audit trail, which the erasure does not rewrite,
+// still verifies.
 func TestErasureLeavesNoTrace(t *testing.T) {
 	s := testserver.Start(t)
 	a := newAPI(t, s)
@@ -26,6 +27,7 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 	docMark, patMark := "doc-said-"+rand.Text(), "pat-said-"+rand.Text()
 	a.must(201, "PUT", "/v1/devices/"+pat.device, pat.token,
 		wire.PutDeviceRequest{SigningKey: patKey, ExchangeKey: patKey}, nil)
+	marks := keyDirectory(a, pat, patKey)
 	a.consent(pat)
 	sid := a.session(doc, pat)
 	send := func(from apiUser, id, body string) {
@@ -39,7 +41,8 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 
 	var rep wire.EraseReport
 	a.must(200, "POST", "/v1/users/pat/erase", s.Token(t, "root", "admin"), nil, &rep)
-	if rep.Deleted.Messages != 1 || rep.Deleted.Devices != 1 || rep.Deleted.Headers != 2 {
+	if rep.Deleted.Messages != 1 || rep.Deleted.Devices != 1 || rep.Deleted.Headers != 2 ||
+		rep.Deleted.PreKeys != 3 || rep.Deleted.DeviceList != 1 {
 		t.Fatalf("erasure report: %+v", rep)
 	}
 	if got := a.history(doc, sid); len(got) != 2 || got[0].Seq != 1 || got[1].Seq != 3 {
@@ -58,7 +61,8 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for what, b := range map[string][]byte{"the patient's envelope": []byte(patMark), "the patient's key": patKey} {
+	marks["the patient's envelope"], marks["the patient's key"] = []byte(patMark), patKey
+	for what, b := range marks {
 		if bytes.Contains(file, b) {
 			t.Errorf("%s is still in the compacted file", what)
 		}
@@ -70,4 +74,23 @@ func TestErasureLeavesNoTrace(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "intact") {
 		t.Fatalf("audit verify after the erasure: %v\n%s", err, out)
 	}
+}
+
+// keyDirectory uploads prekeys of pat's device, whose keys are both key,
+// and pat's device list, all of bytes found nowhere else, and returns them
+// by name.
+func keyDirectory(a *api, pat apiUser, key []byte) map[string][]byte {
+	a.t.Helper()
+	mark := func(n int) []byte { return []byte(strings.Repeat(rand.Text(), n/26+1))[:n] }
+	spk := wire.PreKey{ID: 1, Key: mark(wire.X25519KeySize), Signature: mark(wire.SignatureSize)}
+	kem := wire.PreKey{ID: 2, Key: mark(wire.MLKEM768KeySize), Signature: mark(wire.SignatureSize)}
+	ot := wire.PreKey{ID: 3, Key: mark(wire.X25519KeySize), Signature: mark(wire.SignatureSize)}
+	a.must(200, "PUT", "/v1/devices/"+pat.device+"/prekeys", pat.token,
+		wire.PutPreKeysRequest{SignedPreKey: &spk, KEMPreKey: &kem, OneTime: []wire.PreKey{ot}}, nil)
+	list := wire.SignedDeviceList{UserKey: mark(32), Version: 1, Signature: mark(wire.SignatureSize),
+		Devices: []wire.DeviceListEntry{{ID: pat.device, SigningKey: key, ExchangeKey: key}}}
+	a.must(200, "PUT", "/v1/me/device-list", pat.token, list, nil)
+	return map[string][]byte{"the signed prekey": spk.Key, "the ML-KEM prekey": kem.Key,
+		"a prekey signature": kem.Signature, "the one-time prekey": ot.Key, "the user key": list.UserKey,
+		"the device list's signature": list.Signature}
 }

@@ -19,6 +19,8 @@ const (
 	kindCursor  byte = 'c'
 	kindConsent byte = 'k'
 	kindErased  byte = 'e'
+	kindPreKey  byte = 'p'
+	kindDevList byte = 'l'
 
 	// recordVersion is the only encoding version so far; a decoder meeting
 	// another one reports ErrCorrupt rather than guessing.

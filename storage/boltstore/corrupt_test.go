@@ -100,6 +100,40 @@ func testCorrupt(t *testing.T, junk []byte) {
 				Message: message("s1", "new", "d"), RequireConsent: []string{"pat"}})
 			return []error{err, err2, err3, err4}
 		}},
+		{"PreKey", func(t *testing.T, s *Store) {
+			must(t, s.PutDevice(t.Context(), storage.Device{User: "pat", ID: "phone"}, 16))
+			putRaw(t, s, bucketPreKeys, preKeyPrefix("pat", "phone", preKeySigned), junk)
+			putRaw(t, s, bucketPreKeys, preKeyPrefix("pat", "phone", preKeyKEM), encodePreKey(storage.PreKey{ID: 2}))
+		}, func(s *Store) []error {
+			_, err := s.PreKeyCounts(t.Context(), "pat", "phone")
+			_, err2 := s.PutPreKeys(t.Context(), "pat", "phone", storage.PreKeyUpload{OneTime: []storage.PreKey{{ID: 1}}}, 9)
+			_, err3 := s.ClaimBundles(t.Context(), "pat", nil)
+			return []error{err, err2, err3}
+		}},
+		{"OneTimeKey", func(t *testing.T, s *Store) {
+			must(t, s.PutDevice(t.Context(), storage.Device{User: "pat", ID: "phone"}, 16))
+			for _, kind := range []byte{preKeySigned, preKeyKEM} {
+				putRaw(t, s, bucketPreKeys, preKeyPrefix("pat", "phone", kind), encodePreKey(storage.PreKey{ID: 2}))
+			}
+			putRaw(t, s, bucketPreKeys, oneTimeKey("pat", "phone", preKeyOneTime, 1), junk)
+			// A valid record under a key that does not hold its id.
+			k := oneTimeKey("pat", "phone", preKeyKEMOneTime, 7)
+			putRaw(t, s, bucketPreKeys, k[:len(k)-1], encodePreKey(storage.PreKey{ID: 7}))
+		}, func(s *Store) []error {
+			_, err := s.ClaimBundles(t.Context(), "pat", []string{"phone"})
+			must(t, s.db.Update(func(tx *bolt.Tx) error {
+				return tx.Bucket(bucketPreKeys).Delete(oneTimeKey("pat", "phone", preKeyOneTime, 1))
+			}))
+			_, err2 := s.ClaimBundles(t.Context(), "pat", []string{"phone"})
+			return []error{err, err2}
+		}},
+		{"DeviceList", func(t *testing.T, s *Store) { putRaw(t, s, bucketDeviceLists, []byte("pat"), junk) },
+			func(s *Store) []error {
+				_, err := s.GetDeviceList(t.Context(), "pat")
+				_, err2 := s.PutDeviceList(t.Context(), storage.DeviceList{User: "pat", Version: 9,
+					Devices: []storage.DeviceListEntry{{ID: "d"}}})
+				return []error{err, err2}
+			}},
 		{"MissingLog", func(t *testing.T, s *Store) {
 			must(t, s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketLogs).DeleteBucket([]byte("s1")) }))
 		}, func(s *Store) []error {

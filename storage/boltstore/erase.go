@@ -16,7 +16,8 @@ import (
 // stopped anywhere be finished by the next:
 //
 //  1. The account, in one transaction: the tombstone, a withdrawal of every
-//     grant in force, consent records without device ids, devices deleted.
+//     grant in force, consent records without device ids, devices deleted
+//     with their prekeys, the signed device list deleted.
 //     From its commit on, no append that requires the user's consent lands:
 //     the append path checks consent in the transaction that writes.
 //  2. Each session of the user, found through the members index: the log,
@@ -116,7 +117,11 @@ func (e *eraser) account(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if !tomb && !cons && !devs && !attrs {
+		keys, err := e.keyDirectory(tx, &d)
+		if err != nil {
+			return err
+		}
+		if !tomb && !cons && !devs && !attrs && !keys {
 			return errUnchanged
 		}
 		return nil
@@ -127,7 +132,26 @@ func (e *eraser) account(ctx context.Context) error {
 	e.rep.ErasedAt = d.ErasedAt
 	e.rep.Withdrawn, e.rep.Consents, e.rep.ConsentDevices = d.Withdrawn, d.Consents, d.ConsentDevices
 	e.rep.Devices, e.rep.Attributes = d.Devices, d.Attributes
+	e.rep.PreKeys, e.rep.DeviceList = d.PreKeys, d.DeviceList
 	return nil
+}
+
+// keyDirectory deletes the prekeys of the user's devices and their signed
+// device list.
+func (e *eraser) keyDirectory(tx *bolt.Tx, d *storage.EraseReport) (changed bool, err error) {
+	if d.PreKeys, err = deletePreKeys(tx, prefix(e.user), e.o.DryRun); err != nil {
+		return false, err
+	}
+	b := tx.Bucket(bucketDeviceLists)
+	if b.Get([]byte(e.user)) != nil {
+		d.DeviceList = 1
+		if !e.o.DryRun {
+			if err := b.Delete([]byte(e.user)); err != nil {
+				return false, err
+			}
+		}
+	}
+	return !e.o.DryRun && d.PreKeys+d.DeviceList > 0, nil
 }
 
 // attributes deletes the user's report attributes.

@@ -46,6 +46,14 @@ var codecs = map[string]struct {
 		func(b []byte) (any, error) { return decodeErased(b) },
 		func(v any) []byte { return encodeErased(v.(time.Time)) },
 	},
+	"prekey": {
+		func(b []byte) (any, error) { return decodePreKey(b) },
+		func(v any) []byte { return encodePreKey(v.(storage.PreKey)) },
+	},
+	"device list": {
+		func(b []byte) (any, error) { return decodeDeviceList(b) },
+		func(v any) []byte { return encodeDeviceList(v.(storage.DeviceList)) },
+	},
 }
 
 // seedRecords are valid records of every kind: the fuzz target's seeds, and
@@ -68,6 +76,10 @@ func seedRecords() [][]byte {
 				Until: at.Add(time.Hour)}},
 			Grants: []storage.Grant{{User: "er", By: "root", Reason: "on call", Since: at, Until: at.Add(time.Hour)}}}),
 		encodeErased(at),
+		encodePreKey(storage.PreKey{ID: 1 << 31, Key: []byte{7, 7, 7}, Signature: make([]byte, 64), CreatedAt: at}),
+		encodeDeviceList(storage.DeviceList{UserKey: make([]byte, 32), Version: 3, Signature: []byte{1},
+			Devices: []storage.DeviceListEntry{{ID: "phone", SigningKey: []byte{1}, ExchangeKey: []byte{2}},
+				{ID: "laptop"}}, UpdatedAt: at}),
 	}
 }
 

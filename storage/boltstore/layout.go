@@ -42,32 +42,41 @@ import (
 //	attrs     user → report attributes (region, bucket)
 //	usage     session \x00 4-byte big-endian week → usage facts of the
 //	          session in that week (usage.go); the sweep leaves them
+//	prekeys   user \x00 device \x00 kind byte → the device's signed prekey of
+//	          that kind ('S' X25519, 'K' ML-KEM last resort);
+//	          user \x00 device \x00 kind byte, 4-byte big-endian id → one
+//	          one-time prekey ('o' X25519, 'q' ML-KEM); a claim takes and
+//	          deletes the lowest id of each kind (keydir.go). A retired
+//	          device has none: they go with it
+//	devlists  user → the user's signed device list
 //
 // The per-session buckets are created with the session, so an append never
 // creates a bucket. Values are encoded as described in codec.go.
 var (
-	bucketMeta     = []byte("meta")
-	bucketUsers    = []byte("users")
-	bucketDevices  = []byte("devices")
-	bucketOwners   = []byte("owners")
-	bucketSessions = []byte("sessions")
-	bucketMembers  = []byte("members")
-	bucketLogs     = []byte("logs")
-	bucketIdem     = []byte("idem")
-	bucketCursors  = []byte("cursors")
-	bucketConsents = []byte("consents")
-	bucketAudit    = []byte("audit")
-	bucketAuditBy  = []byte("auditby")
-	bucketErased   = []byte("erased")
-	bucketChecks   = []byte("checkpoints")
-	bucketAttrs    = []byte("attrs")
-	bucketUsage    = []byte("usage")
+	bucketMeta        = []byte("meta")
+	bucketUsers       = []byte("users")
+	bucketDevices     = []byte("devices")
+	bucketOwners      = []byte("owners")
+	bucketSessions    = []byte("sessions")
+	bucketMembers     = []byte("members")
+	bucketLogs        = []byte("logs")
+	bucketIdem        = []byte("idem")
+	bucketCursors     = []byte("cursors")
+	bucketConsents    = []byte("consents")
+	bucketAudit       = []byte("audit")
+	bucketAuditBy     = []byte("auditby")
+	bucketErased      = []byte("erased")
+	bucketChecks      = []byte("checkpoints")
+	bucketAttrs       = []byte("attrs")
+	bucketUsage       = []byte("usage")
+	bucketPreKeys     = []byte("prekeys")
+	bucketDeviceLists = []byte("devlists")
 
 	allBuckets = [][]byte{
 		bucketMeta, bucketUsers, bucketDevices, bucketOwners, bucketSessions, bucketMembers,
 		bucketLogs, bucketIdem, bucketCursors, bucketConsents, bucketAudit,
 		bucketAuditBy, bucketErased, bucketChecks,
-		bucketAttrs, bucketUsage,
+		bucketAttrs, bucketUsage, bucketPreKeys, bucketDeviceLists,
 	}
 
 	keyLayout      = []byte("layout")

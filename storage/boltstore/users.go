@@ -123,9 +123,9 @@ func (s *Store) PutDevice(ctx context.Context, d storage.Device, max int) error 
 	})
 }
 
-// DeleteDevice removes a device of user. Its entry in the owners index
-// stays, so that the id is never registered again: peers that pinned its
-// keys would otherwise see a stranger's keys under a known id.
+// DeleteDevice removes a device of user with its prekeys. Its entry in the
+// owners index stays, so that the id is never registered again: peers that
+// pinned its keys would otherwise see a stranger's keys under a known id.
 func (s *Store) DeleteDevice(ctx context.Context, user, id string) error {
 	if err := checkID("user id", user); err != nil {
 		return fmt.Errorf("boltstore: delete device: %w", err)
@@ -138,6 +138,9 @@ func (s *Store) DeleteDevice(ctx context.Context, user, id string) error {
 		k := key(user, id)
 		if b.Get(k) == nil {
 			return fmt.Errorf("device %q of %q: %w", id, user, storage.ErrNotFound)
+		}
+		if _, err := deletePreKeys(tx, append(key(user, id), 0), false); err != nil {
+			return err
 		}
 		return b.Delete(k)
 	})

@@ -106,3 +106,56 @@ func checkConsent(c storage.Consent) error {
 	}
 	return nil
 }
+
+// checkDevice validates the ids of a device of user.
+func checkDevice(user, device string) error {
+	if err := checkID("user id", user); err != nil {
+		return err
+	}
+	return checkID("device id", device)
+}
+
+// checkPreKeyUpload validates the ids of an upload of prekeys; 0 is no id.
+func checkPreKeyUpload(user, device string, up storage.PreKeyUpload) error {
+	if err := checkDevice(user, device); err != nil {
+		return err
+	}
+	for _, pk := range []*storage.PreKey{up.SignedPreKey, up.KEMPreKey} {
+		if pk != nil && pk.ID == 0 {
+			return invalidf("signed prekey with id 0")
+		}
+	}
+	for _, keys := range [][]storage.PreKey{up.OneTime, up.KEMOneTime} {
+		for _, pk := range keys {
+			if pk.ID == 0 {
+				return invalidf("one-time prekey with id 0")
+			}
+		}
+	}
+	return nil
+}
+
+// checkDeviceList validates a device list before it is stored: a user, a
+// version, and at least one device, each named once.
+func checkDeviceList(l storage.DeviceList) error {
+	if err := checkID("user id", l.User); err != nil {
+		return err
+	}
+	if l.Version == 0 {
+		return invalidf("device list of version 0")
+	}
+	if len(l.Devices) == 0 {
+		return invalidf("device list without devices")
+	}
+	seen := make(map[string]bool, len(l.Devices))
+	for _, e := range l.Devices {
+		if err := checkID("device id", e.ID); err != nil {
+			return err
+		}
+		if seen[e.ID] {
+			return invalidf("device %q listed twice", e.ID)
+		}
+		seen[e.ID] = true
+	}
+	return nil
+}

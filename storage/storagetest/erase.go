@@ -42,6 +42,7 @@ func newErasure(t *testing.T, s storage.Store, sfx string) erasure {
 		device(f.pat, f.old, 3), device(f.doc, f.laptop, 4)} {
 		noErr(t, fmt.Sprint("PutDevice ", i), s.PutDevice(ctx, d, 16))
 	}
+	f.keyDirectory(t, s)
 	noErr(t, "DeleteDevice", s.DeleteDevice(ctx, f.pat, f.old))
 
 	chatG := chatGrant(f.pat, f.grant)
@@ -86,6 +87,29 @@ func newErasure(t *testing.T, s storage.Store, sfx string) erasure {
 	return f
 }
 
+// keyDirectory gives the patient's phone both signed prekeys, two
+// one-time keys and one ML-KEM one-time key, their tablet one one-time key,
+// the device that is retired next some too, and the clinician's laptop
+// both signed prekeys; and stores the patient's signed device list.
+func (f erasure) keyDirectory(t *testing.T, s storage.Store) {
+	t.Helper()
+	phone := signed(1)
+	phone.OneTime, phone.KEMOneTime = preKeys(10, 11), preKeys(20)
+	for dev, up := range map[string]storage.PreKeyUpload{f.phone: phone, f.old: phone,
+		f.tablet: {OneTime: preKeys(10)}} {
+		mustPutPreKeys(t, s, f.pat, dev, up)
+	}
+	mustPutPreKeys(t, s, f.doc, f.laptop, signed(1))
+	l := storage.DeviceList{User: f.pat, UserKey: []byte("user key"), Version: 1, Signature: []byte("sig")}
+	for i, dev := range []string{f.phone, f.tablet} {
+		d := device(f.pat, dev, byte(i+1))
+		l.Devices = append(l.Devices, storage.DeviceListEntry{ID: dev, SigningKey: d.SigningKey,
+			ExchangeKey: d.ExchangeKey})
+	}
+	_, err := s.PutDeviceList(t.Context(), l)
+	noErr(t, "PutDeviceList", err)
+}
+
 // message is sent by from's device to the devices named after it.
 func (f erasure) message(session, clientID, from, fromDevice string, to ...string) storage.Message {
 	m := storage.Message{SessionID: session, ClientMsgID: clientID, SenderUser: from,
@@ -106,6 +130,7 @@ func (f erasure) report(erasedAt time.Time) storage.EraseReport {
 		ErasedAt: erasedAt,
 		Messages: 2, Retries: 2, Headers: 3, Cursors: 1, Memberships: 1, Devices: 2, ConsentDevices: 3,
 		Attributes: 1, UsageWeeks: 2, // the open session's weeks: created at t0, written now
+		PreKeys: 6, DeviceList: 1, // the retired device's went with it
 		Withdrawn: 1,
 		Others:    2, Held: []storage.HeldSession{{ID: f.held, Messages: 1}}, Consents: 4, Retired: 3,
 	}
@@ -120,6 +145,8 @@ type snapshot struct {
 	Cursors  map[string]map[string]uint64
 	Consents []storage.Consent
 	DocDevs  []storage.Device
+	PreKeys  map[string]storage.PreKeyCounts // of the listed devices, the clinician's included
+	List     storage.DeviceList              // the patient's; zero when none
 }
 
 func (f erasure) snapshot(t *testing.T, s storage.Store) snapshot {
@@ -135,6 +162,13 @@ func (f erasure) snapshot(t *testing.T, s storage.Store) snapshot {
 	noErr(t, "ListDevices", err)
 	sn.Consents, err = s.Consents(ctx, f.pat)
 	noErr(t, "Consents", err)
+	sn.PreKeys = map[string]storage.PreKeyCounts{}
+	for _, d := range append(slices.Clone(sn.Devices), sn.DocDevs...) {
+		sn.PreKeys[d.ID] = counts(t, s, d.User, d.ID)
+	}
+	if sn.List, err = s.GetDeviceList(ctx, f.pat); err != nil {
+		checkErr(t, "GetDeviceList", err, storage.ErrNotFound)
+	}
 	sn.Logs, sn.Cursors = map[string][]storage.Message{}, map[string]map[string]uint64{}
 	for _, id := range []string{f.open, f.held, f.other} {
 		sess, err := s.GetSession(ctx, id)
@@ -158,6 +192,12 @@ func (f erasure) checkErased(t *testing.T, s storage.Store) {
 	}
 	if len(sn.Devices) != 0 || len(sn.DocDevs) != 1 {
 		t.Errorf("devices left: %v; the clinician's: %v", sn.Devices, sn.DocDevs)
+	}
+	if sn.List.Version != 0 || sn.PreKeys[f.laptop].SignedPreKeyID != 1 {
+		t.Errorf("device list left: %+v; the clinician's prekeys: %+v", sn.List, sn.PreKeys)
+	}
+	if cl := claim(t, s, f.pat); len(cl.Bundles)+len(cl.Missing) != 0 {
+		t.Errorf("the erased user's devices can be claimed: %+v", cl)
 	}
 	if a, err := s.Attributes(ctx, f.pat); err != nil || a != (storage.Attributes{}) {
 		t.Errorf("attributes left: %+v, %v", a, err)

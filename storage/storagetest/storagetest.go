@@ -27,6 +27,8 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 	}{
 		{"Users", userCases},
 		{"Devices", deviceCases},
+		{"PreKeys", preKeyCases},
+		{"DeviceLists", deviceListCases},
 		{"Sessions", sessionCases},
 		{"Append", appendCases},
 		{"Messages", messageCases},
