@@ -1,55 +1,48 @@
-// Package e2ee is all of Bedside's client-side cryptography: device
-// identities, and the sealing and opening of chat messages so that only the
-// devices of a session's members can read them.
+// Package e2ee is all of Bedside's client-side cryptography: device and
+// user keys, session setup, the sealing and opening of chat messages so that
+// only the devices of a session's members can read them, and safety numbers.
 //
 // It exists so that the hub, the storage and every operator in between see
 // ciphertext and routing metadata only. Clients (the Go SDK and its
-// WebAssembly build) call it; the server never does. It does no I/O, keeps no
-// state and logs nothing: it returns errors, declared in errors.go, that
-// callers test with errors.Is.
+// WebAssembly build) call it; the server never does. It does no I/O and logs
+// nothing: it returns errors, declared in errors.go, that callers test with
+// errors.Is. The v1 state of a device is a value (Device) the caller saves.
 //
-// # Scheme v0
+// # Scheme v1
 //
-// Every device has an Ed25519 signing key and an X25519 exchange key
-// (Identity; its public half is a PublicDevice). To seal a message:
+// Every byte of v1 is defined in docs/e2ee.md; keep the two in step, and
+// the golden vectors in testdata/golden with them.
 //
-//  1. The plaintext is padded (see padding.go) and prefixed with 32 zero
-//     bytes, then encrypted once with XChaCha20-Poly1305 under a fresh random
-//     32-byte content key. The zero prefix, checked on opening, commits the
-//     ciphertext to that one key: without it a dishonest sender could build a
-//     body that opens to different plaintexts under different content keys,
-//     and so show different recipients different messages.
-//  2. For each recipient device (the members' devices and the sender's own
-//     other devices) the content key is wrapped: a fresh ephemeral X25519 key
-//     agrees a secret with the recipient's exchange key, HKDF-SHA256 turns it
-//     into a key-encryption key, and XChaCha20-Poly1305 encrypts the content
-//     key under it. All-zero shared secrets (low-order points) are refused.
-//  3. The sender signs, with Ed25519, a domain-separated message over the
-//     associated data and every byte of the body but the signature itself.
+//   - Keys: each user has an Ed25519 user key (UserKey) that signs the list
+//     of the user's devices (DeviceList), so the key directory cannot add a
+//     device unseen; safety numbers (SafetyNumber, SafetyQR) are made from
+//     it. Each device has its identity (Identity: Ed25519 and X25519) and
+//     publishes signed prekeys: an X25519 signed prekey and an ML-KEM-768
+//     last-resort key, rotated weekly, and one-time keys of both kinds.
+//   - Session setup (pqxdh.go): PQXDH after Signal's revision 3, with every
+//     key typed and the ML-KEM key and ciphertext bound into the transcript
+//     hash, which salts the session key and names the session.
+//   - Pairwise sessions (ratchet.go): a Double Ratchet per device pair, with
+//     HKDF-SHA256, HMAC-SHA256 chains and ChaCha20-Poly1305; a message that
+//     fails to authenticate changes no state.
+//   - Envelopes (envelope1.go, open1.go): one body for all recipients,
+//     XChaCha20-Poly1305 under a key committed by 32 zero bytes, and one
+//     header per device that needs one, a ratchet message bound to the
+//     context, the session and the body's hash.
+//   - Groups (senderkey.go): Sender Keys, one signed chain per sending
+//     device and chat session, handed out in headers and replaced whenever
+//     a device that held it leaves.
 //
-// The associated data, used by both the body and the key wraps, binds the
-// version, the session id, the sender device id and the client message id,
-// each length-prefixed. A body moved to another session, or replayed under
-// another message id or sender, fails to open.
+// Device.Seal, Device.SealGroup and Device.Open are the entry points; the
+// caller verifies device lists, claims bundles from the key directory, and
+// saves the Device state before sending what Seal returns.
 //
-// # Wire formats
+// # Scheme v0 (legacy)
 //
-// Every header and body begins with a version byte; Open refuses any other
-// version with ErrVersion. Version0 is 1, so a zeroed buffer is never valid.
-// A later version will replace v0 with prekeys and a double ratchet.
-//
-//	body   = version(1) || nonce(24) || ciphertext(32+padded+16) || signature(64)
-//	header = version(1) || ephemeral X25519 public key(32) || nonce(24) || wrapped key(32+16)
-//
-// The byte-level definition, with the labels, associated data, key derivation
-// and signed message, is in docs/envelope.md; keep the two in step.
-//
-// # Limits of v0
-//
-// There is no forward secrecy: whoever later steals a device's exchange key
-// can open every message ever wrapped for it. The sender's signature covers
-// the body, not the headers, so any recipient (who knows the content key) can
-// wrap it again for a device the sender never chose, and that device will see
-// a correctly signed message. Replays of a whole message under the same
-// client message id open again; deduplicating them is the caller's job.
+// Version0 messages, defined in docs/envelope.md, are still opened by Open:
+// a body encrypted once under a random content key, signed with the sender
+// device's Ed25519 key, and the content key wrapped for each recipient with
+// an ephemeral X25519 key. v0 has no forward secrecy; it is kept so that
+// messages sealed under it stay readable. The first byte of every header and body tells the two apart (Version0 is
+// 1, Version1 is 2), so a zeroed buffer is never valid.
 package e2ee

@@ -31,9 +31,10 @@ const (
 	fingerprintBytes = 16 // 128 bits, shown as 32 hex digits
 )
 
-// Identity is one device's private keys: an Ed25519 key that signs what the
-// device sends and an X25519 key that receives content keys. It never leaves
-// the device. Make one with NewIdentity or UnmarshalIdentity; the zero
+// Identity is one device's private keys: an Ed25519 key that signs (every
+// body in v0, the device's prekeys in v1) and an X25519 key (that receives
+// content keys in v0, the device's identity key in v1's PQXDH). It never
+// leaves the device. Make one with NewIdentity or UnmarshalIdentity; the zero
 // Identity holds no keys and is refused with ErrNoIdentity. An Identity is
 // immutable and safe for concurrent use.
 type Identity struct {

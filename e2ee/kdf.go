@@ -30,7 +30,8 @@ const (
 // Key types, written before every public key that enters a transcript or a
 // signature, so that an X25519 key can never be read as an ML-KEM key or a
 // one-time key as a signed one (the key-confusion weakness of the first
-// published PQXDH revision).
+// published PQXDH revision). 0x09 to 0x0b are reserved: v1 writes none of
+// them yet.
 const (
 	keyIdentityEd  byte = 0x01 // a device's Ed25519 identity key
 	keyIdentityX   byte = 0x02 // a device's X25519 identity key

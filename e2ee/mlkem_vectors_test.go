@@ -3,8 +3,8 @@ package e2ee_test
 // ML-KEM-768 (FIPS 203) vectors for Go's crypto/mlkem: C2SP's Wycheproof
 // files, decoded with the helpers of wycheproof_test.go, and CCTV's "unlucky
 // sample" vector. The files are copied unchanged; the READMEs in testdata
-// name their sources. e2ee does not use ML-KEM yet: these pin the
-// implementation down before a hybrid key agreement comes to rely on it.
+// name their sources. They pin down the implementation that scheme v1's
+// PQXDH session setup relies on.
 
 import (
 	"bufio"
