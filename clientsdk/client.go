@@ -1,6 +1,7 @@
 package clientsdk
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -33,6 +34,7 @@ type Client struct {
 	devices      map[string]deviceListEntry // user → cached device list
 	pins         map[string]pin             // device id → keys first seen, kept in the KeyStore
 	pinsUnsaved  bool                       // a pin was added since the last save
+	users        map[string]storedUserPin   // user → long-term key first seen, newest list version
 	members      map[string]membersEntry    // session id → cached member users
 	cursors      map[string]uint64          // session → last seq delivered by Listen
 	listening    bool                       // a Listen runs
@@ -63,6 +65,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		id:      id,
 		devices: map[string]deviceListEntry{},
 		pins:    st.pins,
+		users:   st.users,
 		members: map[string]membersEntry{},
 		cursors: st.cursors,
 	}
@@ -155,7 +158,8 @@ func decodeIdentity(b []byte) (*e2ee.Identity, error) {
 // loadState returns the stored cursors and pins of device, or none when
 // nothing is stored or the stored state belongs to another device.
 func loadState(ctx context.Context, ks KeyStore, device string) (clientState, error) {
-	empty := clientState{device: device, cursors: map[string]uint64{}, pins: map[string]pin{}}
+	empty := clientState{device: device, cursors: map[string]uint64{}, pins: map[string]pin{},
+		users: map[string]storedUserPin{}}
 	b, err := ks.LoadCursors(ctx)
 	if errors.Is(err, ErrNotStored) {
 		return empty, nil
@@ -197,7 +201,7 @@ func (c *Client) saveState(ctx context.Context) error {
 	for id, seq := range stored {
 		cursors[id] = max(cursors[id], seq)
 	}
-	b, err := encodeState(clientState{device: c.id.DeviceID(), cursors: cursors, pins: c.pins})
+	b, err := encodeState(clientState{device: c.id.DeviceID(), cursors: cursors, pins: c.pins, users: c.users})
 	unsaved := c.pinsUnsaved
 	c.pinsUnsaved = false
 	c.mu.Unlock()
@@ -234,6 +238,16 @@ func (c *Client) adoptStored(ctx context.Context) map[string]uint64 {
 	for id, p := range st.pins {
 		if _, ok := c.pins[id]; !ok {
 			c.pins[id] = p
+		}
+	}
+	for u, p := range st.users {
+		mine, ok := c.users[u]
+		switch {
+		case !ok:
+			c.users[u] = p
+		case bytes.Equal(mine.Key, p.Key) && p.Version > mine.Version:
+			mine.Version = p.Version
+			c.users[u] = mine
 		}
 	}
 	return st.cursors

@@ -38,9 +38,35 @@ type deviceListEntry struct {
 }
 
 // Register publishes this device's public keys to the hub under its device
-// id. It is idempotent: registering the same keys again succeeds. A conflict
-// (ErrConflict) means the id is taken by other keys.
+// id, then sets up end-to-end encryption: the device's state, the user key
+// (made on the user's first device; imported with ImportUserKey on later
+// ones, else ErrNoUserKey), signed and one-time prekeys, and this device on
+// the user's signed device list. It is idempotent: registering again
+// succeeds and tops the prekeys up. A conflict (ErrConflict) means the id is
+// taken by other keys.
 func (c *Client) Register(ctx context.Context) (wire.Device, error) {
+	d, err := c.registerDevice(ctx)
+	if err != nil {
+		return wire.Device{}, err
+	}
+	if err := c.initDevice(ctx, d.User); err != nil {
+		return wire.Device{}, err
+	}
+	k, err := c.ensureUserKey(ctx, d.User)
+	if err != nil {
+		return wire.Device{}, err
+	}
+	if err := c.replenish(ctx); err != nil {
+		return wire.Device{}, err
+	}
+	if err := c.publishList(ctx, k, false); err != nil {
+		return wire.Device{}, err
+	}
+	return d, nil
+}
+
+// registerDevice publishes the device's identity keys.
+func (c *Client) registerDevice(ctx context.Context) (wire.Device, error) {
 	pub := c.id.Public()
 	var d wire.Device
 	_, err := c.call(ctx, request{
@@ -107,6 +133,13 @@ func (c *Client) userDevices(ctx context.Context, user string, refresh bool) ([]
 	}
 	if err := c.savePins(ctx); err != nil {
 		return nil, err
+	}
+	if len(devs) > 0 {
+		signed, err := c.signedList(ctx, user)
+		if err != nil {
+			return nil, err
+		}
+		devs = trusted(devs, signed)
 	}
 
 	c.mu.Lock()

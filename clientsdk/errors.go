@@ -35,6 +35,15 @@ var (
 	ErrNotRecipient = errors.New("clientsdk: message not sealed for this device")
 	// ErrDecrypt reports a message whose envelope does not open.
 	ErrDecrypt = errors.New("clientsdk: message does not decrypt")
+	// ErrNotRegistered is returned by calls that need the device's
+	// end-to-end state before Register made it.
+	ErrNotRegistered = errors.New("clientsdk: device not registered")
+	// ErrNoUserKey reports a device without its user's long-term key: the
+	// user's first device makes it; later ones import it (ImportUserKey).
+	ErrNoUserKey = errors.New("clientsdk: no user key on this device")
+	// ErrNoDeviceList reports a user who has published no signed device
+	// list, so no device of theirs can be trusted yet.
+	ErrNoDeviceList = errors.New("clientsdk: user has no signed device list")
 
 	// errBeyondHead reports a frame that would move a session's cursor
 	// past the session's newest seq.

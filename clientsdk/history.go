@@ -106,7 +106,14 @@ func (c *Client) open(ctx context.Context, wm wire.Message) (Message, error) {
 		SenderDevice: wm.SenderDevice,
 		ClientMsgID:  wm.ClientMsgID,
 	}
-	if len(wm.Header) == 0 {
+	key := archiveKey(wm.SessionID, wm.SenderDevice, wm.ClientMsgID)
+	if pt, err := c.cfg.KeyStore.GetArchive(ctx, key); err == nil {
+		m.Plaintext = pt
+		return m, nil
+	} else if !errors.Is(err, ErrNotStored) {
+		return Message{}, err
+	}
+	if wm.SenderDevice == c.id.DeviceID() || (len(wm.Header) == 0 && isV0(wm.Body)) {
 		m.Err = fmt.Errorf("%w: seq %d", ErrNotRecipient, wm.Seq)
 		return m, nil
 	}
@@ -120,12 +127,44 @@ func (c *Client) open(ctx context.Context, wm wire.Message) (Message, error) {
 		return Message{}, err
 	}
 
-	ec := e2ee.Context{SessionID: wm.SessionID, SenderDevice: wm.SenderDevice, ClientMsgID: wm.ClientMsgID}
-	pt, err := e2ee.Open(c.id, ec, sender, wm.Header, wm.Body)
-	if err != nil {
-		m.Err = fmt.Errorf("%w: seq %d: %w", ErrDecrypt, wm.Seq, err)
+	ec := e2ee.Context{SessionID: wm.SessionID, SenderUser: wm.SenderUser, SenderDevice: wm.SenderDevice,
+		ClientMsgID: wm.ClientMsgID}
+	if isV0(wm.Body) {
+		m.Plaintext, m.Err = c.openV0(ec, sender, wm)
 		return m, nil
 	}
-	m.Plaintext = pt
+	var openErr error
+	err = c.withDevice(ctx, func(d *e2ee.Device) error {
+		pt, err := d.Open(c.cfg.Rand, ec, sender, wm.Header, wm.Body)
+		if err != nil {
+			openErr = err
+			return err
+		}
+		m.Plaintext = pt
+		return c.cfg.KeyStore.PutArchive(ctx, key, pt)
+	})
+	switch {
+	case openErr != nil && len(wm.Header) == 0 && errors.Is(openErr, e2ee.ErrNoSession):
+		m.Err = fmt.Errorf("%w: seq %d: %w", ErrNotRecipient, wm.Seq, openErr)
+	case openErr != nil:
+		m.Err = fmt.Errorf("%w: seq %d: %w", ErrDecrypt, wm.Seq, openErr)
+	case err != nil:
+		return Message{}, err
+	}
 	return m, nil
+}
+
+// isV0 reports whether a body is of scheme v0, which older clients sealed.
+func isV0(body []byte) bool { return len(body) > 0 && body[0] == e2ee.Version0 }
+
+// openV0 opens a message of scheme v0, kept readable for history.
+func (c *Client) openV0(ec e2ee.Context, sender e2ee.PublicDevice, wm wire.Message) ([]byte, error) {
+	if len(wm.Header) == 0 {
+		return nil, fmt.Errorf("%w: seq %d", ErrNotRecipient, wm.Seq)
+	}
+	pt, err := e2ee.Open(c.id, ec, sender, wm.Header, wm.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: seq %d: %w", ErrDecrypt, wm.Seq, err)
+	}
+	return pt, nil
 }

@@ -54,10 +54,33 @@ func user(t *testing.T, s *testserver.Server, name, role, dir string, tweak ...f
 		c.Close()
 		cfg.HTTPClient.CloseIdleConnections()
 	})
-	if _, err := c.Register(context.Background()); err != nil {
+	link(t, c, s.URL+"/"+name)
+	return c
+}
+
+// userKeys holds each test user's exported user key, by server and user,
+// so that a user's later devices import it as a real user would carry it
+// from their first device.
+var userKeys sync.Map
+
+// link registers c, importing its user's key first when an earlier device
+// of the user made one.
+func link(t *testing.T, c *Client, key string) {
+	t.Helper()
+	ctx := context.Background()
+	if k, ok := userKeys.Load(key); ok {
+		if err := c.ImportUserKey(ctx, k.([]byte)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Register(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return c
+	k, err := c.ExportUserKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	userKeys.LoadOrStore(key, k)
 }
 
 // recorder keeps what a listener reports.

@@ -46,6 +46,13 @@ func (c *Client) PreKeyCounts(ctx context.Context) (wire.PreKeyCounts, error) {
 // uses up one-time keys, so the bundles should be used, not fetched ahead.
 // Devices that cannot be claimed are listed in BundleList.Missing.
 func (c *Client) ClaimBundles(ctx context.Context, user string, devices ...string) (wire.BundleList, error) {
+	return c.claimBundles(ctx, once, user, devices...)
+}
+
+// claimBundles claims bundles under a retry policy. Seal retries: a claim
+// whose answer was lost wastes one-time keys, which beats failing a send.
+func (c *Client) claimBundles(ctx context.Context, p retryPolicy, user string,
+	devices ...string) (wire.BundleList, error) {
 	var body any
 	if len(devices) > 0 {
 		body = wire.ClaimBundlesRequest{Devices: devices}
@@ -56,7 +63,7 @@ func (c *Client) ClaimBundles(ctx context.Context, user string, devices ...strin
 		path:   "/v1/users/" + url.PathEscape(user) + "/bundles",
 		body:   body,
 		out:    &l,
-	}, once)
+	}, p)
 	return l, err
 }
 

@@ -171,6 +171,7 @@ func syncDir(dir string) error {
 
 // memoryKeyStore keeps everything in memory.
 type memoryKeyStore struct {
+	updateMu sync.Mutex // serialises UpdateDevice
 	mu       sync.Mutex // guards the fields below
 	identity []byte
 	cursors  []byte

@@ -98,13 +98,19 @@ func (s *fileKeyStore) GetArchive(ctx context.Context, key string) ([]byte, erro
 }
 
 func (s *memoryKeyStore) UpdateDevice(ctx context.Context, fn func([]byte) ([]byte, error)) error {
+	s.updateMu.Lock() // held across fn, which may use the store's other methods
+	defer s.updateMu.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	next, err := fn(s.device)
+	old := s.device
+	s.mu.Unlock()
+
+	next, err := fn(old)
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
 	s.device = append([]byte{}, next...)
+	s.mu.Unlock()
 	return nil
 }
 

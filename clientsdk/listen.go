@@ -127,6 +127,9 @@ func (l *listener) connect(ctx context.Context) (ready bool, err error) {
 
 	l.user = r.User
 	l.handle(Event{Kind: EventConnected, Ready: &r})
+	if r.PreKeys != nil && r.PreKeys.Low {
+		l.topUp(ctx)
+	}
 	return true, l.serve(ctx, conn, l.pingInterval(r))
 }
 
@@ -349,8 +352,11 @@ func (l *listener) frame(ctx context.Context, f wire.Frame) error {
 	case wire.FrameReceipt:
 		l.handle(Event{Kind: EventReceipt, SessionID: f.Receipt.SessionID, Receipt: f.Receipt})
 	case wire.FrameDevice:
-		// Seal for the new device from the next message on.
+		// Seal for the new device (or under the new list) from the next
+		// message on.
 		l.c.forgetDevices(f.Registered.User)
+	case wire.FramePreKeys:
+		l.topUp(ctx)
 	case wire.FrameSession:
 		sid = f.Session.SessionID
 		l.c.forgetSession(sid)
@@ -376,6 +382,15 @@ func (l *listener) frame(ctx context.Context, f wire.Frame) error {
 		return nil
 	}
 	return err
+}
+
+// topUp uploads prekeys when the hub says the supply runs low. A failure
+// is reported, not fatal: the hub hands out bundles without one-time keys
+// meanwhile, and the next frame or connection tries again.
+func (l *listener) topUp(ctx context.Context) {
+	if err := l.c.replenish(ctx); err != nil {
+		l.handle(Event{Kind: EventError, Err: fmt.Errorf("clientsdk: uploading prekeys: %w", err)})
+	}
 }
 
 // errorFrame reports an error frame about a session, such as the hub

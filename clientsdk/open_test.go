@@ -68,15 +68,18 @@ func delivered(out *Outgoing, seq uint64, user, device string) wire.Message {
 	}
 }
 
-// pair returns a patient and a clinician client in session s, each knowing
-// the other's device.
+// pair returns a patient and a clinician client in session s of a
+// deviceHub, each with a device on the user's signed list.
 func pair(t testing.TB) (patient, clinician *Client) {
-	patient, clinician = peer(t, ""), peer(t, "")
-	for _, c := range []*Client{patient, clinician} {
-		teach(t, c, "pat", patient.id.Public())
-		teach(t, c, "doc", clinician.id.Public())
-		joinSession(c, "s", "pat", "doc")
-	}
+	hub := newDeviceHub()
+	srv := httptest.NewServer(hub)
+	t.Cleanup(func() {
+		srv.Close()
+		srv.Client().CloseIdleConnections()
+	})
+	patient, clinician = peer(t, srv.URL), peer(t, srv.URL)
+	hub.join(t, patient, "pat")
+	hub.join(t, clinician, "doc")
 	return patient, clinician
 }
 
@@ -87,8 +90,9 @@ func TestSealOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out.Request.Recipients) != 2 {
-		t.Fatalf("sealed for %d devices, want 2 (both members)", len(out.Request.Recipients))
+	if len(out.Request.Recipients) != 1 {
+		t.Fatalf("sealed for %d devices, want 1 (the clinician's; the patient's own keeps it in its archive)",
+			len(out.Request.Recipients))
 	}
 
 	for name, c := range map[string]*Client{"clinician": clinician, "patient's own": patient} {
@@ -121,6 +125,9 @@ func TestOpenRefuses(t *testing.T) {
 		{"sender keys changed", func(t *testing.T, clinician, patient *Client, m *wire.Message) {
 			other, err := e2ee.NewIdentity(patient.DeviceID(), nil)
 			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := clinician.Devices(context.Background(), "pat"); err != nil { // pinned first
 				t.Fatal(err)
 			}
 			teach(t, clinician, "pat", other.Public())
@@ -156,6 +163,9 @@ func TestSealRefusesChangedKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := patient.Devices(context.Background(), "doc"); err != nil { // pinned first
+		t.Fatal(err)
+	}
 	teach(t, patient, "doc", impostor.Public())
 
 	_, err = patient.Seal(context.Background(), "s", []byte("x"))
@@ -173,9 +183,13 @@ func TestOpenUnknownDeviceAsksHubOnce(t *testing.T) {
 	defer srv.Close()
 	defer srv.Client().CloseIdleConnections()
 
-	patient := peer(t, "")
-	teach(t, patient, "pat", patient.id.Public())
-	joinSession(patient, "s", "pat")
+	hub := newDeviceHub()
+	hub.members = []string{"pat"}
+	hubSrv := httptest.NewServer(hub)
+	defer hubSrv.Close()
+	defer hubSrv.Client().CloseIdleConnections()
+	patient := peer(t, hubSrv.URL)
+	hub.join(t, patient, "pat")
 	out, err := patient.Seal(context.Background(), "s", []byte("x"))
 	if err != nil {
 		t.Fatal(err)

@@ -15,11 +15,22 @@ import (
 	"github.com/bedside/bedside/hub/wire"
 )
 
-// deviceHub serves session "s" with members pat and doc, and each user's
-// device list, which a test may swap at any time as a malicious hub would.
+// deviceHub is a hub as far as sealing and opening need one: session "s"
+// with members pat and doc, each user's device list and signed device
+// list, and bundles. A test may swap a device list at any time, as a
+// malicious hub would.
 type deviceHub struct {
 	mu      sync.Mutex
-	devices map[string][]wire.Device // user → devices
+	devices map[string][]wire.Device         // user → devices
+	lists   map[string]wire.SignedDeviceList // user → signed list
+	keys    map[string]*e2ee.UserKey         // user → the user key, as the user's devices hold it
+	bundles map[string]wire.Bundle           // device → bundle, without one-time keys
+	members []string
+}
+
+func newDeviceHub() *deviceHub {
+	return &deviceHub{devices: map[string][]wire.Device{}, lists: map[string]wire.SignedDeviceList{},
+		keys: map[string]*e2ee.UserKey{}, bundles: map[string]wire.Bundle{}, members: []string{"pat", "doc"}}
 }
 
 func (h *deviceHub) set(user string, devs ...e2ee.PublicDevice) {
@@ -32,15 +43,76 @@ func (h *deviceHub) set(user string, devs ...e2ee.PublicDevice) {
 	h.devices[user] = list
 }
 
+// join sets c up as a device of user: its end-to-end state, the user key
+// (shared by the user's devices), signed prekeys, and the user's signed
+// device list with c added.
+func (h *deviceHub) join(t testing.TB, c *Client, user string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := c.initDevice(ctx, user); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	k := h.keys[user]
+	if k == nil {
+		var err error
+		if k, err = e2ee.NewUserKey(user, nil); err != nil {
+			t.Fatal(err)
+		}
+		h.keys[user] = k
+	}
+	kb, _ := k.MarshalBinary()
+	if err := c.ImportUserKey(ctx, kb); err != nil {
+		t.Fatal(err)
+	}
+	err := c.withDevice(ctx, func(d *e2ee.Device) error {
+		spk, kem, err := d.RotateSignedPreKeys(nil)
+		pub := c.id.Public()
+		h.bundles[pub.ID] = wire.Bundle{Device: pub.ID, SigningKey: pub.SigningKey, ExchangeKey: pub.ExchangeKey,
+			SignedPreKey: *wirePreKey(spk), KEMPreKey: *wirePreKey(kem)}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.devices[user] = append(h.devices[user], wireDevice(user, c.id.Public()))
+	list := fromWireList(h.lists[user])
+	list.User = user
+	list.Version++
+	list.Devices = append(list.Devices, c.id.Public())
+	sig, err := k.SignDeviceList(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.lists[user] = wire.SignedDeviceList{User: user, UserKey: k.Public(), Version: list.Version,
+		Devices: toWireEntries(list.Devices), Signature: sig}
+}
+
 func (h *deviceHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	switch p := r.URL.Path; {
+	p := r.URL.Path
+	user, rest, _ := strings.Cut(strings.TrimPrefix(p, "/v1/users/"), "/")
+	switch {
 	case p == "/v1/sessions/s":
-		json.NewEncoder(w).Encode(wire.Session{ID: "s", Members: []wire.Member{{User: "pat"}, {User: "doc"}}})
-	case strings.HasPrefix(p, "/v1/users/") && strings.HasSuffix(p, "/devices"):
-		user := strings.TrimSuffix(strings.TrimPrefix(p, "/v1/users/"), "/devices")
+		s := wire.Session{ID: "s"}
+		for _, u := range h.members {
+			s.Members = append(s.Members, wire.Member{User: u})
+		}
+		json.NewEncoder(w).Encode(s)
+	case strings.HasPrefix(p, "/v1/users/") && rest == "devices":
 		json.NewEncoder(w).Encode(wire.DeviceList{Devices: h.devices[user]})
+	case strings.HasPrefix(p, "/v1/users/") && rest == "device-list" && h.lists[user].Version > 0:
+		json.NewEncoder(w).Encode(h.lists[user])
+	case strings.HasPrefix(p, "/v1/users/") && rest == "bundles":
+		var req wire.ClaimBundlesRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		var out wire.BundleList
+		for _, d := range req.Devices {
+			out.Bundles = append(out.Bundles, h.bundles[d])
+		}
+		json.NewEncoder(w).Encode(out)
 	default:
 		w.WriteHeader(http.StatusNotFound)
 		json.NewEncoder(w).Encode(wire.Error{Code: wire.CodeNotFound, Message: p})
@@ -53,7 +125,7 @@ func (h *deviceHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // client saving beside them in the meantime must not drop the pins.
 func TestPinsSurviveRestart(t *testing.T) {
 	ctx := context.Background()
-	hub := &deviceHub{devices: map[string][]wire.Device{}}
+	hub := newDeviceHub()
 	srv := httptest.NewServer(hub)
 	defer srv.Close()
 	defer srv.Client().CloseIdleConnections()
@@ -68,10 +140,10 @@ func TestPinsSurviveRestart(t *testing.T) {
 
 	open := func() *Client { return openOn(t, ks, srv) }
 
-	doc := peer(t, "")
+	doc := peer(t, srv.URL)
 	first := open()
-	hub.set("pat", first.id.Public())
-	hub.set("doc", doc.id.Public())
+	hub.join(t, first, "pat")
+	hub.join(t, doc, "doc")
 	if _, err := first.Seal(ctx, "s", []byte("hello")); err != nil {
 		t.Fatalf("first run: %v", err)
 	}
@@ -129,7 +201,7 @@ func openOn(t *testing.T, ks KeyStore, srv *httptest.Server) *Client {
 // change in memory.
 func TestCursorsMergeAcrossProcesses(t *testing.T) {
 	ctx := context.Background()
-	srv := httptest.NewServer(&deviceHub{devices: map[string][]wire.Device{}})
+	srv := httptest.NewServer(newDeviceHub())
 	defer srv.Close()
 	defer srv.Client().CloseIdleConnections()
 	ks, err := FileKeyStore(t.TempDir())

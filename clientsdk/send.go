@@ -2,6 +2,7 @@ package clientsdk
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -31,15 +32,26 @@ func (c *Client) Send(ctx context.Context, sessionID string, plaintext []byte) (
 	return c.Deliver(ctx, out)
 }
 
-// Seal encrypts plaintext for every device of every member of the session
-// under a fresh random client message id. It fails with an error wrapping
-// ErrKeyChanged, and seals nothing, when a member's device shows keys other
-// than those first seen.
+// Seal encrypts plaintext for every trusted device of every member of the
+// session (this user's other devices included) under a fresh random client
+// message id, and keeps the plaintext in this device's archive. Sessions of
+// two members use a pairwise ratchet message per device; larger ones a
+// sender key (docs/e2ee.md). The device state has moved on and is stored
+// before Seal returns, so deliver what it returns, however often, rather
+// than sealing again.
+//
+// It fails with an error wrapping ErrKeyChanged, and seals nothing, when a
+// member's user key or a device's keys differ from those first seen.
+// Devices that have uploaded no prekeys yet are left out.
 func (c *Client) Seal(ctx context.Context, sessionID string, plaintext []byte) (*Outgoing, error) {
 	if err := c.checkOpen(); err != nil {
 		return nil, err
 	}
-	recipients, err := c.recipients(ctx, sessionID)
+	users, err := c.sessionMembers(ctx, sessionID)
+	if err != nil {
+		return nil, err
+	}
+	to, err := c.recipients(ctx, users)
 	if err != nil {
 		return nil, err
 	}
@@ -47,10 +59,28 @@ func (c *Client) Seal(ctx context.Context, sessionID string, plaintext []byte) (
 	if err != nil {
 		return nil, err
 	}
-	ec := e2ee.Context{SessionID: sessionID, SenderDevice: c.id.DeviceID(), ClientMsgID: msgID}
-	sealed, err := e2ee.Seal(c.cfg.Rand, c.id, ec, recipients, plaintext)
+
+	var sealed e2ee.Sealed
+	err = c.withDevice(ctx, func(d *e2ee.Device) error {
+		rs, err := c.withBundles(ctx, d, to)
+		if err != nil {
+			return err
+		}
+		ec := e2ee.Context{SessionID: sessionID, SenderUser: d.User(), SenderDevice: c.id.DeviceID(),
+			ClientMsgID: msgID}
+		seal := d.Seal
+		if len(users) > 2 {
+			seal = d.SealGroup
+		}
+		if sealed, err = seal(c.cfg.Rand, ec, rs, plaintext); errors.Is(err, e2ee.ErrKeyChanged) {
+			return fmt.Errorf("%w: %w", ErrKeyChanged, err) // a bundle under other keys than pinned
+		} else if err != nil {
+			return fmt.Errorf("clientsdk: seal: %w", err)
+		}
+		return c.cfg.KeyStore.PutArchive(ctx, archiveKey(sessionID, c.id.DeviceID(), msgID), plaintext)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("clientsdk: seal: %w", err)
+		return nil, err
 	}
 	return &Outgoing{
 		SessionID: sessionID,
@@ -61,6 +91,11 @@ func (c *Client) Seal(ctx context.Context, sessionID string, plaintext []byte) (
 			Body:         sealed.Body,
 		},
 	}, nil
+}
+
+// archiveKey names a message in the device's archive.
+func archiveKey(sessionID, senderDevice, clientMsgID string) string {
+	return sessionID + "/" + senderDevice + "/" + clientMsgID
 }
 
 // Deliver posts a sealed message and returns the hub's acknowledgement: its
@@ -85,14 +120,16 @@ func (c *Client) Deliver(ctx context.Context, out *Outgoing) (wire.SendResponse,
 	return ack, nil
 }
 
-// recipients returns the trusted devices of every member of a session.
-func (c *Client) recipients(ctx context.Context, sessionID string) ([]e2ee.PublicDevice, error) {
-	users, err := c.sessionMembers(ctx, sessionID)
-	if err != nil {
-		return nil, err
-	}
-	var out []e2ee.PublicDevice
-	seen := map[string]bool{}
+// recipient is a trusted device of a session member.
+type recipient struct {
+	user string
+	pub  e2ee.PublicDevice
+}
+
+// recipients returns the trusted devices of the users, this device aside.
+func (c *Client) recipients(ctx context.Context, users []string) ([]recipient, error) {
+	var out []recipient
+	seen := map[string]bool{c.id.DeviceID(): true}
 	for _, u := range users {
 		devs, err := c.userDevices(ctx, u, false)
 		if err != nil {
@@ -104,14 +141,40 @@ func (c *Client) recipients(ctx context.Context, sessionID string) ([]e2ee.Publi
 			}
 			if !seen[d.pub.ID] {
 				seen[d.pub.ID] = true
-				out = append(out, d.pub)
+				out = append(out, recipient{user: u, pub: d.pub})
 			}
 		}
 	}
-	if !seen[c.id.DeviceID()] {
-		// Not registered yet, or the hub left it out: seal for it anyway
-		// so this device can read its own history.
-		out = append(out, c.id.Public())
+	return out, nil
+}
+
+// withBundles returns the recipients for d to seal to, with a bundle for
+// each device d has no session with, claimed from the hub. Devices the hub
+// has no prekeys for are left out.
+func (c *Client) withBundles(ctx context.Context, d *e2ee.Device, to []recipient) ([]e2ee.Recipient, error) {
+	need := map[string][]string{}
+	for _, r := range to {
+		if d.NeedsBundle(r.pub.ID) {
+			need[r.user] = append(need[r.user], r.pub.ID)
+		}
+	}
+	bundles := map[string]*e2ee.Bundle{}
+	for user, devs := range need {
+		list, err := c.claimBundles(ctx, bounded, user, devs...)
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range list.Bundles {
+			bundles[b.Device] = fromWireBundle(b)
+		}
+	}
+	out := make([]e2ee.Recipient, 0, len(to))
+	for _, r := range to {
+		b := bundles[r.pub.ID]
+		if d.NeedsBundle(r.pub.ID) && b == nil {
+			continue // no prekeys at the hub: it cannot be reached yet
+		}
+		out = append(out, e2ee.Recipient{Device: r.pub, Bundle: b})
 	}
 	return out, nil
 }

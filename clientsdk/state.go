@@ -2,6 +2,7 @@ package clientsdk
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 
@@ -14,13 +15,22 @@ import (
 // seen). Device names the identity the state belongs to, so state left by
 // an earlier identity in the same store is not trusted.
 //
-// Version 1 held cursors only; it is still read, with no pins, and the next
-// save writes version 2.
+// Version 1 held cursors only and version 2 no user keys; both are still
+// read, and the next save writes version 3.
 type storedState struct {
-	Version int                  `json:"version"`
-	Device  string               `json:"device"`
-	Cursors map[string]uint64    `json:"cursors"`
-	Pins    map[string]storedPin `json:"pins,omitempty"`
+	Version int                      `json:"version"`
+	Device  string                   `json:"device"`
+	Cursors map[string]uint64        `json:"cursors"`
+	Pins    map[string]storedPin     `json:"pins,omitempty"`
+	Users   map[string]storedUserPin `json:"users,omitempty"`
+}
+
+// storedUserPin is a user's long-term key as first seen, and the newest
+// version of their signed device list seen since: an older list is a
+// replay. The map key is the user id.
+type storedUserPin struct {
+	Key     []byte `json:"key"`
+	Version uint64 `json:"version"`
 }
 
 // storedPin is the stored form of a pin; the map key is the device id.
@@ -31,9 +41,10 @@ type storedPin struct {
 }
 
 const (
-	stateVersion       = 2
-	stateVersionNoPins = 1
-	maxSessionIDLen    = 256
+	stateVersion        = 3
+	stateVersionNoUsers = 2
+	stateVersionNoPins  = 1
+	maxSessionIDLen     = 256
 )
 
 // clientState is the decoded form of storedState.
@@ -41,6 +52,7 @@ type clientState struct {
 	device  string
 	cursors map[string]uint64
 	pins    map[string]pin
+	users   map[string]storedUserPin
 }
 
 func encodeState(st clientState) ([]byte, error) {
@@ -53,6 +65,7 @@ func encodeState(st clientState) ([]byte, error) {
 		Device:  st.device,
 		Cursors: st.cursors,
 		Pins:    pins,
+		Users:   st.users,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("clientsdk: encode state: %w", err)
@@ -76,8 +89,10 @@ func decodeState(b []byte) (clientState, error) {
 	switch {
 	case st.Version == stateVersionNoPins && st.Pins != nil:
 		return clientState{}, fmt.Errorf("%w: state: version 1 with pins", ErrCorrupt)
-	case st.Version != stateVersion && st.Version != stateVersionNoPins:
-		return clientState{}, fmt.Errorf("%w: state: version %d, want %d or %d",
+	case st.Version != stateVersion && st.Users != nil:
+		return clientState{}, fmt.Errorf("%w: state: version %d with user keys", ErrCorrupt, st.Version)
+	case st.Version < stateVersionNoPins || st.Version > stateVersion:
+		return clientState{}, fmt.Errorf("%w: state: version %d, want %d to %d",
 			ErrCorrupt, st.Version, stateVersionNoPins, stateVersion)
 	case st.Device == "":
 		return clientState{}, fmt.Errorf("%w: state: no device", ErrCorrupt)
@@ -94,7 +109,15 @@ func decodeState(b []byte) (clientState, error) {
 	if st.Cursors == nil {
 		st.Cursors = map[string]uint64{}
 	}
-	return clientState{device: st.Device, cursors: st.Cursors, pins: pins}, nil
+	for u, p := range st.Users {
+		if u == "" || len(p.Key) != ed25519.PublicKeySize {
+			return clientState{}, fmt.Errorf("%w: state: user key pin of %q", ErrCorrupt, u)
+		}
+	}
+	if st.Users == nil {
+		st.Users = map[string]storedUserPin{}
+	}
+	return clientState{device: st.Device, cursors: st.Cursors, pins: pins, users: st.Users}, nil
 }
 
 func decodePins(stored map[string]storedPin) (map[string]pin, error) {

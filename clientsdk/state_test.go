@@ -47,7 +47,13 @@ func TestDecodeState(t *testing.T) {
 			pinJSON("doc", pub.SigningKey, pub.ExchangeKey) + `}}`, "", nil, nil, ErrCorrupt},
 		{"empty file", ``, "", nil, nil, ErrCorrupt},
 		{"truncated", `{"version":1,"device":"d","cur`, "", nil, nil, ErrCorrupt},
-		{"wrong version", `{"version":3,"device":"d","cursors":{}}`, "", nil, nil, ErrCorrupt},
+		{"version 3 with a user key", `{"version":3,"device":"d","cursors":{},"users":{"doc":{"key":"` +
+			b64(pub.SigningKey) + `","version":4}}}`, "d", map[string]uint64{}, map[string]string{}, nil},
+		{"user key pin too short", `{"version":3,"device":"d","users":{"doc":{"key":"AAAA","version":4}}}`,
+			"", nil, nil, ErrCorrupt},
+		{"version 2 with a user key", `{"version":2,"device":"d","users":{"doc":{"key":"` +
+			b64(pub.SigningKey) + `","version":4}}}`, "", nil, nil, ErrCorrupt},
+		{"wrong version", `{"version":4,"device":"d","cursors":{}}`, "", nil, nil, ErrCorrupt},
 		{"no device", `{"version":1,"cursors":{}}`, "", nil, nil, ErrCorrupt},
 		{"negative seq", `{"version":1,"device":"d","cursors":{"a":-1}}`, "", nil, nil, ErrCorrupt},
 		{"empty session id", `{"version":1,"device":"d","cursors":{"":1}}`, "", nil, nil, ErrCorrupt},
@@ -91,13 +97,14 @@ func TestStateRoundTrip(t *testing.T) {
 		device:  "dev",
 		cursors: map[string]uint64{"s1": 1, "s2": 1 << 60},
 		pins:    map[string]pin{"peer-1": {user: "doc", pub: id.Public()}},
+		users:   map[string]storedUserPin{"doc": {Key: id.Public().SigningKey, Version: 7}},
 	}
 	b, err := encodeState(want)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(b), `"version":2`) {
-		t.Errorf("encoded state %s is not version 2", b)
+	if !strings.Contains(string(b), `"version":3`) {
+		t.Errorf("encoded state %s is not version 3", b)
 	}
 	got, err := decodeState(b)
 	if err != nil {

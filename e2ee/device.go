@@ -215,12 +215,29 @@ func (d *Device) RotateSignedPreKeys(rand io.Reader) (signed, kem PreKey, err er
 	if err != nil {
 		return PreKey{}, PreKey{}, err
 	}
-	keep := func(c time.Time) bool { return now.Sub(c) > SignedPreKeyLifetime+SignedPreKeyGrace }
-	p.Signed = append([]xPreKey{x}, slices.DeleteFunc(p.Signed, func(k xPreKey) bool { return keep(k.Created) })...)
-	p.LastKEM = append([]kemPreKey{k}, slices.DeleteFunc(p.LastKEM, func(k kemPreKey) bool { return keep(k.Created) })...)
+	p.Signed = append([]xPreKey{x}, retire(p.Signed, now, func(k *xPreKey) *time.Time { return &k.Replaced })...)
+	p.LastKEM = append([]kemPreKey{k}, retire(p.LastKEM, now, func(k *kemPreKey) *time.Time { return &k.Replaced })...)
 	d.st.PreKeys = p
 	return d.id.signPreKey(keySignedX, x.ID, xpriv.PublicKey().Bytes()),
 		d.id.signPreKey(keyLastKEM, k.ID, dk.EncapsulationKey().Bytes()), nil
+}
+
+// retire marks keys replaced now (those not marked yet) and drops the ones
+// replaced longer than SignedPreKeyGrace ago. Grace counts from the
+// replacement, not the creation: a device back from a long absence still
+// holds the key the directory handed out until its rotation.
+func retire[K any](keys []K, now time.Time, replaced func(*K) *time.Time) []K {
+	out := make([]K, 0, len(keys))
+	for _, k := range keys {
+		r := replaced(&k)
+		if r.IsZero() {
+			*r = now
+		}
+		if now.Sub(*r) <= SignedPreKeyGrace {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // SignedPreKeysDue reports whether the signed prekeys are missing or older

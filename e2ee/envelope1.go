@@ -64,7 +64,8 @@ func (c Context) check1() error {
 }
 
 // Seal encrypts plaintext for every device in to (the members' devices and
-// the sender's own other devices) with a pairwise ratchet message each. It
+// the sender's own other devices) with a pairwise ratchet message each; to
+// may be empty, leaving a body only the sender's own archive can show. It
 // fails with ErrNeedBundle, naming the device, when a recipient has no
 // session and no bundle. On success the state has moved on: save it before
 // sending.
@@ -137,10 +138,10 @@ func (d *Device) SealGroup(rand io.Reader, c Context, to []Recipient, plaintext 
 }
 
 // chainFor returns a copy of the sending chain for session, or a new one
-// when there is none or a holder is no longer among to.
+// when there is none, it is spent, or a holder is no longer among to.
 func (d *Device) chainFor(rand io.Reader, session string, to []Recipient) (*senderChain, error) {
 	old := d.st.Own[session]
-	if old != nil {
+	if old != nil && !old.spent(d.now()) {
 		keep := make(map[string]bool, len(to))
 		for _, r := range to {
 			keep[r.Device.ID] = true
@@ -153,7 +154,7 @@ func (d *Device) chainFor(rand io.Reader, session string, to []Recipient) (*send
 			return old.clone(), nil
 		}
 	}
-	return newSenderChain(rand)
+	return newSenderChain(rand, d.now())
 }
 
 func groupSigned(ad, unsigned []byte) []byte {
@@ -172,9 +173,6 @@ func (d *Device) checkSeal(c Context, to []Recipient, plaintext []byte) error {
 	}
 	if len(plaintext) > MaxPlaintextLen {
 		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(plaintext), MaxPlaintextLen)
-	}
-	if len(to) == 0 {
-		return ErrNoRecipients
 	}
 	seen := make(map[string]bool, len(to))
 	for _, r := range to {

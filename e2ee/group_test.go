@@ -178,3 +178,23 @@ func TestGroupTampering(t *testing.T) {
 	}
 	team[0].mustOpen(t, r, m2, "two")
 }
+
+// TestGroupChainRotatesOnItsOwn: after SenderKeyMessages messages a new
+// chain goes to every device, so one whose hand-off was lost reads again.
+func TestGroupChainRotatesOnItsOwn(t *testing.T) {
+	sender, team := careTeam(t, 3)
+	r := detRand("rotate")
+	first := sender.sealGroup(t, r, "care", "m0", "hand-off", team...)
+	for _, d := range team[1:] { // team[0] never gets the first message
+		d.mustOpen(t, r, first, "hand-off")
+	}
+	var last msg
+	for i := 1; i <= e2ee.SenderKeyMessages; i++ {
+		last = sender.sealGroup(t, r, "care", fmt.Sprint("m", i), "x", team...)
+	}
+	if len(last.s.Headers) != len(team) {
+		t.Fatalf("message %d has %d headers, want a new chain for all %d devices",
+			e2ee.SenderKeyMessages, len(last.s.Headers), len(team))
+	}
+	team[0].mustOpen(t, r, last, "x")
+}

@@ -19,8 +19,8 @@ const (
 	maxStoredPreKeys = 400 // private one-time prekeys of each kind a device keeps
 
 	// SignedPreKeyLifetime is how often a device rotates its signed
-	// prekeys; it keeps the previous ones for SignedPreKeyGrace more, for
-	// prekey messages still in flight.
+	// prekeys; it keeps each previous one for SignedPreKeyGrace after it
+	// was replaced, for prekey messages still in flight.
 	SignedPreKeyLifetime = 7 * 24 * time.Hour
 	SignedPreKeyGrace    = 30 * 24 * time.Hour
 )
@@ -117,18 +117,21 @@ func verifyBundle(b Bundle) (*parsedBundle, error) {
 	return p, nil
 }
 
-// xPreKey is a private X25519 prekey.
+// xPreKey is a private X25519 prekey. Replaced is when a newer signed
+// prekey took its place (zero while it is the current one).
 type xPreKey struct {
-	ID      uint32    `json:"id"`
-	Private []byte    `json:"private"`
-	Created time.Time `json:"created"`
+	ID       uint32    `json:"id"`
+	Private  []byte    `json:"private"`
+	Created  time.Time `json:"created"`
+	Replaced time.Time `json:"replaced,omitzero"`
 }
 
 // kemPreKey is a private ML-KEM-768 prekey, kept as its 64-byte seed.
 type kemPreKey struct {
-	ID      uint32    `json:"id"`
-	Seed    []byte    `json:"seed"`
-	Created time.Time `json:"created"`
+	ID       uint32    `json:"id"`
+	Seed     []byte    `json:"seed"`
+	Created  time.Time `json:"created"`
+	Replaced time.Time `json:"replaced,omitzero"`
 }
 
 // preKeys is a device's private prekeys: the signed ones (the current first,

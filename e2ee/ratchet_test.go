@@ -207,3 +207,36 @@ func TestPreKeyExhaustionAndReuse(t *testing.T) {
 		t.Fatalf("replayed first message: %v, want ErrReplay", err)
 	}
 }
+
+// TestSignedPreKeyGraceCountsFromReplacement: a device away longer than
+// the grace period rotates on return, and still opens the first message a
+// sender made from the bundle the directory handed out meanwhile.
+func TestSignedPreKeyGraceCountsFromReplacement(t *testing.T) {
+	a, b := pair(t)
+	r := detRand("grace")
+	m := a.seal(t, r, "s1", "m1", "while you were away", b)
+
+	b.clk.advance(e2ee.SignedPreKeyLifetime + e2ee.SignedPreKeyGrace + 24*time.Hour)
+	if !b.d.SignedPreKeysDue() {
+		t.Fatal("signed prekeys not due after 38 days")
+	}
+	if _, _, err := b.d.RotateSignedPreKeys(r); err != nil {
+		t.Fatal(err)
+	}
+	b.mustOpen(t, r, m, "while you were away")
+
+	// Past the grace after its replacement, the old key is gone.
+	c := newDev(t, r, b.clk, "carol", "carol-phone", 0)
+	old := c.seal(t, r, "s9", "m1", "from carol", b) // a bundle made before the next rotation
+	b.clk.advance(e2ee.SignedPreKeyGrace + time.Hour)
+	if _, _, err := b.d.RotateSignedPreKeys(r); err != nil {
+		t.Fatal(err)
+	}
+	b.clk.advance(e2ee.SignedPreKeyGrace + time.Hour)
+	if _, _, err := b.d.RotateSignedPreKeys(r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.open(r, old); !errors.Is(err, e2ee.ErrUnknownPreKey) {
+		t.Fatalf("a prekey message past the grace: %v, want ErrUnknownPreKey", err)
+	}
+}

@@ -27,6 +27,13 @@ const (
 	// maxChainsPerSender is how many chains of one sender in one session a
 	// device keeps: the current one and a few before it, for late messages.
 	maxChainsPerSender = 3
+
+	// A sender starts a new chain after SenderKeyMessages messages or
+	// SenderKeyLifetime, whichever comes first, besides whenever a device
+	// leaves: a device whose hand-off was lost reads again from the next
+	// chain, and a thief of a chain key reads no further than it.
+	SenderKeyMessages = 100
+	SenderKeyLifetime = 7 * 24 * time.Hour
 )
 
 // senderChain is this device's own sending chain in one chat session.
@@ -36,16 +43,22 @@ type senderChain struct {
 	CK        []byte          `json:"ck"`
 	Signing   []byte          `json:"signing"` // Ed25519 seed
 	Holders   map[string]bool `json:"holders"` // device ids the chain was handed to
+	Created   time.Time       `json:"created"`
 }
 
-func newSenderChain(rand io.Reader) (*senderChain, error) {
+// spent reports whether the chain is due for replacement.
+func (c *senderChain) spent(now time.Time) bool {
+	return c.Iteration >= SenderKeyMessages || now.Sub(c.Created) >= SenderKeyLifetime
+}
+
+func newSenderChain(rand io.Reader, now time.Time) (*senderChain, error) {
 	b := make([]byte, 4+2*keySize)
 	if err := readRand(rand, b); err != nil {
 		return nil, err
 	}
 	id := binary.BigEndian.Uint32(b) | 1 // never 0
 	return &senderChain{ID: id, CK: b[4 : 4+keySize], Signing: b[4+keySize:],
-		Holders: map[string]bool{}}, nil
+		Holders: map[string]bool{}, Created: now}, nil
 }
 
 func (c *senderChain) clone() *senderChain {

@@ -1,7 +1,6 @@
 package e2ee
 
 import (
-	"bytes"
 	"cmp"
 	"crypto/ed25519"
 	"crypto/sha512"
@@ -212,14 +211,14 @@ func checkSafetyInputs(userA string, keyA []byte, userB string, keyB []byte) err
 
 // SafetyQR returns the payload of a QR code for the same check, scanned
 // from one phone by the other: version(1) = 1 || the two 30-byte halves,
-// the smaller first (61 bytes).
+// in the order their digits take in the safety number (61 bytes).
 func SafetyQR(userA string, keyA []byte, userB string, keyB []byte) ([]byte, error) {
 	if err := checkSafetyInputs(userA, keyA, userB, keyB); err != nil {
 		return nil, err
 	}
 	a, b := safetyHalf(userA, keyA), safetyHalf(userB, keyB)
-	if bytes.Compare(b, a) < 0 {
-		a, b = b, a
+	if halfDigits(b) < halfDigits(a) {
+		a, b = b, a // the order of the digits on screen
 	}
 	return slices.Concat([]byte{safetyQRVersion}, a, b), nil
 }

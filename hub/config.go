@@ -10,7 +10,8 @@ import (
 // suit a clinic node; Validate fills them in.
 type Config struct {
 	// MaxEnvelopeBytes bounds one message: its body plus every recipient
-	// header. Default 64 KiB.
+	// header. Default 512 KiB: a first message to 256 devices carries a
+	// PQXDH key header of about 1.3 KB for each (docs/e2ee.md).
 	MaxEnvelopeBytes int `yaml:"maxEnvelopeBytes"`
 	// MaxRecipients bounds the recipient devices of one message. Default 256.
 	MaxRecipients int `yaml:"maxRecipients"`
@@ -51,7 +52,7 @@ type Config struct {
 
 // Defaults.
 const (
-	DefaultMaxEnvelopeBytes  = 64 << 10
+	DefaultMaxEnvelopeBytes  = 512 << 10
 	DefaultMaxRecipients     = 256
 	DefaultMaxMembers        = 32
 	DefaultMaxDevicesPerUser = 8

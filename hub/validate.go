@@ -26,7 +26,7 @@ var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 const (
 	keySize          = 32        // Ed25519 and X25519 public keys
-	maxHeaderBytes   = 1024      // one recipient's key header
+	maxHeaderBytes   = 2048      // one recipient's key header: a v1 prekey header is 1276 at most
 	maxSmallBody     = 16 << 10  // any request body but a send
 	maxPolicyVersion = 64        // length of a consent's policy version
 	jsonOverhead     = 256 << 10 // field names and base64 growth around a send's bytes

@@ -27,7 +27,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Listen != "127.0.0.1:8080" || c.Limits.MaxEnvelopeBytes != 65536 || c.Limits.Heartbeat != 20*time.Second ||
+	if c.Listen != "127.0.0.1:8080" || c.Limits.MaxEnvelopeBytes != 524288 || c.Limits.Heartbeat != 20*time.Second ||
 		c.Audit.CheckpointEvery != 1000 || c.Audit.CheckpointInterval != time.Hour ||
 		len(c.Reports.Regions)+len(c.Reports.Buckets) != 0 {
 		t.Errorf("example config: %+v", c)

@@ -1,0 +1,174 @@
+package clientsdk
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/bedside/bedside/e2ee"
+	"github.com/bedside/bedside/hub/wire"
+)
+
+// A user's devices are trusted only when the user says so: the user's
+// long-term key signs the list of their devices, and this client seals to,
+// and opens from, only the devices that are both on the verified list and
+// listed by the hub with the same keys. The hub can hide a device (it is a
+// denial of service, not a break-in) but cannot add one.
+//
+// The user key is pinned the first time it is seen. A different key later
+// (a user who lost every device, or a hub lying) is reported as
+// ErrKeyChanged, for that user's every device, until the application shows
+// the user the new safety number and calls AcceptUserKey.
+
+// signedList fetches user's signed device list and checks it: the pinned
+// user key (pinning it on first sight), the signature, and a version no
+// older than the newest seen. It answers the verified list and the key.
+func (c *Client) signedList(ctx context.Context, user string) (e2ee.DeviceList, error) {
+	sl, err := c.DeviceList(ctx, user)
+	if errors.Is(err, ErrNotFound) {
+		return e2ee.DeviceList{}, fmt.Errorf("%w: %s has published no signed device list", ErrNoDeviceList, user)
+	}
+	if err != nil {
+		return e2ee.DeviceList{}, err
+	}
+	list := fromWireList(sl)
+	if sl.User != user {
+		return e2ee.DeviceList{}, fmt.Errorf("%w: device list of %q asked, %q given", ErrProtocol, user, sl.User)
+	}
+	if err := c.checkUserKey(user, sl.UserKey, sl.Version); err != nil {
+		return e2ee.DeviceList{}, err
+	}
+	if err := e2ee.VerifyDeviceList(sl.UserKey, list, sl.Signature); err != nil {
+		return e2ee.DeviceList{}, fmt.Errorf("%w: device list of %s: %w", ErrProtocol, user, err)
+	}
+	c.pinUserKey(user, sl.UserKey, sl.Version)
+	return list, c.savePins(ctx)
+}
+
+func fromWireList(sl wire.SignedDeviceList) e2ee.DeviceList {
+	l := e2ee.DeviceList{User: sl.User, Version: sl.Version}
+	for _, d := range sl.Devices {
+		l.Devices = append(l.Devices, e2ee.PublicDevice{ID: d.ID, SigningKey: d.SigningKey, ExchangeKey: d.ExchangeKey})
+	}
+	return l
+}
+
+func toWireEntries(devs []e2ee.PublicDevice) []wire.DeviceListEntry {
+	out := make([]wire.DeviceListEntry, 0, len(devs))
+	for _, d := range devs {
+		out = append(out, wire.DeviceListEntry{ID: d.ID, SigningKey: d.SigningKey, ExchangeKey: d.ExchangeKey})
+	}
+	return out
+}
+
+// checkUserKey compares a user key and list version with the pin.
+func (c *Client) checkUserKey(user string, key []byte, version uint64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.users[user]
+	switch {
+	case !ok:
+		return nil
+	case !bytes.Equal(p.Key, key):
+		return fmt.Errorf("%w: the user key of %s changed; compare safety numbers, then accept it", ErrKeyChanged, user)
+	case version < p.Version:
+		return fmt.Errorf("%w: device list of %s is version %d, version %d was seen", ErrProtocol, user, version, p.Version)
+	}
+	return nil
+}
+
+// pinUserKey pins key on first sight and records the newest list version.
+func (c *Client) pinUserKey(user string, key []byte, version uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.users[user]
+	if ok && (!bytes.Equal(p.Key, key) || p.Version >= version) {
+		return
+	}
+	c.users[user] = storedUserPin{Key: bytes.Clone(key), Version: version}
+	c.pinsUnsaved = true
+}
+
+// trusted keeps the devices of devs that the verified list names with the
+// same keys.
+func trusted(devs []peerDevice, list e2ee.DeviceList) []peerDevice {
+	listed := make(map[string]e2ee.PublicDevice, len(list.Devices))
+	for _, d := range list.Devices {
+		listed[d.ID] = d
+	}
+	out := make([]peerDevice, 0, len(devs))
+	for _, d := range devs {
+		l, ok := listed[d.pub.ID]
+		if ok && bytes.Equal(l.SigningKey, d.pub.SigningKey) && bytes.Equal(l.ExchangeKey, d.pub.ExchangeKey) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// SafetyNumber describes how this user and another can check each other's
+// keys: the 60-digit number both apps show, and a QR payload one phone
+// scans from the other. Changed is set when the other user's key differs
+// from the one pinned; Number and QR are then for the new key, which is not
+// trusted until AcceptUserKey.
+type SafetyNumber struct {
+	User    string
+	Number  string
+	QR      []byte
+	Changed bool
+}
+
+// Safety returns the safety number of this user and user.
+func (c *Client) Safety(ctx context.Context, user string) (SafetyNumber, error) {
+	own, err := c.userKey(ctx)
+	if err != nil {
+		return SafetyNumber{}, err
+	}
+	_, err = c.signedList(ctx, user)
+	changed := errors.Is(err, ErrKeyChanged)
+	if err != nil && !changed {
+		return SafetyNumber{}, err
+	}
+	key, err := c.currentUserKey(ctx, user)
+	if err != nil {
+		return SafetyNumber{}, err
+	}
+	num, err := e2ee.SafetyNumber(own.User(), own.Public(), user, key)
+	if err != nil {
+		return SafetyNumber{}, err
+	}
+	qr, err := e2ee.SafetyQR(own.User(), own.Public(), user, key)
+	if err != nil {
+		return SafetyNumber{}, err
+	}
+	return SafetyNumber{User: user, Number: num, QR: qr, Changed: changed}, nil
+}
+
+// currentUserKey returns the user key the hub shows for user now.
+func (c *Client) currentUserKey(ctx context.Context, user string) ([]byte, error) {
+	sl, err := c.DeviceList(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	return sl.UserKey, nil
+}
+
+// AcceptUserKey trusts user's current user key in place of the pinned one.
+// Call it only after the user compared the new safety number out of band.
+// The list must still verify under the new key.
+func (c *Client) AcceptUserKey(ctx context.Context, user string) error {
+	key, err := c.currentUserKey(ctx, user)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.users[user] = storedUserPin{Key: bytes.Clone(key)}
+	c.pinsUnsaved = true
+	delete(c.devices, user)
+	c.mu.Unlock()
+	if _, err := c.signedList(ctx, user); err != nil {
+		return err
+	}
+	return c.savePins(ctx)
+}
