@@ -4,7 +4,7 @@ WASM_EXEC ?= $(shell $(GO) env GOROOT)/lib/wasm/go_js_wasm_exec
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-go test-wasm deps lint fuzz bench clean
+.PHONY: all build run test test-go test-wasm test-crosscheck deps lint fuzz bench clean
 
 all: build
 
@@ -15,9 +15,9 @@ build: ## build bin/bedside and bin/bedsidectl
 run: build ## start a single-node hub on 127.0.0.1:8080 with its data in ./data
 	./bin/bedside serve
 
-test: deps ## every test: vet, go test -race, the WebAssembly tests on Node
+test: deps ## every test: vet, go test -race, the WebAssembly tests on Node, the e2ee cross-check
 	$(GO) vet ./...
-	$(MAKE) test-go test-wasm
+	$(MAKE) test-go test-wasm test-crosscheck
 
 test-go:
 	$(GO) test -race -timeout 15m ./...
@@ -26,7 +26,11 @@ test-wasm: ## the client packages compiled to WebAssembly, run on Node
 	GOOS=js GOARCH=wasm $(GO) vet ./e2ee/ ./clientsdk/ ./hub/wire/
 	GOOS=js GOARCH=wasm $(GO) test -exec="$(WASM_EXEC)" ./e2ee/ ./clientsdk/ ./hub/wire/
 
-deps: ## find or install what the tests need (Node for WebAssembly)
+test-crosscheck: ## open the golden e2ee v1 envelopes in Node, written from docs/e2ee.md alone
+	npm ci --no-audit --no-fund --loglevel=error --prefix scripts/e2ee-crosscheck
+	node scripts/e2ee-crosscheck/open-golden.mjs e2ee/testdata/golden/v1.json docs/e2ee.md
+
+deps: ## find or install what the tests need (Node for WebAssembly, npm for the cross-check)
 	./scripts/test-deps.sh
 
 lint: ## go vet, plus staticcheck and govulncheck when installed

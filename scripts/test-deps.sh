@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Finds or installs what `make test` needs beyond Go: Node.js, which runs the
-# WebAssembly tests, and curl, which runs the examples of docs/api.md. On a Debian machine as root it installs what is missing;
+# WebAssembly tests, npm, which installs the packages of the e2ee cross-check
+# (scripts/e2ee-crosscheck), and curl, which runs the examples of docs/api.md.
+# On a Debian machine as root it installs what is missing;
 # elsewhere it says what to install. Under CI=true a missing dependency fails
 # the run instead of letting tests skip.
 set -euo pipefail
 
 need=()
 command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
 command -v curl >/dev/null || need+=(curl)
 
 if [ ${#need[@]} -eq 0 ]; then

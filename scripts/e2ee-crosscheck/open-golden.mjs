@@ -1,0 +1,759 @@
+#!/usr/bin/env node
+// Opens the golden Bedside e2ee v1 envelopes (e2ee/testdata/golden/v1.json) as their receiver,
+// written from docs/e2ee.md alone with the @noble primitives: no code of package e2ee.
+// It also checks that tampered inputs are refused, and, given docs/e2ee.md as a second
+// argument, that the worked example of its section 12 matches what this opener computes.
+//
+//   node open-golden.mjs e2ee/testdata/golden/v1.json [docs/e2ee.md]
+//
+// One line per check on success; a message and exit status 1 on any mismatch.
+
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+import { chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { ed25519, x25519 } from '@noble/curves/ed25519.js';
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
+import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
+
+// ---------------------------------------------------------------- notation (section 1)
+
+const VERSION = 0x02;
+const LABEL = {
+  pqxdh: 'bedside/e2ee/v1/pqxdh',
+  root: 'bedside/e2ee/v1/ratchet-root',
+  messageKey: 'bedside/e2ee/v1/message-key',
+  contentKey: 'bedside/e2ee/v1/content-key',
+  groupSignature: 'bedside/e2ee/v1/group-signature',
+};
+const KEY = {
+  identityEd: 0x01, identityX: 0x02, signedX: 0x03, oneTimeX: 0x04,
+  lastKEM: 0x05, oneTimeKEM: 0x06, ephemeralX: 0x07, kemCipher: 0x08,
+};
+const MODE = { pairwise: 0x01, group: 0x02 };
+const HEADER = { message: 0x01, prekey: 0x02 };
+const KIND = { contentKey: 0x01, distribution: 0x02 };
+const PQXDH_HEADER_LEN = 1133;
+const RATCHET_HEADER_LEN = 40;
+const TAG_LEN = 8;
+const MAX_SKIP = 1000;
+const BOUNDS = {
+  pairwise: [330, 1081418],
+  group: [402, 1081490],
+  header: [99, 1272],
+};
+
+class OpenError extends Error {
+  constructor(code, message) {
+    super(`${code}: ${message}`);
+    this.code = code;
+  }
+}
+
+// CheckError is a mismatch found by this cross-check (as opposed to a bug in it).
+class CheckError extends Error {}
+
+function fail(code, message) {
+  throw new OpenError(code, message);
+}
+
+const u8 = (v) => Uint8Array.of(v);
+
+function u16(v) {
+  return Uint8Array.of(v >>> 8, v & 0xff);
+}
+
+function u32(v) {
+  return Uint8Array.of(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
+}
+
+function readU32(b, off) {
+  return ((b[off] << 24) | (b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3]) >>> 0;
+}
+
+function str(s) {
+  return typeof s === 'string' ? utf8ToBytes(s) : s;
+}
+
+function field(x) {
+  const b = str(x);
+  return concatBytes(u16(b.length), b);
+}
+
+// key(t, id, k) = t(1) || u32(id) || field(k)
+function typedKey(t, id, k) {
+  return concatBytes(u8(t), u32(id), field(k));
+}
+
+function equal(a, b) {
+  if (a.length !== b.length) return false;
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d |= a[i] ^ b[i];
+  return d === 0;
+}
+
+function isZero(b) {
+  return b.every((x) => x === 0);
+}
+
+// ---------------------------------------------------------------- primitives (sections 1, 2, 4)
+
+const LOW_ORDER_PROBE = new Uint8Array(32).fill(0x5a);
+
+// A low-order X25519 public key gives an all-zero output with any clamped scalar.
+function checkPublicX(pub, code, what) {
+  if (pub.length !== 32) fail(code, `${what}: ${pub.length} bytes, want 32`);
+  if (isZero(rawX25519(LOW_ORDER_PROBE, pub))) fail(code, `${what}: low-order point`);
+}
+
+// rawX25519 is RFC 7748's function; noble itself refuses low-order inputs, reported as zero.
+function rawX25519(priv, pub) {
+  try {
+    return x25519.getSharedSecret(priv, pub);
+  } catch {
+    return new Uint8Array(32);
+  }
+}
+
+function dh(priv, pub, what) {
+  const out = rawX25519(priv, pub);
+  if (isZero(out)) fail('ErrDecrypt', `${what}: all-zero X25519 output`);
+  return out;
+}
+
+function kdfRK(rk, dhOut) {
+  const out = hkdf(sha256, dhOut, rk, utf8ToBytes(LABEL.root), 64);
+  return [out.slice(0, 32), out.slice(32, 64)];
+}
+
+function kdfCK(ck) {
+  return [hmac(sha256, ck, u8(0x02)), hmac(sha256, ck, u8(0x01))]; // [next chain key, mk]
+}
+
+function expand(mk) {
+  const out = hkdf(sha256, mk, undefined, utf8ToBytes(LABEL.messageKey), 44);
+  return [out.slice(0, 32), out.slice(32, 44)];
+}
+
+function contentKey(mk) {
+  return hkdf(sha256, mk, undefined, utf8ToBytes(LABEL.contentKey), 32);
+}
+
+function aeadOpen(cipher, key, nonce, ct, ad, what) {
+  try {
+    return cipher(key, nonce, ad).decrypt(ct);
+  } catch {
+    return fail('ErrDecrypt', `${what}: AEAD tag does not verify`);
+  }
+}
+
+// Strict RFC 8032 verification (canonical S and encodings), as docs/e2ee.md section 11 asks.
+function verifyStrict(sig, msg, pub) {
+  try {
+    return ed25519.verify(sig, msg, pub, { zip215: false });
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------- padding (section 5)
+
+function paddedLen(n) {
+  const L = n + 1;
+  if (L <= 256) return 256;
+  const E = Math.floor(Math.log2(L));
+  const S = Math.floor(Math.log2(E)) + 1;
+  const mask = 2 ** (E - S) - 1;
+  return (L + mask) & ~mask;
+}
+
+function unpadInner(inner) {
+  if (inner.length < 32 || !isZero(inner.subarray(0, 32))) {
+    fail('ErrDecrypt', 'key commitment: the 32 leading bytes are not zero');
+  }
+  const padded = inner.subarray(32);
+  let end = padded.length;
+  while (end > 0 && padded[end - 1] === 0) end--;
+  if (end === 0 || padded[end - 1] !== 0x80) fail('ErrMalformed', 'padding: no 0x80 marker');
+  const message = padded.subarray(0, end - 1);
+  if (paddedLen(message.length) !== padded.length) {
+    fail('ErrMalformed', `padding: ${padded.length} bytes for a ${message.length}-byte message`);
+  }
+  return message;
+}
+
+// ---------------------------------------------------------------- envelopes (section 5)
+
+function associatedData(ctx, mode) {
+  return concatBytes(u8(VERSION), u8(mode), field(ctx.sessionId), field(ctx.senderUser),
+    field(ctx.senderDevice), field(ctx.clientMsgId));
+}
+
+function parseHeader(h) {
+  const [min, max] = BOUNDS.header;
+  if (h.length < min || h.length > max) fail('ErrMalformed', `header length ${h.length}`);
+  if (h[0] !== VERSION) fail('ErrVersion', `header version ${h[0]}`);
+  const type = h[1];
+  if (type !== HEADER.message && type !== HEADER.prekey) fail('ErrMalformed', `header type ${type}`);
+  const prefixLen = 2 + TAG_LEN + (type === HEADER.prekey ? PQXDH_HEADER_LEN : 0);
+  if (h.length < prefixLen + RATCHET_HEADER_LEN + 16) fail('ErrMalformed', 'header too short');
+  const out = {
+    type,
+    tag: h.slice(2, 10),
+    prefix: h.slice(0, prefixLen),
+    rh: h.slice(prefixLen, prefixLen + RATCHET_HEADER_LEN),
+    ct: h.slice(prefixLen + RATCHET_HEADER_LEN),
+  };
+  if (type === HEADER.prekey) out.pqxdh = parsePQXDHHeader(h.subarray(10, 10 + PQXDH_HEADER_LEN));
+  return out;
+}
+
+// u32(SPK id) || KEM type(1) || u32(KEM prekey id) || u32(OPK id) || EK(32) || CT(1088)
+function parsePQXDHHeader(p) {
+  const kemType = p[4];
+  if (kemType !== KEY.lastKEM && kemType !== KEY.oneTimeKEM) {
+    fail('ErrMalformed', `KEM type ${kemType}`);
+  }
+  return {
+    spkId: readU32(p, 0), kemType, kemId: readU32(p, 5), opkId: readU32(p, 9),
+    ek: p.slice(13, 45), ct: p.slice(45, 45 + 1088),
+  };
+}
+
+// ---------------------------------------------------------------- PQXDH responder (section 3)
+
+function findPrekey(list, id, what) {
+  const k = list.find((p) => p.id === id);
+  if (!k) fail('ErrUnknownPreKey', `${what} ${id}`);
+  return k;
+}
+
+function pqxdhRespond(st, sender, p, trace) {
+  const spk = findPrekey(st.prekeys.signed, p.spkId, 'signed prekey');
+  const kemList = p.kemType === KEY.oneTimeKEM ? st.prekeys.kemOneTime : st.prekeys.kemLast;
+  const kem = findPrekey(kemList, p.kemId, 'KEM prekey');
+  const opk = p.opkId !== 0 ? findPrekey(st.prekeys.oneTime, p.opkId, 'one-time prekey') : null;
+
+  checkPublicX(p.ek, 'ErrMalformed', 'EK');
+  const ss = ml_kem768.decapsulate(p.ct, kem.secretKey);
+  const dhs = [
+    dh(spk.priv, sender.exchangeKey, 'DH1'),
+    dh(st.self.ikPriv, p.ek, 'DH2'),
+    dh(spk.priv, p.ek, 'DH3'),
+  ];
+  if (opk) dhs.push(dh(opk.priv, p.ek, 'DH4'));
+
+  const transcript = concatBytes(
+    utf8ToBytes(LABEL.pqxdh),
+    field(sender.device), typedKey(KEY.identityEd, 0, sender.signingKey),
+    typedKey(KEY.identityX, 0, sender.exchangeKey),
+    field(st.self.device), typedKey(KEY.identityEd, 0, st.self.sigPub),
+    typedKey(KEY.identityX, 0, st.self.ikPub),
+    typedKey(KEY.signedX, spk.id, spk.pub),
+    typedKey(p.kemType, kem.id, kem.pub),
+    opk ? typedKey(KEY.oneTimeX, opk.id, opk.pub) : new Uint8Array(0),
+    typedKey(KEY.ephemeralX, 0, p.ek),
+    typedKey(KEY.kemCipher, 0, p.ct),
+  );
+  const th = sha256(transcript);
+  const sk = hkdf(sha256, concatBytes(...dhs, ss), th, utf8ToBytes(LABEL.pqxdh), 32);
+
+  dhs.forEach((v, i) => trace.set(`DH${i + 1}`, v));
+  trace.set('SS', ss).set('transcript length', transcript.length).set('TH', th).set('SK', sk);
+  return { th, sk, spk, used: { kemType: p.kemType, kemId: kem.id, opkId: p.opkId } };
+}
+
+// ---------------------------------------------------------------- Double Ratchet (section 4)
+
+function newResponderSession(th, sk, spk) {
+  return {
+    th, dhsPriv: spk.priv, dhr: null, rk: sk, cks: null, ckr: null,
+    ns: 0, nr: 0, pn: 0, skipped: [], prev: [],
+  };
+}
+
+function skip(s, until) {
+  if (s.ckr === null || until <= s.nr) return;
+  if (until - s.nr > MAX_SKIP) fail('ErrTooManySkipped', `${until - s.nr} keys`);
+  while (s.nr < until) {
+    const [ck, mk] = kdfCK(s.ckr);
+    s.skipped.push({ dh: s.dhr, n: s.nr, mk });
+    s.ckr = ck;
+    s.nr++;
+  }
+}
+
+function dhStep(s, dhPub, trace) {
+  if (s.dhr) s.prev = [...s.prev, s.dhr].slice(-8);
+  s.pn = s.ns;
+  s.ns = 0;
+  s.nr = 0;
+  checkPublicX(dhPub, 'ErrMalformed', 'ratchet key');
+  s.dhr = dhPub;
+  [s.rk, s.ckr] = kdfRK(s.rk, dh(s.dhsPriv, s.dhr, 'ratchet step'));
+  trace.set('RK', s.rk).set('CKr', s.ckr);
+  s.dhsPriv = new Uint8Array(randomBytes(32));
+  [s.rk, s.cks] = kdfRK(s.rk, dh(s.dhsPriv, s.dhr, 'ratchet step'));
+}
+
+// ratchetOpen runs the receiving steps on s (a copy the caller commits only on success).
+function ratchetOpen(s, rh, ct, ad, trace) {
+  if (rh.length !== RATCHET_HEADER_LEN) fail('ErrMalformed', 'ratchet header length');
+  const dhPub = rh.slice(0, 32);
+  const pn = readU32(rh, 32);
+  const n = readU32(rh, 36);
+
+  let mk;
+  const kept = s.skipped.findIndex((k) => k.n === n && equal(k.dh, dhPub));
+  if (kept >= 0) {
+    mk = s.skipped[kept].mk;
+    s.skipped.splice(kept, 1);
+  } else {
+    if (s.dhr === null || !equal(dhPub, s.dhr)) {
+      if (s.prev.some((p) => equal(p, dhPub))) fail('ErrReplay', 'old ratchet key');
+      skip(s, pn);
+      dhStep(s, dhPub, trace);
+    } else if (n < s.nr) {
+      fail('ErrReplay', `message ${n} of the receiving chain was used`);
+    }
+    skip(s, n);
+    [s.ckr, mk] = kdfCK(s.ckr);
+    s.nr++;
+  }
+
+  const [key, nonce] = expand(mk);
+  trace.set('mk', mk).set('key', key).set('nonce', nonce);
+  return aeadOpen(chacha20poly1305, key, nonce, ct, concatBytes(ad, rh), 'header');
+}
+
+// ---------------------------------------------------------------- opening (sections 5 and 6)
+
+// openHeader finds or sets up the ratchet session and returns the header's kind and payload.
+function openHeader(st, sender, header, body, ad, trace) {
+  const h = parseHeader(header);
+  const sessions = st.sessions[sender.device] ?? [];
+  const idx = sessions.findIndex((s) => equal(s.th.subarray(0, TAG_LEN), h.tag));
+  let session;
+  let setup = null;
+  if (idx >= 0) {
+    session = sessions[idx];
+  } else if (h.type === HEADER.prekey) {
+    setup = pqxdhRespond(st, sender, h.pqxdh, trace);
+    if (!equal(setup.th.subarray(0, TAG_LEN), h.tag)) fail('ErrDecrypt', 'session tag is not TH[0:8]');
+    session = newResponderSession(setup.th, setup.sk, setup.spk);
+  } else {
+    fail('ErrNoSession', 'no session with that tag');
+  }
+
+  const AD = concatBytes(session.th, ad, sha256(body), h.prefix);
+  trace.set('ad', ad).set('AD length', AD.length);
+  const plain = ratchetOpen(session, h.rh, h.ct, AD, trace);
+  if (plain.length < 1) fail('ErrMalformed', 'empty header payload');
+
+  // Commit: the session becomes the active one; a first message uses up its one-time prekeys.
+  const rest = sessions.filter((_, i) => i !== idx && !equal(sessions[i].th, session.th));
+  st.sessions[sender.device] = [session, ...rest].slice(0, 4);
+  if (setup) consumePrekeys(st, setup.used);
+  return { kind: plain[0], payload: plain.slice(1) };
+}
+
+function consumePrekeys(st, used) {
+  if (used.kemType === KEY.oneTimeKEM) {
+    st.prekeys.kemOneTime = st.prekeys.kemOneTime.filter((k) => k.id !== used.kemId);
+  }
+  if (used.opkId !== 0) st.prekeys.oneTime = st.prekeys.oneTime.filter((k) => k.id !== used.opkId);
+}
+
+function checkContext(st, sender, ctx) {
+  for (const k of ['sessionId', 'senderUser', 'senderDevice', 'clientMsgId']) {
+    const n = str(ctx[k]).length;
+    if (n < 1 || n > 255) fail('ErrMalformed', `${k}: ${n} bytes`);
+  }
+  if (ctx.senderDevice !== sender.device || ctx.senderUser !== sender.user) {
+    fail('ErrSenderMismatch', 'context does not name the sender device');
+  }
+  const pin = st.pins[sender.device];
+  if (pin && (!equal(pin.sig, sender.signingKey) || !equal(pin.x, sender.exchangeKey))) {
+    fail('ErrKeyChanged', sender.device);
+  }
+  checkPublicX(sender.exchangeKey, 'ErrInvalidKey', 'sender IK');
+}
+
+function openPairwise(st, sender, ctx, header, body, trace) {
+  if (!header) fail('ErrNoSession', 'pairwise body without a header');
+  const ad = associatedData(ctx, MODE.pairwise);
+  const { kind, payload } = openHeader(st, sender, header, body, ad, trace);
+  if (kind !== KIND.contentKey || payload.length !== 32) fail('ErrMalformed', 'header payload');
+  trace.set('K', payload);
+  const inner = aeadOpen(xchacha20poly1305, payload, body.subarray(2, 26), body.subarray(26), ad,
+    'pairwise body');
+  return unpadInner(inner);
+}
+
+function openGroup(st, sender, ctx, header, body, trace) {
+  const ad = associatedData(ctx, MODE.group);
+  const chainId = readU32(body, 2);
+  const iteration = readU32(body, 6);
+  const chainsKey = `${ctx.sessionId}\u0000${sender.device}`;
+  const chains = st.chains[chainsKey] ?? [];
+  let chain = chains.find((c) => c.id === chainId);
+
+  if (header) {
+    const { kind, payload } = openHeader(st, sender, header, body, ad, trace);
+    if (kind !== KIND.distribution || payload.length !== 72) fail('ErrMalformed', 'header payload');
+    const d = parseDistribution(payload);
+    trace.set('chain id', u32(d.id)).set('CK_0', d.ck).set('signing', d.signing);
+    if (d.id !== chainId) fail('ErrMalformed', 'distribution names another chain');
+    if (!chain) chain = { ...d, skipped: [] };
+  }
+  if (!chain) fail('ErrNoSession', `no chain ${chainId}`);
+
+  const unsigned = body.subarray(0, body.length - 64);
+  const sig = body.subarray(body.length - 64);
+  const signed = concatBytes(utf8ToBytes(LABEL.groupSignature), ad, unsigned);
+  if (!verifyStrict(sig, signed, chain.signing)) fail('ErrSignature', 'group body signature');
+
+  const mk = chainMessageKey(chain, iteration);
+  const k = contentKey(mk);
+  trace.set('MK_0', mk).set('K_0', k);
+  const inner = aeadOpen(xchacha20poly1305, k, body.subarray(10, 34),
+    body.subarray(34, body.length - 64), concatBytes(ad, body.subarray(2, 10)), 'group body');
+  const message = unpadInner(inner);
+
+  st.chains[chainsKey] = [chain, ...chains.filter((c) => c.id !== chainId)].slice(0, 3);
+  return message;
+}
+
+// distribution = u32(chain id) || u32(iteration) || CK_iteration(32) || signing public key(32)
+function parseDistribution(p) {
+  return { id: readU32(p, 0), iteration: readU32(p, 4), ck: p.slice(8, 40), signing: p.slice(40, 72) };
+}
+
+function chainMessageKey(chain, i) {
+  if (i < chain.iteration) {
+    const at = chain.skipped.findIndex((k) => k.i === i);
+    if (at < 0) fail('ErrReplay', `chain iteration ${i}`);
+    return chain.skipped.splice(at, 1)[0].mk;
+  }
+  if (i - chain.iteration > MAX_SKIP) fail('ErrTooManySkipped', `chain iteration ${i}`);
+  while (chain.iteration < i) {
+    const [ck, mk] = kdfCK(chain.ck);
+    chain.skipped.push({ i: chain.iteration, mk });
+    chain.ck = ck;
+    chain.iteration++;
+  }
+  const [ck, mk] = kdfCK(chain.ck);
+  chain.ck = ck;
+  chain.iteration++;
+  return mk;
+}
+
+// open works on a copy of the state and returns it with the message; on any failure the
+// caller's state is untouched.
+function open(state, sender, msg, trace = new Map()) {
+  const st = structuredClone(state);
+  checkContext(st, sender, msg);
+  const body = msg.body;
+  if (body.length < 2 || body[0] !== VERSION) fail('ErrVersion', `body version ${body[0]}`);
+  const mode = body[1];
+  if (mode !== MODE.pairwise && mode !== MODE.group) fail('ErrMalformed', `body mode ${mode}`);
+  const [min, max] = mode === MODE.pairwise ? BOUNDS.pairwise : BOUNDS.group;
+  if (body.length < min || body.length > max) fail('ErrMalformed', `body length ${body.length}`);
+
+  const message = mode === MODE.pairwise
+    ? openPairwise(st, sender, msg, msg.header, body, trace)
+    : openGroup(st, sender, msg, msg.header, body, trace);
+  st.pins[sender.device] ??= { sig: sender.signingKey, x: sender.exchangeKey };
+  return { state: st, message };
+}
+
+// ---------------------------------------------------------------- the golden file (section 12)
+
+function loadGolden(path) {
+  const g = JSON.parse(readFileSync(path, 'utf8'));
+  const sender = {
+    user: g.sender.user, device: g.sender.device,
+    signingKey: hexToBytes(g.sender.signingKey), exchangeKey: hexToBytes(g.sender.exchangeKey),
+  };
+  const messages = g.messages.map((m) => ({
+    name: m.name, sessionId: m.sessionId, senderUser: m.senderUser, senderDevice: m.senderDevice,
+    clientMsgId: m.clientMsgId, header: hexToBytes(m.header), body: hexToBytes(m.body),
+    plaintext: m.plaintext,
+  }));
+  return { receiver: g.receiver, sender, messages };
+}
+
+// receiverState rebuilds Bob's keys, checking each public value against its private one.
+function receiverState(r) {
+  const xPair = (priv, pub, what) => {
+    const p = hexToBytes(priv);
+    if (!equal(x25519.getPublicKey(p), hexToBytes(pub))) throw new CheckError(`${what}: public mismatch`);
+    return p;
+  };
+  const kemPair = (k, what) => {
+    const { publicKey, secretKey } = ml_kem768.keygen(hexToBytes(k.private));
+    if (!equal(publicKey, hexToBytes(k.public))) throw new CheckError(`${what}: public mismatch`);
+    return { id: k.id, pub: publicKey, secretKey };
+  };
+  const xPrekey = (k, what) => ({ id: k.id, priv: xPair(k.private, k.public, what),
+    pub: hexToBytes(k.public) });
+  return {
+    self: {
+      user: r.user, device: r.device, sigPub: hexToBytes(r.signingKey),
+      ikPriv: xPair(r.exchangePrivate, r.exchangeKey, 'IK_B'), ikPub: hexToBytes(r.exchangeKey),
+    },
+    prekeys: {
+      signed: [xPrekey(r.signedPreKey, 'SPK')],
+      oneTime: [xPrekey(r.oneTimePreKey, 'OPK')],
+      kemLast: [kemPair(r.kemPreKey, 'PQSPK')],
+      kemOneTime: [kemPair(r.kemOneTimePreKey, 'PQOPK')],
+    },
+    pins: {}, sessions: {}, chains: {},
+  };
+}
+
+// ---------------------------------------------------------------- checks
+
+let checks = 0;
+
+function pass(line) {
+  checks++;
+  console.log(`ok   ${line}`);
+}
+
+function mustOpen(state, sender, msg, trace) {
+  const r = open(state, sender, msg, trace);
+  const got = new TextDecoder('utf-8', { fatal: true }).decode(r.message);
+  if (got !== msg.plaintext) {
+    throw new CheckError(`${msg.name}: opened to ${JSON.stringify(got)}, want ${JSON.stringify(msg.plaintext)}`);
+  }
+  return r.state;
+}
+
+function mustRefuse(state, sender, msg, what, codes) {
+  try {
+    open(state, sender, msg);
+  } catch (e) {
+    if (!(e instanceof OpenError)) throw new CheckError(`${what}: failed for a wrong reason: ${e.stack}`);
+    if (!codes.includes(e.code)) throw new CheckError(`${what}: refused with ${e.message}, want ${codes}`);
+    pass(`${what}: refused (${e.message})`);
+    return;
+  }
+  throw new CheckError(`${what}: a tampered message OPENED`);
+}
+
+function flip(bytes, at) {
+  const b = bytes.slice();
+  b[at] ^= 0x01;
+  return b;
+}
+
+function flipString(s, at) {
+  const b = utf8ToBytes(s);
+  b[at] ^= 0x01;
+  return new TextDecoder().decode(b);
+}
+
+function checkGolden(golden, traces) {
+  const { sender, messages } = golden;
+  const [m1, m2] = messages;
+  const fresh = receiverState(golden.receiver);
+  pass('receiver keys: every public key derives from its private key (ML-KEM seed d || z)');
+
+  const afterM1 = mustOpen(fresh, sender, m1, traces.m1);
+  pass(`${m1.name}: PQXDH as responder, ratchet step, body opens to "${m1.plaintext}"`);
+  const afterM2 = mustOpen(afterM1, sender, m2, traces.m2);
+  pass(`${m2.name}: same session by tag, distribution, signature, body opens to "${m2.plaintext}"`);
+
+  if (afterM2.prekeys.oneTime.length !== 0 || afterM2.prekeys.kemOneTime.length !== 0) {
+    throw new CheckError('one-time prekeys not consumed');
+  }
+  pass('one-time prekeys 3 and 4 are consumed; signed and last-resort prekeys kept');
+  mustRefuse(afterM2, sender, m1, `${m1.name} replayed`, ['ErrReplay']);
+  mustRefuse(afterM2, sender, m2, `${m2.name} replayed`, ['ErrReplay']);
+
+  const reversed = mustOpen(fresh, sender, m2, new Map());
+  mustOpen(reversed, sender, m1, new Map());
+  pass('out of order: message 2 sets the session up, message 1 opens from a kept key');
+
+  checkTampered(fresh, afterM1, sender, m1, m2);
+  checkLayers(afterM1, sender, m2, traces);
+}
+
+function tamperCases(msg, prekey) {
+  const rhAt = prekey ? 2 + TAG_LEN + PQXDH_HEADER_LEN : 2 + TAG_LEN;
+  const h = msg.header.length;
+  const b = msg.body.length;
+  const cases = [
+    ['header session tag', { header: flip(msg.header, 2) }],
+    ['header PQXDH EK', { header: flip(msg.header, 2 + TAG_LEN + 13) }],
+    ['header PQXDH CT', { header: flip(msg.header, 2 + TAG_LEN + 45 + 500) }],
+    ['header ratchet key', { header: flip(msg.header, rhAt) }],
+    ['header ratchet N', { header: flip(msg.header, rhAt + 38) }],
+    ['header ratchet ciphertext', { header: flip(msg.header, rhAt + 40) }],
+    ['header tag (last byte)', { header: flip(msg.header, h - 1) }],
+    ['body nonce', { body: flip(msg.body, msg.body[1] === MODE.group ? 10 : 2) }],
+    ['body ciphertext', { body: flip(msg.body, b - 100) }],
+    ['body last byte', { body: flip(msg.body, b - 1) }],
+    ['context session id', { sessionId: flipString(msg.sessionId, 3) }],
+    ['context sender user', { senderUser: flipString(msg.senderUser, 0) }],
+    ['context client message id', { clientMsgId: flipString(msg.clientMsgId, 7) }],
+  ];
+  if (msg.body[1] === MODE.group) cases.push(['body chain iteration', { body: flip(msg.body, 9) }]);
+  return cases;
+}
+
+function checkTampered(fresh, afterM1, sender, m1, m2) {
+  // Message 2 is tampered on the state after a genuine message 1. A changed sender user is
+  // given with a sender renamed to match, else the context check refuses it before any AEAD.
+  const variants = [[m1, fresh], [m2, afterM1]];
+  for (const [msg, state] of variants) {
+    for (const [what, change] of tamperCases(msg, true)) {
+      const t = { ...msg, ...change };
+      const s = change.senderUser ? { ...sender, user: t.senderUser } : sender;
+      const codes = ['ErrDecrypt', 'ErrSignature', 'ErrUnknownPreKey', 'ErrMalformed'];
+      mustRefuse(state, s, t, `${msg.name} with one bit flipped in ${what}`, codes);
+    }
+  }
+}
+
+// checkLayers shows that each check opening relies on refuses on its own, beyond the header
+// AEAD that binds the whole body: the body AEADs, the group signature, key commitment, padding.
+function checkLayers(afterM1, sender, m2, traces) {
+  const b = m2.body;
+  const ad = associatedData(m2, MODE.group);
+  const signed = (body) => concatBytes(utf8ToBytes(LABEL.groupSignature), ad, body.subarray(0, -64));
+  const sigOf = (body) => body.subarray(body.length - 64);
+  const signing = traces.m2.get('signing');
+
+  if (!verifyStrict(sigOf(b), signed(b), signing)) throw new CheckError('genuine signature refused');
+  for (const at of [0, 5, 20, 200, b.length - 70, b.length - 1]) {
+    const t = flip(b, at);
+    if (verifyStrict(sigOf(t), signed(t), signing)) throw new CheckError(`signature accepts flip at ${at}`);
+  }
+  pass('group signature (Ed25519, zip215:false) refuses a flipped bit anywhere in the body');
+
+  const s = BigInt(`0x${bytesToHex(sigOf(b).slice(32).reverse())}`);
+  const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+  const sPlusL = hexToBytes((s + L).toString(16).padStart(64, '0')).reverse();
+  const malleated = concatBytes(sigOf(b).slice(0, 32), sPlusL);
+  if (verifyStrict(malleated, signed(b), signing)) throw new CheckError('strict verify accepts S + L');
+  pass('strict verification refuses the malleated signature (R, S + L)');
+
+  const k0 = traces.m2.get('K_0');
+  const bodyAD = concatBytes(ad, b.subarray(2, 10));
+  for (const [what, ct, aad] of [
+    ['ciphertext', flip(b, 100).subarray(34, -64), bodyAD],
+    ['associated data (iteration)', b.subarray(34, -64), flip(bodyAD, bodyAD.length - 1)],
+  ]) {
+    expectCode(() => aeadOpen(xchacha20poly1305, k0, b.subarray(10, 34), ct, aad, 'body'),
+      'ErrDecrypt', `group body AEAD under K_0 refuses a flipped bit in its ${what}`);
+  }
+
+  const k = traces.m1.get('K');
+  const nonce = new Uint8Array(24).fill(7);
+  const seal = (inner) => xchacha20poly1305(k, nonce, ad).encrypt(inner);
+  const good = concatBytes(new Uint8Array(32), utf8ToBytes('hi'), u8(0x80), new Uint8Array(253));
+  const openInner = (inner) => unpadInner(aeadOpen(xchacha20poly1305, k, nonce, seal(inner), ad, 'x'));
+  if (new TextDecoder().decode(openInner(good)) !== 'hi') throw new CheckError('self-sealed inner');
+  expectCode(() => openInner(flip(good, 31)), 'ErrDecrypt',
+    'key commitment: an inner whose 32 leading bytes are not zero is refused');
+  expectCode(() => openInner(concatBytes(good, new Uint8Array(16))), 'ErrMalformed',
+    'padding: an inner padded past padded(len) is refused');
+  expectCode(() => openInner(flip(good, 34)), 'ErrMalformed',
+    'padding: an inner without the 0x80 marker is refused');
+  checkPaddingExamples();
+}
+
+function expectCode(fn, code, line) {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof OpenError && e.code === code) return pass(line);
+    throw new CheckError(`${line}: got ${e.stack}`);
+  }
+  throw new CheckError(`${line}: it was accepted`);
+}
+
+function checkPaddingExamples() {
+  const examples = [[0, 256], [255, 256], [256, 272], [1000, 1024], [5000, 5120],
+    [1048576, 1081344]];
+  for (const [n, want] of examples) {
+    if (paddedLen(n) !== want) throw new CheckError(`padded(${n}) = ${paddedLen(n)}, want ${want}`);
+  }
+  pass('padding: section 5 examples (0, 255, 256, 1000, 5000, 1 MiB)');
+}
+
+// ---------------------------------------------------------------- the worked example
+
+// docValues reads "name = hex" lines (and a few other shapes) of section 12's two messages.
+function docValues(path) {
+  const text = readFileSync(path, 'utf8');
+  const s12 = text.slice(text.indexOf('## 12. Test vectors'));
+  const m2At = s12.indexOf('**Message 2');
+  const end = s12.indexOf('### Vectors of the primitives');
+  const parts = { m1: s12.slice(0, m2At), m2: s12.slice(m2At, end) };
+  const out = { m1: new Map(), m2: new Map() };
+  for (const [m, part] of Object.entries(parts)) {
+    for (const line of part.split('\n')) {
+      let g = line.match(/^\s*(DH\d|SS|TH|SK|RK|CKr|mk|key|nonce|ad|MK_0|K_0)\b.*?=\s*([0-9a-f]{16,})\b/);
+      if (g) out[m].set(g[1], g[2]);
+      g = line.match(/\bK = ([0-9a-f]{64})\b/);
+      if (g) out[m].set('K', g[1]);
+      g = line.match(/^\s*(chain id|CK_0|signing)\s+([0-9a-f]{8,})\b/);
+      if (g) out[m].set(g[1], g[2]);
+      g = line.match(/^transcript: (\d+) bytes/);
+      if (g) out[m].set('transcript length', Number(g[1]));
+      g = line.match(/^AD .*\((\d+) bytes\)/);
+      if (g) out[m].set('AD length', Number(g[1]));
+    }
+  }
+  return out;
+}
+
+function checkDocExample(path, traces) {
+  const doc = docValues(path);
+  const want = {
+    m1: ['DH1', 'DH2', 'DH3', 'DH4', 'SS', 'transcript length', 'TH', 'SK', 'RK', 'CKr', 'mk', 'key',
+      'nonce', 'ad', 'AD length', 'K'],
+    m2: ['mk', 'key', 'nonce', 'ad', 'chain id', 'CK_0', 'signing', 'MK_0', 'K_0'],
+  };
+  for (const [m, names] of Object.entries(want)) {
+    for (const name of names) {
+      if (!doc[m].has(name)) throw new CheckError(`docs: section 12, message ${m[1]}: no value for ${name}`);
+      const got = traces[m].get(name);
+      const mine = typeof got === 'number' ? got : bytesToHex(got);
+      if (mine !== doc[m].get(name)) {
+        throw new CheckError(`docs: section 12, message ${m[1]}: ${name} is ${doc[m].get(name)}, ` +
+          `this opener computes ${mine}`);
+      }
+    }
+    pass(`docs/e2ee.md section 12, message ${m[1]}: ${names.length} worked-example values match`);
+  }
+}
+
+function main() {
+  const [goldenPath, docPath] = process.argv.slice(2);
+  if (!goldenPath) {
+    console.error('usage: node open-golden.mjs e2ee/testdata/golden/v1.json [docs/e2ee.md]');
+    process.exit(2);
+  }
+  const start = performance.now();
+  const traces = { m1: new Map(), m2: new Map() };
+  try {
+    checkGolden(loadGolden(goldenPath), traces);
+    if (docPath) checkDocExample(docPath, traces);
+  } catch (e) {
+    const known = e instanceof OpenError || e instanceof CheckError;
+    console.error(`FAIL e2ee cross-check: ${known ? e.message : e.stack ?? e}`);
+    process.exit(1);
+  }
+  const ms = Math.round(performance.now() - start);
+  console.log(`e2ee cross-check done in ${ms} ms`);
+  console.log(`crosscheck: ${checks} passed, 0 failed`);
+}
+
+main();
