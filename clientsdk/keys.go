@@ -203,27 +203,34 @@ func (c *Client) RemoveDevice(ctx context.Context, deviceID string) error {
 	return err
 }
 
-// ReplaceUserKey starts the user's keys over, for a user who lost every
-// device holding the user key: a new key signs a list of this device
-// alone. Every contact sees the change (ErrKeyChanged) until they compare
-// safety numbers and accept it.
-func (c *Client) ReplaceUserKey(ctx context.Context) error {
-	user, err := c.registeredUser(ctx)
+// ReplaceUserKey registers this device as Register does, but under a new
+// user key that signs a list of this device alone: for a user who lost
+// every device holding the user key. Every contact sees the change
+// (ErrKeyChanged) until they compare safety numbers and accept it.
+func (c *Client) ReplaceUserKey(ctx context.Context) (wire.Device, error) {
+	d, err := c.registerDevice(ctx)
 	if err != nil {
-		return err
+		return wire.Device{}, err
 	}
-	k, err := c.newUserKey(ctx, user)
-	if err != nil {
-		return err
+	if err := c.initDevice(ctx, d.User); err != nil {
+		return wire.Device{}, err
 	}
-	old, err := c.currentVersion(ctx, user)
+	k, err := c.newUserKey(ctx, d.User)
 	if err != nil {
-		return err
+		return wire.Device{}, err
+	}
+	if err := c.replenish(ctx); err != nil {
+		return wire.Device{}, err
+	}
+	old, err := c.currentVersion(ctx, d.User)
+	if err != nil {
+		return wire.Device{}, err
 	}
 	c.mu.Lock()
-	delete(c.users, user)
+	delete(c.users, d.User)
 	c.mu.Unlock()
-	return c.putList(ctx, k, e2ee.DeviceList{User: user, Version: old, Devices: []e2ee.PublicDevice{c.id.Public()}})
+	list := e2ee.DeviceList{User: d.User, Version: old, Devices: []e2ee.PublicDevice{c.id.Public()}}
+	return d, c.putList(ctx, k, list)
 }
 
 // currentVersion returns the version of the user's list at the hub, 0 if none.
@@ -233,16 +240,6 @@ func (c *Client) currentVersion(ctx context.Context, user string) (uint64, error
 		return 0, nil
 	}
 	return sl.Version, err
-}
-
-// registeredUser returns the user this device's state belongs to.
-func (c *Client) registeredUser(ctx context.Context) (string, error) {
-	var user string
-	err := c.withDevice(ctx, func(d *e2ee.Device) error {
-		user = d.User()
-		return nil
-	})
-	return user, err
 }
 
 // replenish uploads prekeys when the hub's supply of one-time prekeys runs

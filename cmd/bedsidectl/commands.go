@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"unicode"
@@ -13,13 +16,19 @@ import (
 )
 
 func (e *env) initCmd(ctx context.Context, args []string) error {
-	fs := e.flags("init", "--server URL --token TOKEN [--insecure]")
+	fs := e.flags("init", "--server URL --token TOKEN [--insecure] [--user-key FILE | --new-user-key]")
 	server := fs.String("server", "", "hub base `URL`, such as https://hub.example.org")
 	token := fs.String("token", "", "bearer `token` (default $BEDSIDE_TOKEN)")
 	insecure := fs.Bool("insecure", false,
 		"allow a plain http:// URL to a host that is not loopback; the token then crosses the network in clear")
+	userKey := fs.String("user-key", "", "the user key `file` exported on another device of this user")
+	newKey := fs.Bool("new-user-key", false,
+		"start the user's keys over (every other device lost); contacts see a changed safety number")
 	if _, err := e.parse(fs, args, 0); err != nil {
 		return err
+	}
+	if *userKey != "" && *newKey {
+		return e.usageError("init takes --user-key or --new-user-key, not both")
 	}
 	if *token == "" {
 		*token = e.getenv("BEDSIDE_TOKEN")
@@ -34,7 +43,7 @@ func (e *env) initCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer c.Close()
-	d, err := c.Register(ctx)
+	d, err := e.register(ctx, c, *userKey, *newKey)
 	if err != nil {
 		return err
 	}
@@ -43,6 +52,118 @@ func (e *env) initCmd(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "user %s\ndevice %s\nfingerprint %s\n", d.User, c.DeviceID(), c.Fingerprint())
 	return nil
+}
+
+// register registers the device, with the user key from keyFile, or a new
+// user key when replace is set.
+func (e *env) register(ctx context.Context, c *clientsdk.Client, keyFile string, replace bool) (wire.Device, error) {
+	if replace {
+		return c.ReplaceUserKey(ctx)
+	}
+	if keyFile != "" {
+		b, err := readSecretFile(keyFile)
+		if err != nil {
+			return wire.Device{}, err
+		}
+		if err := c.ImportUserKey(ctx, b); err != nil {
+			return wire.Device{}, err
+		}
+	}
+	d, err := c.Register(ctx)
+	if errors.Is(err, clientsdk.ErrNoUserKey) {
+		return wire.Device{}, fmt.Errorf("%w\n(run `bedsidectl user-key export FILE` on another device of this user "+
+			"and `bedsidectl init ... --user-key FILE` here, or --new-user-key if every other device is lost)", err)
+	}
+	return d, err
+}
+
+// readSecretFile reads a key file that must be readable by its owner only.
+func readSecretFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s has mode %v: a key file must be readable by its owner only (chmod 600)",
+			path, fi.Mode().Perm())
+	}
+	return os.ReadFile(path)
+}
+
+// userKeyCmd exports the user key to a file, for another device of the user.
+func (e *env) userKeyCmd(ctx context.Context, args []string) error {
+	if len(args) == 0 || args[0] != "export" {
+		return e.usageError("user-key needs export FILE")
+	}
+	fs := e.flags("user-key export", "FILE")
+	pos, err := e.parse(fs, args[1:], 1)
+	if err != nil {
+		return err
+	}
+	return e.withClient(ctx, func(c *clientsdk.Client) error {
+		b, err := c.ExportUserKey(ctx)
+		if err != nil {
+			return err
+		}
+		f, err := os.OpenFile(pos[0], os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return err
+		}
+		if _, err := f.Write(b); err != nil {
+			f.Close()
+			return err
+		}
+		return f.Close()
+	})
+}
+
+// verifyCmd prints the safety number of this user and another, the QR
+// payload, and the other user's trusted devices. A changed user key is
+// shown and fails the command until --accept.
+func (e *env) verifyCmd(ctx context.Context, args []string) error {
+	fs := e.flags("verify", "[--accept] USER")
+	accept := fs.Bool("accept", false, "trust the user's new key, after comparing the new safety number")
+	pos, err := e.parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	user := pos[0]
+	return e.withClient(ctx, func(c *clientsdk.Client) error {
+		if *accept {
+			if err := c.AcceptUserKey(ctx, user); err != nil {
+				return err
+			}
+		}
+		sn, err := c.Safety(ctx, user)
+		if err != nil {
+			return err
+		}
+		e.printSafety(sn)
+		if sn.Changed {
+			return fmt.Errorf("%w: the user key of %s is not the one first seen: compare the safety number above "+
+				"with %s by a channel you trust, then run `bedsidectl verify --accept %s`",
+				clientsdk.ErrKeyChanged, printable(user), printable(user), printable(user))
+		}
+		devs, err := c.Devices(ctx, user)
+		if err != nil {
+			return err
+		}
+		for _, d := range devs {
+			fmt.Fprintf(e.stdout, "device %s %s\n", d.ID, d.Fingerprint)
+		}
+		return nil
+	})
+}
+
+// printSafety writes the safety number in three lines of four groups, and
+// the QR payload in hex.
+func (e *env) printSafety(sn clientsdk.SafetyNumber) {
+	groups := strings.Fields(sn.Number)
+	fmt.Fprintf(e.stdout, "safety number with %s:\n", printable(sn.User))
+	for i := 0; i < len(groups); i += 4 {
+		fmt.Fprintf(e.stdout, "  %s\n", strings.Join(groups[i:min(i+4, len(groups))], " "))
+	}
+	fmt.Fprintf(e.stdout, "qr %s\n", hex.EncodeToString(sn.QR))
 }
 
 func (e *env) consentCmd(ctx context.Context, args []string) error {

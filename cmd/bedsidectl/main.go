@@ -7,9 +7,13 @@
 //
 //	bedsidectl [--profile DIR] [--timeout D] COMMAND [ARGS]
 //
-//	init --server URL --token TOKEN [--insecure]
+//	init --server URL --token TOKEN [--insecure] [--user-key FILE | --new-user-key]
 //	                                     create keys, save the profile, register the device;
-//	                                     --insecure allows http:// to a host that is not loopback
+//	                                     --insecure allows http:// to a host that is not loopback;
+//	                                     a user's later devices need the user key of the first
+//	user-key export FILE                 write the user key (a secret, mode 0600) for a new device
+//	verify [--accept] USER               the safety number to compare with USER, its QR payload and
+//	                                     USER's devices; fails on a changed key until --accept
 //	consent grant [--scope chat|video|reporting] [--policy-version V] [--policy-file F] [--for PATIENT]
 //	consent withdraw ID
 //	consent list
@@ -123,6 +127,10 @@ func (e *env) dispatch(ctx context.Context, cmd string, args []string) error {
 		return e.listenCmd(ctx, args)
 	case "read":
 		return e.readCmd(ctx, args)
+	case "verify":
+		return e.verifyCmd(ctx, args)
+	case "user-key":
+		return e.userKeyCmd(ctx, args)
 	}
 	return e.usageError("unknown command %q", cmd)
 }
