@@ -3,6 +3,7 @@
 package clientsdk
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -561,5 +562,47 @@ func TestIntegrationNewDeviceSealedForAtOnce(t *testing.T) {
 	msgs, err := tablet.History(ctx, sess.ID, ack.Seq-1, 1)
 	if err != nil || len(msgs) != 1 || msgs[0].Err != nil || string(msgs[0].Plaintext) != "second" {
 		t.Fatalf("the new device reads %+v, %v", msgs, err)
+	}
+}
+
+// TestIntegrationSignalSealed: an SDP offer travels sealed from the
+// patient's device to the clinician's; a hub that changes its DTLS
+// fingerprint, replays it, or moves it to another call is caught.
+func TestIntegrationSignalSealed(t *testing.T) {
+	s := testserver.Start(t)
+	ctx := context.Background()
+	patient, clinician, sid := chatPair(t, s)
+	offer := []byte("v=0\r\na=fingerprint:sha-256 4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B\r\n")
+
+	sig, err := patient.SealSignal(ctx, sid, "call-1", "doc", clinician.DeviceID(), offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sig.Body, []byte("fingerprint")) || bytes.Contains(sig.Header, []byte("fingerprint")) {
+		t.Fatal("the sealed signal shows its plaintext")
+	}
+	swapped := sig
+	swapped.Body = bytes.Clone(sig.Body)
+	swapped.Body[len(swapped.Body)/2] ^= 1
+	moved := sig
+	moved.CallID = "call-2"
+	for name, bad := range map[string]SealedSignal{"changed": swapped, "moved to another call": moved} {
+		if _, err := clinician.OpenSignal(ctx, bad); !errors.Is(err, ErrDecrypt) {
+			t.Fatalf("%s signal: %v, want ErrDecrypt", name, err)
+		}
+	}
+	got, err := clinician.OpenSignal(ctx, sig)
+	if err != nil || !bytes.Equal(got, offer) {
+		t.Fatalf("OpenSignal = %q, %v", got, err)
+	}
+	if _, err := clinician.OpenSignal(ctx, sig); !errors.Is(err, ErrDecrypt) {
+		t.Fatalf("replayed signal: %v, want ErrDecrypt", err)
+	}
+	answer, err := clinician.SealSignal(ctx, sid, "call-1", "pat", patient.DeviceID(), []byte("answer"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := patient.OpenSignal(ctx, answer); err != nil || string(got) != "answer" {
+		t.Fatalf("answer = %q, %v", got, err)
 	}
 }

@@ -66,3 +66,28 @@ func TestIntegrationKeyDirectory(t *testing.T) {
 		t.Errorf("DeviceList of a stranger: %v, want ErrNotFound", err)
 	}
 }
+
+// TestIntegrationPreKeysTopUp: claims drain the patient device's one-time
+// prekeys; the hub tells its listener the supply runs low, and the SDK
+// uploads a fresh batch on its own.
+func TestIntegrationPreKeysTopUp(t *testing.T) {
+	s := testserver.Start(t)
+	ctx := context.Background()
+	patient, clinician, _ := chatPair(t, s)
+	var r recorder
+	listen(t, patient, &r)
+	waitFor(t, eventually, "listening", func() bool { return r.count(EventConnected, nil) > 0 })
+
+	for range wire.PreKeyBatch - wire.PreKeyLowWater + 1 {
+		if _, err := clinician.ClaimBundles(ctx, "pat"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, eventually, "the listener to top the prekeys up", func() bool {
+		counts, err := patient.PreKeyCounts(ctx)
+		return err == nil && counts.OneTime >= wire.PreKeyBatch-1 && counts.KEMOneTime >= wire.PreKeyBatch-1
+	})
+	if n := r.count(EventError, nil); n != 0 {
+		t.Fatalf("%d error events while topping up", n)
+	}
+}

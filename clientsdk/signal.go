@@ -1,0 +1,111 @@
+package clientsdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/bedside/bedside/e2ee"
+)
+
+// SealedSignal is a call-signalling payload (an SDP offer or answer, an ICE
+// candidate) sealed end to end for one device of a session member. The hub
+// relays it without being able to read or change it, so it cannot swap the
+// DTLS fingerprint an SDP carries and sit in the middle of a peer-to-peer
+// call. It is bound to its session, call, sender and id: moved to another,
+// or replayed, it does not open. Signals are not stored or archived.
+type SealedSignal struct {
+	SessionID  string
+	CallID     string
+	ID         string // random, unique per signal
+	FromUser   string
+	FromDevice string
+	ToDevice   string
+	Header     []byte
+	Body       []byte
+}
+
+// maxCallIDLen bounds a call id, which is bound into the envelope.
+const maxCallIDLen = 64
+
+// context returns the e2ee context a signal is sealed under: its message
+// id names the call, so a signal of one call never opens as another's.
+func (s SealedSignal) context() e2ee.Context {
+	return e2ee.Context{SessionID: s.SessionID, SenderUser: s.FromUser, SenderDevice: s.FromDevice,
+		ClientMsgID: "call/" + s.CallID + "/" + s.ID}
+}
+
+// SealSignal seals payload for device toDevice of toUser, a member of the
+// session, under the same pairwise ratchet as chat messages. The device
+// must be on toUser's verified device list.
+func (c *Client) SealSignal(ctx context.Context, sessionID, callID, toUser, toDevice string,
+	payload []byte) (SealedSignal, error) {
+	if callID == "" || len(callID) > maxCallIDLen || !validSessionID(callID) {
+		return SealedSignal{}, fmt.Errorf("%w: call id %q", ErrBadRequest, callID)
+	}
+	devs, err := c.userDevices(ctx, toUser, false)
+	if err != nil {
+		return SealedSignal{}, err
+	}
+	var to []recipient
+	for _, d := range devs {
+		if d.pub.ID == toDevice && d.changed {
+			return SealedSignal{}, fmt.Errorf("%w: device %s of %s", ErrKeyChanged, toDevice, toUser)
+		}
+		if d.pub.ID == toDevice {
+			to = append(to, recipient{user: toUser, pub: d.pub})
+		}
+	}
+	if len(to) == 0 {
+		return SealedSignal{}, fmt.Errorf("%w: %s of %s", ErrUnknownDevice, toDevice, toUser)
+	}
+	id, err := newID(c.cfg.Rand)
+	if err != nil {
+		return SealedSignal{}, err
+	}
+	s := SealedSignal{SessionID: sessionID, CallID: callID, ID: id, FromDevice: c.id.DeviceID(), ToDevice: toDevice}
+	err = c.withDevice(ctx, func(d *e2ee.Device) error {
+		rs, err := c.withBundles(ctx, d, to)
+		if err != nil {
+			return err
+		}
+		if len(rs) == 0 {
+			return fmt.Errorf("%w: %s has no prekeys at the hub", ErrUnknownDevice, toDevice)
+		}
+		s.FromUser = d.User()
+		sealed, err := d.Seal(c.cfg.Rand, s.context(), rs, payload)
+		if err != nil {
+			return fmt.Errorf("clientsdk: seal signal: %w", err)
+		}
+		s.Header, s.Body = sealed.Headers[toDevice], sealed.Body
+		return nil
+	})
+	return s, err
+}
+
+// OpenSignal opens a signal sealed for this device. A signal from a device
+// not on its user's verified list, tampered, moved or replayed fails.
+func (c *Client) OpenSignal(ctx context.Context, s SealedSignal) ([]byte, error) {
+	if s.ToDevice != c.id.DeviceID() {
+		return nil, fmt.Errorf("%w: signal for %s", ErrNotRecipient, s.ToDevice)
+	}
+	sender, err := c.senderDevice(ctx, s.FromUser, s.FromDevice)
+	if err != nil {
+		return nil, err
+	}
+	var pt []byte
+	err = c.withDevice(ctx, func(d *e2ee.Device) error {
+		var err error
+		pt, err = d.Open(c.cfg.Rand, s.context(), sender, s.Header, s.Body)
+		return err
+	})
+	var e2eeErr bool
+	for _, target := range []error{e2ee.ErrDecrypt, e2ee.ErrReplay, e2ee.ErrMalformed, e2ee.ErrNoSession,
+		e2ee.ErrVersion, e2ee.ErrInvalidID, e2ee.ErrUnknownPreKey, e2ee.ErrTooManySkipped} {
+		e2eeErr = e2eeErr || errors.Is(err, target)
+	}
+	if e2eeErr {
+		return nil, fmt.Errorf("%w: signal: %w", ErrDecrypt, err)
+	}
+	return pt, err
+}
