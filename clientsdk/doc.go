@@ -1,10 +1,17 @@
 // Package clientsdk is the Go client of a Bedside hub.
 //
 // It exists so that no application has to get end-to-end encryption right on
-// its own: the SDK keeps the device's private keys, seals every message for
-// every device of every member before it leaves the device, opens what
-// arrives, and pins each peer device's keys on first sight so that a server
-// swapping keys is noticed rather than trusted. It also carries the delivery
+// its own: the SDK keeps the device's private keys and its ratchet state
+// (scheme v1 of package e2ee, docs/e2ee.md), seals every message for every
+// trusted device of every member before it leaves the device, opens what
+// arrives, and keeps what it sent and opened in its archive, since each
+// message key opens only once. A device is trusted when its user's
+// long-term key signed it into the user's device list and the hub lists it
+// with the same keys; user keys and device keys are pinned on first sight,
+// so a server swapping keys is noticed (ErrKeyChanged, safety numbers)
+// rather than trusted. Register sets a device up: prekeys, and the device
+// on its user's signed list; a user's later devices import the user key
+// from the first (ExportUserKey, ImportUserKey). It also carries the delivery
 // rules of the protocol to the application: sends are retried with the same
 // client message id until the hub acknowledges them, and a listener delivers
 // each session's messages in sequence order, once each, across reconnects and
@@ -28,5 +35,8 @@
 //
 // Lock order: Client.mu is the only mutex the client holds while calling
 // other code, and it is never held across network calls, key store calls or
-// calls into the application.
+// calls into the application. The key store's UpdateDevice lock (which
+// serialises every change to the ratchet state, across processes too) is
+// held across the network calls that claim bundles for a new session, and
+// is taken before Client.mu, never after.
 package clientsdk
