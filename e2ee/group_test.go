@@ -91,7 +91,8 @@ func TestBundleSignaturesChecked(t *testing.T) {
 			}
 		})
 	}
-	if _, err := a.d.Seal(r, a.ctx("s1", "m1"), []e2ee.Recipient{{Device: b.pub}}, []byte("x")); !errors.Is(err, e2ee.ErrNeedBundle) {
+	noBundle := []e2ee.Recipient{{Device: b.pub}}
+	if _, err := a.d.Seal(r, a.ctx("s1", "m1"), noBundle, []byte("x")); !errors.Is(err, e2ee.ErrNeedBundle) {
 		t.Fatalf("no session and no bundle: %v, want ErrNeedBundle", err)
 	}
 }

@@ -47,7 +47,8 @@ func TestSafetyNumbersAndKeyChange(t *testing.T) {
 	keyFile := filepath.Join(t.TempDir(), "user.key")
 	doc.must("user-key", "export", keyFile)
 	tablet.must("init", "--server", s.URL, "--token", s.Token(t, "dr.lee", "clinician"), "--user-key", keyFile)
-	if out := pat.must("verify", "dr.lee"); strings.Count(out, "device ") != 2 || safetyLines(out) != safetyLines(fromPat) {
+	out := pat.must("verify", "dr.lee")
+	if strings.Count(out, "device ") != 2 || safetyLines(out) != safetyLines(fromPat) {
 		t.Fatalf("after the second device, the patient sees:\n%s", out)
 	}
 	seq := pat.must("send", sid, "to both your devices")
