@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// Opens the golden Bedside e2ee v1 envelopes (e2ee/testdata/golden/v1.json) as their receiver,
+// Opens the golden Bedside e2ee v1 envelopes (e2ee/testdata/golden/v1.json) as their receivers,
 // written from docs/e2ee.md alone with the @noble primitives: no code of package e2ee.
-// It also checks that tampered inputs are refused, and, given docs/e2ee.md as a second
-// argument, that the worked example of its section 12 matches what this opener computes.
+// It also checks that tampered inputs are refused, that its Ed25519 verification gives the
+// verdicts the file records, and, given docs/e2ee.md as a second argument, that the worked
+// examples of its section 12 match what this opener computes.
 //
 //   node open-golden.mjs e2ee/testdata/golden/v1.json [docs/e2ee.md]
 //
@@ -15,7 +16,7 @@ import { chacha20poly1305, xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
+import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
 
@@ -150,10 +151,34 @@ function aeadOpen(cipher, key, nonce, ct, ad, what) {
   }
 }
 
-// Strict RFC 8032 verification (canonical S and encodings), as docs/e2ee.md section 11 asks.
-function verifyStrict(sig, msg, pub) {
+const ED_L = ed25519.Point.Fn.ORDER;
+
+function leNumber(b) {
+  return BigInt(`0x${bytesToHex(b.slice().reverse()) || '0'}`);
+}
+
+// verifyEd25519 is Ed25519-Verify of docs/e2ee.md section 1 (Go's crypto/ed25519): S below L;
+// A decodes as a point, non-canonical y and small order allowed; k = SHA-512(R || A || M) over
+// the bytes as given; [S]B - [k]A, encoded, must equal R's 32 bytes (cofactorless).
+function verifyEd25519(sig, msg, pub) {
+  if (sig.length !== 64 || pub.length !== 32) return false;
+  const s = leNumber(sig.subarray(32));
+  if (s >= ED_L) return false;
+  let A;
   try {
-    return ed25519.verify(sig, msg, pub, { zip215: false });
+    A = ed25519.Point.fromBytes(pub, true); // zip215 decoding: y may be >= p, x = 0 with sign 1
+  } catch {
+    return false;
+  }
+  const k = leNumber(sha512(concatBytes(sig.subarray(0, 32), pub, msg))) % ED_L;
+  const R = ed25519.Point.BASE.multiplyUnsafe(s).subtract(A.multiplyUnsafe(k));
+  return equal(R.toBytes(), sig.subarray(0, 32));
+}
+
+// nobleVerify is @noble/curves' own verify, shown beside the rule where they differ.
+function nobleVerify(sig, msg, pub, zip215) {
+  try {
+    return ed25519.verify(sig, msg, pub, { zip215 });
   } catch {
     return false;
   }
@@ -237,7 +262,7 @@ function pqxdhRespond(st, sender, p, trace) {
   const kem = findPrekey(kemList, p.kemId, 'KEM prekey');
   const opk = p.opkId !== 0 ? findPrekey(st.prekeys.oneTime, p.opkId, 'one-time prekey') : null;
 
-  checkPublicX(p.ek, 'ErrMalformed', 'EK');
+  checkPublicX(p.ek, 'ErrInvalidKey', 'EK');
   const ss = ml_kem768.decapsulate(p.ct, kem.secretKey);
   const dhs = [
     dh(spk.priv, sender.exchangeKey, 'DH1'),
@@ -286,7 +311,8 @@ function skip(s, until) {
   }
 }
 
-function dhStep(s, dhPub, trace) {
+// dhStep is the DH ratchet step; draw returns the fresh ratchet private key.
+function dhStep(s, dhPub, trace, draw) {
   if (s.dhr) s.prev = [...s.prev, s.dhr].slice(-8);
   s.pn = s.ns;
   s.ns = 0;
@@ -295,12 +321,12 @@ function dhStep(s, dhPub, trace) {
   s.dhr = dhPub;
   [s.rk, s.ckr] = kdfRK(s.rk, dh(s.dhsPriv, s.dhr, 'ratchet step'));
   trace.set('RK', s.rk).set('CKr', s.ckr);
-  s.dhsPriv = new Uint8Array(randomBytes(32));
+  s.dhsPriv = draw();
   [s.rk, s.cks] = kdfRK(s.rk, dh(s.dhsPriv, s.dhr, 'ratchet step'));
 }
 
 // ratchetOpen runs the receiving steps on s (a copy the caller commits only on success).
-function ratchetOpen(s, rh, ct, ad, trace) {
+function ratchetOpen(s, rh, ct, ad, trace, draw) {
   if (rh.length !== RATCHET_HEADER_LEN) fail('ErrMalformed', 'ratchet header length');
   const dhPub = rh.slice(0, 32);
   const pn = readU32(rh, 32);
@@ -315,7 +341,7 @@ function ratchetOpen(s, rh, ct, ad, trace) {
     if (s.dhr === null || !equal(dhPub, s.dhr)) {
       if (s.prev.some((p) => equal(p, dhPub))) fail('ErrReplay', 'old ratchet key');
       skip(s, pn);
-      dhStep(s, dhPub, trace);
+      dhStep(s, dhPub, trace, draw);
     } else if (n < s.nr) {
       fail('ErrReplay', `message ${n} of the receiving chain was used`);
     }
@@ -350,7 +376,7 @@ function openHeader(st, sender, header, body, ad, trace) {
 
   const AD = concatBytes(session.th, ad, sha256(body), h.prefix);
   trace.set('ad', ad).set('AD length', AD.length);
-  const plain = ratchetOpen(session, h.rh, h.ct, AD, trace);
+  const plain = ratchetOpen(session, h.rh, h.ct, AD, trace, () => drawRatchetKey(st));
   if (plain.length < 1) fail('ErrMalformed', 'empty header payload');
 
   // Commit: the session becomes the active one; a first message uses up its one-time prekeys.
@@ -358,6 +384,12 @@ function openHeader(st, sender, header, body, ad, trace) {
   st.sessions[sender.device] = [session, ...rest].slice(0, 4);
   if (setup) consumePrekeys(st, setup.used);
   return { kind: plain[0], payload: plain.slice(1) };
+}
+
+// drawRatchetKey is the fresh key of a DH step: the receiver's recorded ratchetKey first, as the
+// Go test drew it, then random keys.
+function drawRatchetKey(st) {
+  return st.ratchetKeys.shift() ?? new Uint8Array(randomBytes(32));
 }
 
 function consumePrekeys(st, used) {
@@ -414,11 +446,11 @@ function openGroup(st, sender, ctx, header, body, trace) {
   const unsigned = body.subarray(0, body.length - 64);
   const sig = body.subarray(body.length - 64);
   const signed = concatBytes(utf8ToBytes(LABEL.groupSignature), ad, unsigned);
-  if (!verifyStrict(sig, signed, chain.signing)) fail('ErrSignature', 'group body signature');
+  if (!verifyEd25519(sig, signed, chain.signing)) fail('ErrSignature', 'group body signature');
 
   const mk = chainMessageKey(chain, iteration);
   const k = contentKey(mk);
-  trace.set('MK_0', mk).set('K_0', k);
+  trace.set(`MK_${iteration}`, mk).set(`K_${iteration}`, k);
   const inner = aeadOpen(xchacha20poly1305, k, body.subarray(10, 34),
     body.subarray(34, body.length - 64), concatBytes(ad, body.subarray(2, 10)), 'group body');
   const message = unpadInner(inner);
@@ -472,21 +504,45 @@ function open(state, sender, msg, trace = new Map()) {
 
 // ---------------------------------------------------------------- the golden file (section 12)
 
-function loadGolden(path) {
-  const g = JSON.parse(readFileSync(path, 'utf8'));
-  const sender = {
-    user: g.sender.user, device: g.sender.device,
-    signingKey: hexToBytes(g.sender.signingKey), exchangeKey: hexToBytes(g.sender.exchangeKey),
+function loadDevice(d) {
+  return {
+    user: d.user, device: d.device,
+    signingKey: hexToBytes(d.signingKey), exchangeKey: hexToBytes(d.exchangeKey),
   };
-  const messages = g.messages.map((m) => ({
-    name: m.name, sessionId: m.sessionId, senderUser: m.senderUser, senderDevice: m.senderDevice,
-    clientMsgId: m.clientMsgId, header: hexToBytes(m.header), body: hexToBytes(m.body),
-    plaintext: m.plaintext,
-  }));
-  return { receiver: g.receiver, sender, messages };
 }
 
-// receiverState rebuilds Bob's keys, checking each public value against its private one.
+// loadMessage reads one message; an absent header means none for the receiver.
+function loadMessage(m) {
+  return {
+    name: m.name, sessionId: m.sessionId, senderUser: m.senderUser, senderDevice: m.senderDevice,
+    clientMsgId: m.clientMsgId, header: m.header === undefined ? null : hexToBytes(m.header),
+    body: hexToBytes(m.body), plaintext: m.plaintext,
+  };
+}
+
+function loadScenario(g) {
+  return {
+    name: g.name ?? 'main', receiver: g.receiver, sender: loadDevice(g.sender),
+    messages: g.messages.map(loadMessage), reply: g.reply ? loadMessage(g.reply) : null,
+  };
+}
+
+function loadGolden(path) {
+  const g = JSON.parse(readFileSync(path, 'utf8'));
+  const signatureCases = (g.signatureCases ?? []).map((c) => ({
+    name: c.name, pub: hexToBytes(c.publicKey), msg: hexToBytes(c.message),
+    sig: hexToBytes(c.signature), valid: c.valid,
+  }));
+  const golden = { main: loadScenario(g), scenarios: (g.scenarios ?? []).map(loadScenario), signatureCases };
+  const names = golden.main.messages.map((m) => m.name).join(', ');
+  if (names !== 'pairwise-prekey, group-distribution, group-steady, pairwise-after-reply' ||
+    !golden.main.reply || !golden.scenarios.some((s) => s.name === 'last-resort')) {
+    throw new CheckError(`${path}: not the golden file this check knows (messages: ${names})`);
+  }
+  return golden;
+}
+
+// receiverState rebuilds a receiver's keys, checking each public value against its private one.
 function receiverState(r) {
   const xPair = (priv, pub, what) => {
     const p = hexToBytes(priv);
@@ -503,14 +559,15 @@ function receiverState(r) {
   return {
     self: {
       user: r.user, device: r.device, sigPub: hexToBytes(r.signingKey),
-      ikPriv: xPair(r.exchangePrivate, r.exchangeKey, 'IK_B'), ikPub: hexToBytes(r.exchangeKey),
+      ikPriv: xPair(r.exchangePrivate, r.exchangeKey, 'IK'), ikPub: hexToBytes(r.exchangeKey),
     },
     prekeys: {
       signed: [xPrekey(r.signedPreKey, 'SPK')],
-      oneTime: [xPrekey(r.oneTimePreKey, 'OPK')],
+      oneTime: r.oneTimePreKey ? [xPrekey(r.oneTimePreKey, 'OPK')] : [],
       kemLast: [kemPair(r.kemPreKey, 'PQSPK')],
-      kemOneTime: [kemPair(r.kemOneTimePreKey, 'PQOPK')],
+      kemOneTime: r.kemOneTimePreKey ? [kemPair(r.kemOneTimePreKey, 'PQOPK')] : [],
     },
+    ratchetKeys: r.ratchetKey ? [xPair(r.ratchetKey.private, r.ratchetKey.public, 'ratchetKey')] : [],
     pins: {}, sessions: {}, chains: {},
   };
 }
@@ -558,9 +615,9 @@ function flipString(s, at) {
 }
 
 function checkGolden(golden, traces) {
-  const { sender, messages } = golden;
-  const [m1, m2] = messages;
-  const fresh = receiverState(golden.receiver);
+  const { sender, messages } = golden.main;
+  const [m1, m2, m3, m4] = messages;
+  const fresh = receiverState(golden.main.receiver);
   pass('receiver keys: every public key derives from its private key (ML-KEM seed d || z)');
 
   const afterM1 = mustOpen(fresh, sender, m1, traces.m1);
@@ -579,69 +636,177 @@ function checkGolden(golden, traces) {
   mustOpen(reversed, sender, m1, new Map());
   pass('out of order: message 2 sets the session up, message 1 opens from a kept key');
 
-  checkTampered(fresh, afterM1, sender, m1, m2);
-  checkLayers(afterM1, sender, m2, traces);
+  const afterM3 = mustOpen(afterM2, sender, m3, traces.m3);
+  pass(`${m3.name}: no header, the chain held at iteration 1, signature, body opens to "${m3.plaintext}"`);
+  mustRefuse(afterM3, sender, m3, `${m3.name} replayed`, ['ErrReplay']);
+  mustRefuse(afterM1, sender, m3, `${m3.name} before the distribution of message 2`, ['ErrNoSession']);
+
+  const afterReply = checkReply(afterM3, golden.main, traces.reply);
+  const afterM4 = mustOpen(afterReply, sender, m4, traces.m4);
+  pass(`${m4.name}: plain header, Alice's new ratchet key, DH step with ratchetKey, ` +
+    `body opens to "${m4.plaintext}"`);
+  mustRefuse(afterM4, sender, m4, `${m4.name} replayed`, ['ErrReplay']);
+  mustRefuse(afterM4, sender, m1, `${m1.name} after ${m4.name} (its ratchet key is in Prev)`, ['ErrReplay']);
+
+  checkTampered(sender, [[m1, fresh], [m2, afterM1], [m3, afterM2], [m4, afterReply]]);
+  checkPQXDHFields(fresh, sender, m1);
+  checkLayers(traces, m1, m2);
+  checkLastResort(golden.scenarios.find((s) => s.name === 'last-resort'), traces.lr1);
+  checkSignatureCases(golden.signatureCases);
 }
 
-function tamperCases(msg, prekey) {
-  const rhAt = prekey ? 2 + TAG_LEN + PQXDH_HEADER_LEN : 2 + TAG_LEN;
-  const h = msg.header.length;
-  const b = msg.body.length;
-  const cases = [
-    ['header session tag', { header: flip(msg.header, 2) }],
-    ['header PQXDH EK', { header: flip(msg.header, 2 + TAG_LEN + 13) }],
-    ['header PQXDH CT', { header: flip(msg.header, 2 + TAG_LEN + 45 + 500) }],
-    ['header ratchet key', { header: flip(msg.header, rhAt) }],
-    ['header ratchet N', { header: flip(msg.header, rhAt + 38) }],
-    ['header ratchet ciphertext', { header: flip(msg.header, rhAt + 40) }],
-    ['header tag (last byte)', { header: flip(msg.header, h - 1) }],
-    ['body nonce', { body: flip(msg.body, msg.body[1] === MODE.group ? 10 : 2) }],
-    ['body ciphertext', { body: flip(msg.body, b - 100) }],
-    ['body last byte', { body: flip(msg.body, b - 1) }],
-    ['context session id', { sessionId: flipString(msg.sessionId, 3) }],
+// checkReply reads Bob's answer with his own sending chain (section 4, Sending): the one the DH
+// step of message 1 made with receiver.ratchetKey. A device does not open what it sent; this
+// shows the recorded key is the one Bob drew, and checks the sending half of that step.
+function checkReply(state, scenario, trace) {
+  const { reply, sender: alice } = scenario;
+  const st = structuredClone(state);
+  const s = st.sessions[alice.device][0];
+  const h = parseHeader(reply.header);
+  if (reply.senderDevice !== st.self.device) throw new CheckError('reply: not sent by the receiver');
+  if (h.type !== HEADER.message || !equal(h.tag, s.th.subarray(0, TAG_LEN))) {
+    throw new CheckError('reply: want a plain header (0x01) with the session tag');
+  }
+  if (!equal(h.rh, concatBytes(x25519.getPublicKey(s.dhsPriv), u32(s.pn), u32(s.ns)))) {
+    throw new CheckError('reply: the ratchet header is not pub(DHs) || u32(PN) || u32(Ns)');
+  }
+  trace.set('RK', s.rk).set('CKs', s.cks);
+  let mk;
+  [s.cks, mk] = kdfCK(s.cks);
+  s.ns++;
+  const [key, nonce] = expand(mk);
+  const ad = associatedData(reply, MODE.pairwise);
+  trace.set('mk', mk).set('key', key).set('nonce', nonce).set('ad', ad);
+
+  const AD = concatBytes(s.th, ad, sha256(reply.body), h.prefix, h.rh);
+  const plain = aeadOpen(chacha20poly1305, key, nonce, h.ct, AD, 'reply header');
+  if (plain.length !== 33 || plain[0] !== KIND.contentKey) throw new CheckError('reply: header payload');
+  trace.set('K', plain.slice(1));
+  const inner = aeadOpen(xchacha20poly1305, plain.slice(1), reply.body.subarray(2, 26),
+    reply.body.subarray(26), ad, 'reply body');
+  const got = new TextDecoder('utf-8', { fatal: true }).decode(unpadInner(inner));
+  if (got !== reply.plaintext) throw new CheckError(`reply: reads ${JSON.stringify(got)}`);
+  pass(`${reply.name}: Bob's answer decrypts under his first sending chain (ratchetKey, PN 0, N 0): ` +
+    `"${got}"`);
+  return st;
+}
+
+function checkLastResort(sc, trace) {
+  const { sender } = sc;
+  const [m] = sc.messages;
+  const fresh = receiverState(sc.receiver);
+  if (fresh.prekeys.oneTime.length + fresh.prekeys.kemOneTime.length !== 0) {
+    throw new CheckError('last-resort: the receiver has one-time prekeys');
+  }
+  const p = parseHeader(m.header).pqxdh;
+  if (p.kemType !== KEY.lastKEM || p.opkId !== 0) {
+    throw new CheckError('last-resort: want KEM type 0x05, OPK id 0');
+  }
+
+  const after = mustOpen(fresh, sender, m, trace);
+  if (trace.has('DH4')) throw new CheckError('last-resort: DH4 computed');
+  pass(`${sc.name}/${m.name}: PQXDH without DH4, KEM prekey ${p.kemId} of type 0x05, ` +
+    `body opens to "${m.plaintext}"`);
+  if (after.prekeys.signed.length !== 1 || after.prekeys.kemLast.length !== 1) {
+    throw new CheckError('last-resort: the signed or last-resort prekey was deleted');
+  }
+  pass(`${sc.name}: the signed and last-resort prekeys stay after use`);
+  mustRefuse(after, sender, m, `${sc.name}/${m.name} replayed while the session is kept`, ['ErrReplay']);
+  mustOpen(fresh, sender, m, new Map());
+  pass(`${sc.name}/${m.name} opens again on a device without the session (section 11's known limit)`);
+
+  checkTampered(sender, [[m, fresh]]);
+  checkPQXDHFields(fresh, sender, m);
+}
+
+function tamperCases(msg) {
+  const cases = [];
+  const h = msg.header;
+  if (h) {
+    const prekey = h[1] === HEADER.prekey;
+    const rhAt = 2 + TAG_LEN + (prekey ? PQXDH_HEADER_LEN : 0);
+    cases.push(['header session tag', { header: flip(h, 2) }]);
+    if (prekey) {
+      cases.push(['header PQXDH EK', { header: flip(h, 2 + TAG_LEN + 13) }],
+        ['header PQXDH CT', { header: flip(h, 2 + TAG_LEN + 45 + 500) }]);
+    }
+    cases.push(['header ratchet key', { header: flip(h, rhAt) }],
+      ['header ratchet N', { header: flip(h, rhAt + 38) }],
+      ['header ratchet ciphertext', { header: flip(h, rhAt + 40) }],
+      ['header tag (last byte)', { header: flip(h, h.length - 1) }]);
+  }
+  const b = msg.body;
+  const group = b[1] === MODE.group;
+  cases.push(['body nonce', { body: flip(b, group ? 10 : 2) }],
+    ['body ciphertext', { body: flip(b, b.length - 100) }],
+    ['body last byte', { body: flip(b, b.length - 1) }]);
+  if (group) {
+    cases.push(['body chain id', { body: flip(b, 5) }], ['body chain iteration', { body: flip(b, 9) }]);
+  }
+  cases.push(['context session id', { sessionId: flipString(msg.sessionId, 3) }],
     ['context sender user', { senderUser: flipString(msg.senderUser, 0) }],
-    ['context client message id', { clientMsgId: flipString(msg.clientMsgId, 7) }],
-  ];
-  if (msg.body[1] === MODE.group) cases.push(['body chain iteration', { body: flip(msg.body, 9) }]);
+    ['context client message id', { clientMsgId: flipString(msg.clientMsgId, 7) }]);
   return cases;
 }
 
-function checkTampered(fresh, afterM1, sender, m1, m2) {
-  // Message 2 is tampered on the state after a genuine message 1. A changed sender user is
-  // given with a sender renamed to match, else the context check refuses it before any AEAD.
-  const variants = [[m1, fresh], [m2, afterM1]];
+// checkTampered flips one bit of each message on the state it opens from. A changed sender user
+// is given with a sender renamed to match, else the context check refuses it before any AEAD.
+function checkTampered(sender, variants) {
+  const codes = ['ErrDecrypt', 'ErrSignature', 'ErrUnknownPreKey', 'ErrMalformed', 'ErrNoSession'];
   for (const [msg, state] of variants) {
-    for (const [what, change] of tamperCases(msg, true)) {
+    for (const [what, change] of tamperCases(msg)) {
       const t = { ...msg, ...change };
       const s = change.senderUser ? { ...sender, user: t.senderUser } : sender;
-      const codes = ['ErrDecrypt', 'ErrSignature', 'ErrUnknownPreKey', 'ErrMalformed'];
       mustRefuse(state, s, t, `${msg.name} with one bit flipped in ${what}`, codes);
     }
   }
 }
 
+// checkPQXDHFields changes one field of a prekey header, expecting the error section 3 names.
+function checkPQXDHFields(fresh, sender, msg) {
+  const at = 2 + TAG_LEN;
+  const change = (fn) => {
+    const h = msg.header.slice();
+    fn(h);
+    return { ...msg, header: h };
+  };
+  const p = parsePQXDHHeader(msg.header.subarray(at));
+  const other = p.kemType === KEY.oneTimeKEM ? KEY.lastKEM : KEY.oneTimeKEM;
+  const cases = [
+    [`KEM type 0x0${p.kemType} read as 0x0${other}`, (h) => { h[at + 4] = other; }, 'ErrUnknownPreKey'],
+    ['unknown KEM type 0x07', (h) => { h[at + 4] = 0x07; }, 'ErrMalformed'],
+    ['signed prekey id 9', (h) => { h.set(u32(9), at); }, 'ErrUnknownPreKey'],
+    ['low-order EK (all zero)', (h) => { h.fill(0, at + 13, at + 45); }, 'ErrInvalidKey'],
+    p.opkId !== 0
+      ? ['one-time prekey id 0 (no DH4)', (h) => { h.set(u32(0), at + 9); }, 'ErrDecrypt']
+      : ['one-time prekey id 3, not held', (h) => { h.set(u32(3), at + 9); }, 'ErrUnknownPreKey'],
+  ];
+  for (const [what, fn, code] of cases) {
+    mustRefuse(fresh, sender, change(fn), `${msg.name} with ${what}`, [code]);
+  }
+}
+
 // checkLayers shows that each check opening relies on refuses on its own, beyond the header
 // AEAD that binds the whole body: the body AEADs, the group signature, key commitment, padding.
-function checkLayers(afterM1, sender, m2, traces) {
+function checkLayers(traces, m1, m2) {
   const b = m2.body;
   const ad = associatedData(m2, MODE.group);
   const signed = (body) => concatBytes(utf8ToBytes(LABEL.groupSignature), ad, body.subarray(0, -64));
   const sigOf = (body) => body.subarray(body.length - 64);
   const signing = traces.m2.get('signing');
 
-  if (!verifyStrict(sigOf(b), signed(b), signing)) throw new CheckError('genuine signature refused');
+  if (!verifyEd25519(sigOf(b), signed(b), signing)) throw new CheckError('genuine signature refused');
   for (const at of [0, 5, 20, 200, b.length - 70, b.length - 1]) {
     const t = flip(b, at);
-    if (verifyStrict(sigOf(t), signed(t), signing)) throw new CheckError(`signature accepts flip at ${at}`);
+    if (verifyEd25519(sigOf(t), signed(t), signing)) throw new CheckError(`signature accepts flip at ${at}`);
   }
-  pass('group signature (Ed25519, zip215:false) refuses a flipped bit anywhere in the body');
+  pass('group signature (Ed25519-Verify, section 1) refuses a flipped bit anywhere in the body');
 
-  const s = BigInt(`0x${bytesToHex(sigOf(b).slice(32).reverse())}`);
-  const L = 2n ** 252n + 27742317777372353535851937790883648493n;
-  const sPlusL = hexToBytes((s + L).toString(16).padStart(64, '0')).reverse();
+  const s = leNumber(sigOf(b).slice(32));
+  const sPlusL = hexToBytes((s + ED_L).toString(16).padStart(64, '0')).reverse();
   const malleated = concatBytes(sigOf(b).slice(0, 32), sPlusL);
-  if (verifyStrict(malleated, signed(b), signing)) throw new CheckError('strict verify accepts S + L');
-  pass('strict verification refuses the malleated signature (R, S + L)');
+  if (verifyEd25519(malleated, signed(b), signing)) throw new CheckError('verify accepts S + L');
+  pass('Ed25519 verification refuses the malleated signature (R, S + L)');
 
   const k0 = traces.m2.get('K_0');
   const bodyAD = concatBytes(ad, b.subarray(2, 10));
@@ -655,9 +820,10 @@ function checkLayers(afterM1, sender, m2, traces) {
 
   const k = traces.m1.get('K');
   const nonce = new Uint8Array(24).fill(7);
-  const seal = (inner) => xchacha20poly1305(k, nonce, ad).encrypt(inner);
+  const adM1 = associatedData(m1, MODE.pairwise);
+  const seal = (inner) => xchacha20poly1305(k, nonce, adM1).encrypt(inner);
   const good = concatBytes(new Uint8Array(32), utf8ToBytes('hi'), u8(0x80), new Uint8Array(253));
-  const openInner = (inner) => unpadInner(aeadOpen(xchacha20poly1305, k, nonce, seal(inner), ad, 'x'));
+  const openInner = (inner) => unpadInner(aeadOpen(xchacha20poly1305, k, nonce, seal(inner), adM1, 'x'));
   if (new TextDecoder().decode(openInner(good)) !== 'hi') throw new CheckError('self-sealed inner');
   expectCode(() => openInner(flip(good, 31)), 'ErrDecrypt',
     'key commitment: an inner whose 32 leading bytes are not zero is refused');
@@ -666,6 +832,27 @@ function checkLayers(afterM1, sender, m2, traces) {
   expectCode(() => openInner(flip(good, 34)), 'ErrMalformed',
     'padding: an inner without the 0x80 marker is refused');
   checkPaddingExamples();
+}
+
+// checkSignatureCases compares verifyEd25519, written from section 1, with crypto/ed25519's
+// verdicts the Go test recorded, on the cases where libraries differ; it shows @noble/curves'
+// strict mode differing in both directions, as section 1 says libraries do.
+function checkSignatureCases(cases) {
+  const differ = new Set();
+  for (const c of cases) {
+    const got = verifyEd25519(c.sig, c.msg, c.pub);
+    if (got !== c.valid) {
+      throw new CheckError(`Ed25519 case "${c.name}": section 1's rule says ${got}, ` +
+        `crypto/ed25519 ${c.valid}`);
+    }
+    const strict = nobleVerify(c.sig, c.msg, c.pub, false);
+    if (strict !== got) differ.add(strict);
+    const note = strict === got ? '' : ` (@noble/curves zip215:false: ${strict ? 'valid' : 'refused'})`;
+    pass(`Ed25519 ${c.name}: ${got ? 'valid' : 'refused'}, as crypto/ed25519${note}`);
+  }
+  if (differ.size !== 2) {
+    throw new CheckError('signatureCases: want cases where noble strict differs both ways');
+  }
 }
 
 function expectCode(fn, code, line) {
@@ -687,51 +874,71 @@ function checkPaddingExamples() {
   pass('padding: section 5 examples (0, 255, 256, 1000, 5000, 1 MiB)');
 }
 
-// ---------------------------------------------------------------- the worked example
+// ---------------------------------------------------------------- the worked examples
 
-// docValues reads "name = hex" lines (and a few other shapes) of section 12's two messages.
+// The paragraphs of section 12 that quote values, by the bold words that open them, and the
+// values this opener computes that each must quote.
+const DOC_PARTS = [
+  ['m1', '**Message 1,', ['DH1', 'DH2', 'DH3', 'DH4', 'SS', 'transcript length', 'TH', 'SK', 'RK', 'CKr',
+    'mk', 'key', 'nonce', 'ad', 'AD length', 'K']],
+  ['m2', '**Message 2,', ['mk', 'key', 'nonce', 'ad', 'chain id', 'CK_0', 'signing', 'MK_0', 'K_0']],
+  ['m3', '**Message 3,', ['MK_1', 'K_1']],
+  ['reply', "**Bob's answer,", ['RK', 'CKs', 'mk', 'key', 'nonce', 'ad', 'K']],
+  ['m4', '**Message 4,', ['RK', 'CKr', 'mk', 'key', 'nonce', 'ad', 'AD length', 'K']],
+  ['lr1', '**Scenario `last-resort`', ['DH1', 'DH2', 'DH3', 'SS', 'transcript length', 'TH', 'SK', 'RK',
+    'CKr', 'mk', 'key', 'nonce', 'ad', 'AD length', 'K']],
+];
+
+// docValues reads "name = hex" lines (and a few other shapes) of each part of section 12.
 function docValues(path) {
   const text = readFileSync(path, 'utf8');
   const s12 = text.slice(text.indexOf('## 12. Test vectors'));
-  const m2At = s12.indexOf('**Message 2');
   const end = s12.indexOf('### Vectors of the primitives');
-  const parts = { m1: s12.slice(0, m2At), m2: s12.slice(m2At, end) };
-  const out = { m1: new Map(), m2: new Map() };
-  for (const [m, part] of Object.entries(parts)) {
-    for (const line of part.split('\n')) {
-      let g = line.match(/^\s*(DH\d|SS|TH|SK|RK|CKr|mk|key|nonce|ad|MK_0|K_0)\b.*?=\s*([0-9a-f]{16,})\b/);
-      if (g) out[m].set(g[1], g[2]);
-      g = line.match(/\bK = ([0-9a-f]{64})\b/);
-      if (g) out[m].set('K', g[1]);
-      g = line.match(/^\s*(chain id|CK_0|signing)\s+([0-9a-f]{8,})\b/);
-      if (g) out[m].set(g[1], g[2]);
-      g = line.match(/^transcript: (\d+) bytes/);
-      if (g) out[m].set('transcript length', Number(g[1]));
-      g = line.match(/^AD .*\((\d+) bytes\)/);
-      if (g) out[m].set('AD length', Number(g[1]));
-    }
+  const starts = DOC_PARTS.map(([key, marker]) => {
+    const at = s12.indexOf(marker);
+    if (at < 0 || at > end) throw new CheckError(`docs: section 12 has no paragraph "${marker}"`);
+    return [key, at];
+  }).sort((a, b) => a[1] - b[1]);
+  const out = {};
+  starts.forEach(([key, at], i) => {
+    const next = s12.indexOf('\n**', at + 2);
+    const stop = i + 1 < starts.length ? starts[i + 1][1] : (next > 0 && next < end ? next : end);
+    out[key] = partValues(s12.slice(at, stop));
+  });
+  return out;
+}
+
+function partValues(part) {
+  const out = new Map();
+  for (const line of part.split('\n')) {
+    const names = /^\s*(DH\d|SS|TH|SK|RK|CKr|CKs|mk|key|nonce|ad|MK_\d+|K_\d+)\b.*?=\s*([0-9a-f]{16,})\b/;
+    let g = line.match(names);
+    if (g) out.set(g[1], g[2]);
+    g = line.match(/\bK = ([0-9a-f]{64})\b/);
+    if (g) out.set('K', g[1]);
+    g = line.match(/^\s*(chain id|CK_0|signing)\s+([0-9a-f]{8,})\b/);
+    if (g) out.set(g[1], g[2]);
+    g = line.match(/^transcript: (\d+) bytes/);
+    if (g) out.set('transcript length', Number(g[1]));
+    g = line.match(/^AD .*\((\d+) bytes\)/);
+    if (g) out.set('AD length', Number(g[1]));
   }
   return out;
 }
 
 function checkDocExample(path, traces) {
   const doc = docValues(path);
-  const want = {
-    m1: ['DH1', 'DH2', 'DH3', 'DH4', 'SS', 'transcript length', 'TH', 'SK', 'RK', 'CKr', 'mk', 'key',
-      'nonce', 'ad', 'AD length', 'K'],
-    m2: ['mk', 'key', 'nonce', 'ad', 'chain id', 'CK_0', 'signing', 'MK_0', 'K_0'],
-  };
-  for (const [m, names] of Object.entries(want)) {
+  for (const [key, marker, names] of DOC_PARTS) {
+    const where = `docs: section 12, ${marker.replaceAll('*', '').replace(/,$/, '')}`;
     for (const name of names) {
-      if (!doc[m].has(name)) throw new CheckError(`docs: section 12, message ${m[1]}: no value for ${name}`);
-      const got = traces[m].get(name);
+      if (!doc[key].has(name)) throw new CheckError(`${where}: no value for ${name}`);
+      const got = traces[key].get(name);
       const mine = typeof got === 'number' ? got : bytesToHex(got);
-      if (mine !== doc[m].get(name)) {
-        throw new CheckError(`docs: section 12, message ${m[1]}: ${name} is ${doc[m].get(name)}, ` +
-          `this opener computes ${mine}`);
+      if (mine !== doc[key].get(name)) {
+        throw new CheckError(`${where}: ${name} is ${doc[key].get(name)}, this opener computes ${mine}`);
       }
     }
-    pass(`docs/e2ee.md section 12, message ${m[1]}: ${names.length} worked-example values match`);
+    pass(`${where}: ${names.length} worked-example values match`);
   }
 }
 
@@ -742,9 +949,10 @@ function main() {
     process.exit(2);
   }
   const start = performance.now();
-  const traces = { m1: new Map(), m2: new Map() };
+  const traces = Object.fromEntries(DOC_PARTS.map(([key]) => [key, new Map()]));
   try {
     checkGolden(loadGolden(goldenPath), traces);
+    if (process.env.CROSSCHECK_TRACE) printTraces(traces);
     if (docPath) checkDocExample(docPath, traces);
   } catch (e) {
     const known = e instanceof OpenError || e instanceof CheckError;
@@ -754,6 +962,15 @@ function main() {
   const ms = Math.round(performance.now() - start);
   console.log(`e2ee cross-check done in ${ms} ms`);
   console.log(`crosscheck: ${checks} passed, 0 failed`);
+}
+
+// printTraces shows every value computed (CROSSCHECK_TRACE=1), to write section 12 from.
+function printTraces(traces) {
+  for (const [key, trace] of Object.entries(traces)) {
+    for (const [name, v] of trace) {
+      console.log(`${key} ${name} = ${typeof v === 'number' ? v : bytesToHex(v)}`);
+    }
+  }
 }
 
 main();
