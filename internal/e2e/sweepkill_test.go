@@ -48,7 +48,8 @@ func TestSweepSurvivesKill(t *testing.T) {
 		}
 	}
 
-	out, err := exec.Command(bin, "retention", "run", "--config", cfg, "--data", dir).CombinedOutput()
+	// No progress lines: under load the sweep may outlast the default second.
+	out, err := exec.Command(bin, "retention", "run", "--progress", "1h", "--config", cfg, "--data", dir).CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(out), "deleted:") {
 		t.Fatalf("last sweep: %v\n%s", err, out)
 	}
