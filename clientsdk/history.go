@@ -107,10 +107,12 @@ func (c *Client) open(ctx context.Context, wm wire.Message) (Message, error) {
 		ClientMsgID:  wm.ClientMsgID,
 	}
 	key := archiveKey(wm.SessionID, wm.SenderDevice, wm.ClientMsgID)
-	if pt, err := c.cfg.KeyStore.GetArchive(ctx, key); err == nil {
-		m.Plaintext = pt
+	pt, archived, err := c.fromArchive(ctx, wm)
+	switch {
+	case archived:
+		m.Plaintext, m.Err = pt, err
 		return m, nil
-	} else if !errors.Is(err, ErrNotStored) {
+	case err != nil:
 		return Message{}, err
 	}
 	if wm.SenderDevice == c.id.DeviceID() || (len(wm.Header) == 0 && isV0(wm.Body)) {
@@ -141,7 +143,8 @@ func (c *Client) open(ctx context.Context, wm wire.Message) (Message, error) {
 			return err
 		}
 		m.Plaintext = pt
-		return c.cfg.KeyStore.PutArchive(ctx, key, pt)
+		return c.putArchive(ctx, key, archiveEntry{SenderUser: wm.SenderUser, BodyHash: bodyHash(wm.Body),
+			Seq: wm.Seq, Plaintext: pt})
 	})
 	switch {
 	case openErr != nil && len(wm.Header) == 0 && errors.Is(openErr, e2ee.ErrNoSession):

@@ -77,7 +77,8 @@ func (c *Client) Seal(ctx context.Context, sessionID string, plaintext []byte) (
 		} else if err != nil {
 			return fmt.Errorf("clientsdk: seal: %w", err)
 		}
-		return c.cfg.KeyStore.PutArchive(ctx, archiveKey(sessionID, c.id.DeviceID(), msgID), plaintext)
+		return c.putArchive(ctx, archiveKey(sessionID, c.id.DeviceID(), msgID),
+			archiveEntry{SenderUser: d.User(), BodyHash: bodyHash(sealed.Body), Plaintext: plaintext})
 	})
 	if err != nil {
 		return nil, err
@@ -91,11 +92,6 @@ func (c *Client) Seal(ctx context.Context, sessionID string, plaintext []byte) (
 			Body:         sealed.Body,
 		},
 	}, nil
-}
-
-// archiveKey names a message in the device's archive.
-func archiveKey(sessionID, senderDevice, clientMsgID string) string {
-	return sessionID + "/" + senderDevice + "/" + clientMsgID
 }
 
 // Deliver posts a sealed message and returns the hub's acknowledgement: its
