@@ -19,6 +19,12 @@ import (
 type Outgoing struct {
 	SessionID string
 	Request   wire.SendRequest
+	// Skipped names the members ("user") and devices ("user/device") the
+	// message was not sealed for, with why: a user with no verifiable
+	// signed device list, a device with no prekeys at the hub or with a
+	// bundle that does not verify. One member's broken keys do not
+	// silence a session; the application may show who was left out.
+	Skipped []string
 }
 
 // Send seals plaintext for every device of every member of the session
@@ -51,7 +57,7 @@ func (c *Client) Seal(ctx context.Context, sessionID string, plaintext []byte) (
 	if err != nil {
 		return nil, err
 	}
-	to, err := c.recipients(ctx, users)
+	to, skipped, err := c.recipients(ctx, users)
 	if err != nil {
 		return nil, err
 	}
@@ -62,10 +68,11 @@ func (c *Client) Seal(ctx context.Context, sessionID string, plaintext []byte) (
 
 	var sealed e2ee.Sealed
 	err = c.withDevice(ctx, func(d *e2ee.Device) error {
-		rs, err := c.withBundles(ctx, d, to)
+		rs, left, err := c.withBundles(ctx, d, to)
 		if err != nil {
 			return err
 		}
+		skipped = append(skipped, left...)
 		ec := e2ee.Context{SessionID: sessionID, SenderUser: d.User(), SenderDevice: c.id.DeviceID(),
 			ClientMsgID: msgID}
 		seal := d.Seal
@@ -91,6 +98,7 @@ func (c *Client) Seal(ctx context.Context, sessionID string, plaintext []byte) (
 			Recipients:   sealed.Headers,
 			Body:         sealed.Body,
 		},
+		Skipped: skipped,
 	}, nil
 }
 
@@ -107,6 +115,16 @@ func (c *Client) Deliver(ctx context.Context, out *Outgoing) (wire.SendResponse,
 		body:   out.Request,
 		out:    &ack,
 	}, untilAcked)
+	if isFinal(err) && !errors.Is(err, ErrConflict) {
+		// Refused for good: any sender key hand-off it carried reached no
+		// one, so the next group message starts a chain for everyone.
+		if ferr := c.withDevice(ctx, func(d *e2ee.Device) error {
+			d.ForgetSendingChain(out.SessionID)
+			return nil
+		}); ferr != nil {
+			return wire.SendResponse{}, errors.Join(err, ferr)
+		}
+	}
 	if err != nil {
 		return wire.SendResponse{}, err
 	}
@@ -122,18 +140,25 @@ type recipient struct {
 	pub  e2ee.PublicDevice
 }
 
-// recipients returns the trusted devices of the users, this device aside.
-func (c *Client) recipients(ctx context.Context, users []string) ([]recipient, error) {
+// recipients returns the trusted devices of the users, this device aside,
+// and the users left out because their device list cannot be verified. A
+// changed key fails the whole call: it needs the user's attention.
+func (c *Client) recipients(ctx context.Context, users []string) ([]recipient, []string, error) {
 	var out []recipient
+	var skipped []string
 	seen := map[string]bool{c.id.DeviceID(): true}
 	for _, u := range users {
 		devs, err := c.userDevices(ctx, u, false)
+		if errors.Is(err, ErrNoDeviceList) || errors.Is(err, ErrProtocol) {
+			skipped = append(skipped, fmt.Sprintf("%s: %v", u, err))
+			continue
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, d := range devs {
 			if d.changed {
-				return nil, fmt.Errorf("%w: device %s of %s", ErrKeyChanged, d.pub.ID, u)
+				return nil, nil, fmt.Errorf("%w: device %s of %s", ErrKeyChanged, d.pub.ID, u)
 			}
 			if !seen[d.pub.ID] {
 				seen[d.pub.ID] = true
@@ -141,13 +166,14 @@ func (c *Client) recipients(ctx context.Context, users []string) ([]recipient, e
 			}
 		}
 	}
-	return out, nil
+	return out, skipped, nil
 }
 
 // withBundles returns the recipients for d to seal to, with a bundle for
-// each device d has no session with, claimed from the hub. Devices the hub
-// has no prekeys for are left out.
-func (c *Client) withBundles(ctx context.Context, d *e2ee.Device, to []recipient) ([]e2ee.Recipient, error) {
+// each device d has no session with, claimed from the hub, and the devices
+// left out: those the hub has no prekeys for, or whose bundle does not
+// verify.
+func (c *Client) withBundles(ctx context.Context, d *e2ee.Device, to []recipient) ([]e2ee.Recipient, []string, error) {
 	need := map[string][]string{}
 	for _, r := range to {
 		if d.NeedsBundle(r.pub.ID) {
@@ -158,19 +184,25 @@ func (c *Client) withBundles(ctx context.Context, d *e2ee.Device, to []recipient
 	for user, devs := range need {
 		list, err := c.claimBundles(ctx, bounded, user, devs...)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, b := range list.Bundles {
 			bundles[b.Device] = fromWireBundle(b)
 		}
 	}
 	out := make([]e2ee.Recipient, 0, len(to))
+	var skipped []string
 	for _, r := range to {
 		b := bundles[r.pub.ID]
-		if d.NeedsBundle(r.pub.ID) && b == nil {
-			continue // no prekeys at the hub: it cannot be reached yet
+		switch {
+		case d.NeedsBundle(r.pub.ID) && b == nil:
+			skipped = append(skipped, r.user+"/"+r.pub.ID+": no prekeys at the hub")
+			continue
+		case b != nil && b.Device.ID == r.pub.ID && e2ee.VerifyBundle(*b) != nil:
+			skipped = append(skipped, fmt.Sprintf("%s/%s: %v", r.user, r.pub.ID, e2ee.VerifyBundle(*b)))
+			continue
 		}
 		out = append(out, e2ee.Recipient{Device: r.pub, Bundle: b})
 	}
-	return out, nil
+	return out, skipped, nil
 }

@@ -65,7 +65,7 @@ func (c *Client) SealSignal(ctx context.Context, sessionID, callID, toUser, toDe
 	}
 	s := SealedSignal{SessionID: sessionID, CallID: callID, ID: id, FromDevice: c.id.DeviceID(), ToDevice: toDevice}
 	err = c.withDevice(ctx, func(d *e2ee.Device) error {
-		rs, err := c.withBundles(ctx, d, to)
+		rs, _, err := c.withBundles(ctx, d, to)
 		if err != nil {
 			return err
 		}

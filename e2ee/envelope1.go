@@ -141,6 +141,14 @@ func (d *Device) SealGroup(rand io.Reader, c Context, to []Recipient, plaintext 
 	return Sealed{Body: body, Headers: tx.headers}, nil
 }
 
+// ForgetSendingChain drops this device's sending chain for a group
+// session, so the next SealGroup starts a new one and hands it to every
+// recipient. Call it when the hub refused a group message for good: the
+// hand-off it carried never reached anyone.
+func (d *Device) ForgetSendingChain(sessionID string) {
+	delete(d.st.Own, sessionID)
+}
+
 // chainFor returns a copy of the sending chain for session, or a new one
 // when there is none, it is spent, or a holder is no longer among to.
 func (d *Device) chainFor(rand io.Reader, session string, to []Recipient) (*senderChain, error) {

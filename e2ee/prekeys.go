@@ -73,6 +73,14 @@ func (p PreKey) verify(signer []byte, typ byte) error {
 	return nil
 }
 
+// VerifyBundle checks every signature and key of b, as Seal does, so a
+// caller can leave out a device whose bundle is bad instead of failing the
+// whole message.
+func VerifyBundle(b Bundle) error {
+	_, err := verifyBundle(b)
+	return err
+}
+
 // parsedBundle is a verified bundle with its keys parsed.
 type parsedBundle struct {
 	b       Bundle

@@ -310,7 +310,14 @@ func (e *env) sendCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	return e.withClient(ctx, func(c *clientsdk.Client) error {
-		ack, err := c.Send(ctx, pos[0], []byte(pos[1]))
+		out, err := c.Seal(ctx, pos[0], []byte(pos[1]))
+		if err != nil {
+			return err
+		}
+		for _, s := range out.Skipped {
+			fmt.Fprintf(e.stderr, "bedsidectl: not sealed for %s\n", printable(s))
+		}
+		ack, err := c.Deliver(ctx, out)
 		if err == nil {
 			fmt.Fprintln(e.stdout, ack.Seq)
 		}
