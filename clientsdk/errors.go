@@ -41,6 +41,9 @@ var (
 	// ErrNoUserKey reports a device without its user's long-term key: the
 	// user's first device makes it; later ones import it (ImportUserKey).
 	ErrNoUserKey = errors.New("clientsdk: no user key on this device")
+	// ErrStateTooLarge reports a device state larger than a key store
+	// keeps; the change is not stored.
+	ErrStateTooLarge = errors.New("clientsdk: device state too large")
 	// ErrNoDeviceList reports a user who has published no signed device
 	// list, so no device of theirs can be trusted yet.
 	ErrNoDeviceList = errors.New("clientsdk: user has no signed device list")

@@ -67,6 +67,10 @@ func (s *fileKeyStore) UpdateDevice(ctx context.Context, fn func([]byte) ([]byte
 	if err != nil {
 		return err
 	}
+	if len(next) > maxStoredBytes {
+		// Never store what load would refuse: the device would be stuck.
+		return fmt.Errorf("%w: device state of %d bytes, at most %d", ErrStateTooLarge, len(next), maxStoredBytes)
+	}
 	return writeFileAtomic(s.dir, deviceFile, next, true)
 }
 

@@ -76,6 +76,7 @@ func (d *Device) openPairwise(rand io.Reader, c Context, sender PublicDevice, he
 		return nil, err
 	}
 	commit()
+	d.trimSkipped()
 	return pt, nil
 }
 
@@ -105,7 +106,38 @@ func (d *Device) openGroup(rand io.Reader, c Context, sender PublicDevice, heade
 	}
 	commitHeader()
 	d.putReceiver(key, next)
+	d.trimSkipped()
 	return pt, nil
+}
+
+// trimSkipped drops skipped keys of the whole device beyond
+// MaxSkippedKeysTotal, from the list whose oldest key is the oldest, then
+// the next such list. It runs after a commit, on the committed state.
+func (d *Device) trimSkipped() {
+	var lists []*[]skippedKey
+	total := 0
+	for _, p := range d.st.Peers {
+		for _, s := range p.Sessions {
+			lists, total = append(lists, &s.Skipped), total+len(s.Skipped)
+		}
+	}
+	for _, rs := range d.st.Recv {
+		for _, r := range rs {
+			lists, total = append(lists, &r.Skipped), total+len(r.Skipped)
+		}
+	}
+	for total > MaxSkippedKeysTotal {
+		oldest := -1 // the list whose first (oldest) key is the oldest
+		for i, l := range lists {
+			if len(*l) > 0 && (oldest < 0 || (*l)[0].At.Before((*lists[oldest])[0].At)) {
+				oldest = i
+			}
+		}
+		l := lists[oldest]
+		n := min(len(*l), total-MaxSkippedKeysTotal)
+		*l = slices.Delete(*l, 0, n)
+		total -= n
+	}
 }
 
 // groupReceiver returns the chain chainID of the sender, from the header's

@@ -31,6 +31,12 @@ const (
 	MaxSkippedKeys     = 2000
 	SkippedKeyLifetime = 30 * 24 * time.Hour
 
+	// MaxSkippedKeysTotal bounds the skipped keys a device keeps across
+	// all its sessions and sender chains; the oldest go first beyond it, so
+	// peers with many devices and sessions cannot grow a device's state
+	// without bound.
+	MaxSkippedKeysTotal = 5000
+
 	// maxPrevRatchetKeys is how many of the peer's past ratchet keys a
 	// session remembers, to tell a replay from garbage.
 	maxPrevRatchetKeys = 8
