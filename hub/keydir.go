@@ -277,9 +277,9 @@ func (h *Hub) putDeviceList(w http.ResponseWriter, r *http.Request, c caller) er
 	noteTarget(ctx, c.user)
 	prev, err := h.store.PutDeviceList(ctx, l)
 	switch {
-	case errors.Is(err, storage.ErrConflict) && l.Version <= prev.Version:
-		return errorf(http.StatusConflict, wire.CodeConflict, "version %d is not newer than %d",
-			l.Version, prev.Version)
+	case errors.Is(err, storage.ErrConflict) && l.Version != prev.Version+1:
+		return errorf(http.StatusConflict, wire.CodeConflict, "version %d is not the next after %d (want %d)",
+			l.Version, prev.Version, prev.Version+1)
 	case errors.Is(err, storage.ErrConflict):
 		return h.deviceListConflict(ctx, l)
 	case err != nil:

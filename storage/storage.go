@@ -193,7 +193,8 @@ type Store interface {
 	ClaimBundles(ctx context.Context, user string, devices []string) (Claim, error)
 	// PutDeviceList stores l as l.User's signed device list and returns the
 	// list it replaced (the zero value if none), also when it refuses l.
-	// l.Version must be above the stored list's (0 if none), and every
+	// l.Version must be the stored list's plus one (1 if none: a jump
+	// could reach the top and lock the list for good), and every
 	// entry must name a registered device of l.User with the keys that
 	// device holds; else ErrConflict. Devices must be non-empty with
 	// unique ids. UpdatedAt is set by the store when zero.

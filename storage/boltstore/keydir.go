@@ -325,8 +325,8 @@ func (s *Store) PutDeviceList(ctx context.Context, l storage.DeviceList) (storag
 		if prev, err = getDeviceList(tx, l.User); err != nil {
 			return err
 		}
-		if l.Version <= prev.Version {
-			return fmt.Errorf("version %d of %q's device list is not newer than %d: %w",
+		if l.Version != prev.Version+1 {
+			return fmt.Errorf("version %d of %q's device list is not the next after %d: %w",
 				l.Version, l.User, prev.Version, storage.ErrConflict)
 		}
 		for _, e := range l.Devices {

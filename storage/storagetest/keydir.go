@@ -332,11 +332,17 @@ var deviceListCases = []testCase{
 		_, err := s.GetDeviceList(t.Context(), "pat")
 		checkErr(t, "GetDeviceList of a user without one", err, storage.ErrNotFound)
 	}},
-	{"VersionMustGrow", func(t *testing.T, s storage.Store) {
+	{"VersionMustBeNext", func(t *testing.T, s storage.Store) {
 		withDevices(t, s)
-		_, err := s.PutDeviceList(t.Context(), deviceList("pat", 5, 1, "phone"))
-		noErr(t, "PutDeviceList", err)
-		for _, v := range []uint64{5, 4, 1} {
+		_, err := s.PutDeviceList(t.Context(), deviceList("pat", 2, 1, "phone"))
+		checkErr(t, "a first list at version 2", err, storage.ErrConflict)
+		for v := uint64(1); v <= 5; v++ {
+			_, err := s.PutDeviceList(t.Context(), deviceList("pat", v, 1, "phone"))
+			noErr(t, fmt.Sprint("PutDeviceList of version ", v), err)
+		}
+		// Not above, and not a jump: a holder of the user's token cannot
+		// push the version to the top and lock the list.
+		for _, v := range []uint64{5, 4, 1, 7, 1 << 63, ^uint64(0)} {
 			prev, err := s.PutDeviceList(t.Context(), deviceList("pat", v, 1, "phone", "tablet"))
 			checkErr(t, fmt.Sprint("PutDeviceList of version ", v), err, storage.ErrConflict)
 			if prev.Version != 5 {
@@ -344,7 +350,7 @@ var deviceListCases = []testCase{
 			}
 		}
 		prev, err := s.PutDeviceList(t.Context(), deviceList("pat", 6, 2, "tablet"))
-		noErr(t, "PutDeviceList of a newer version with another user key", err)
+		noErr(t, "PutDeviceList of the next version with another user key", err)
 		if d := cmp.Diff(deviceList("pat", 5, 1, "phone"), prev,
 			append(diffOpts, cmpopts.IgnoreFields(storage.DeviceList{}, "UpdatedAt"))...); d != "" {
 			t.Errorf("the list replaced (-want +got):\n%s", d)
