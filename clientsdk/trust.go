@@ -117,6 +117,9 @@ type SafetyNumber struct {
 	Number  string
 	QR      []byte
 	Changed bool
+
+	key     []byte // the other user's key the number was made from
+	version uint64 // the version of the list that key signed
 }
 
 // Safety returns the safety number of this user and user.
@@ -130,10 +133,11 @@ func (c *Client) Safety(ctx context.Context, user string) (SafetyNumber, error) 
 	if err != nil && !changed {
 		return SafetyNumber{}, err
 	}
-	key, err := c.currentUserKey(ctx, user)
+	sl, err := c.DeviceList(ctx, user)
 	if err != nil {
 		return SafetyNumber{}, err
 	}
+	key := sl.UserKey
 	num, err := e2ee.SafetyNumber(own.User(), own.Public(), user, key)
 	if err != nil {
 		return SafetyNumber{}, err
@@ -142,33 +146,25 @@ func (c *Client) Safety(ctx context.Context, user string) (SafetyNumber, error) 
 	if err != nil {
 		return SafetyNumber{}, err
 	}
-	return SafetyNumber{User: user, Number: num, QR: qr, Changed: changed}, nil
+	return SafetyNumber{User: user, Number: num, QR: qr, Changed: changed, key: key, version: sl.Version}, nil
 }
 
-// currentUserKey returns the user key the hub shows for user now.
-func (c *Client) currentUserKey(ctx context.Context, user string) ([]byte, error) {
-	sl, err := c.DeviceList(ctx, user)
-	if err != nil {
-		return nil, err
-	}
-	return sl.UserKey, nil
-}
-
-// AcceptUserKey trusts user's current user key in place of the pinned one.
-// Call it only after the user compared the new safety number out of band.
-// The list must still verify under the new key.
-func (c *Client) AcceptUserKey(ctx context.Context, user string) error {
-	key, err := c.currentUserKey(ctx, user)
-	if err != nil {
-		return err
+// AcceptUserKey trusts the user key that sn, from Safety, was made from, in
+// place of the pinned one: the key whose number the users compared, not
+// whatever the hub shows by the time the user taps accept. Lists older than
+// the one sn saw stay refused.
+func (c *Client) AcceptUserKey(ctx context.Context, sn SafetyNumber) error {
+	if len(sn.key) == 0 {
+		return fmt.Errorf("%w: a SafetyNumber from Safety is needed", ErrBadRequest)
 	}
 	c.mu.Lock()
-	c.users[user] = storedUserPin{Key: bytes.Clone(key)}
-	c.pinsUnsaved = true
-	delete(c.devices, user)
-	c.mu.Unlock()
-	if _, err := c.signedList(ctx, user); err != nil {
-		return err
+	floor := sn.version
+	if p, ok := c.users[sn.User]; ok && bytes.Equal(p.Key, sn.key) {
+		floor = max(floor, p.Version)
 	}
+	c.users[sn.User] = storedUserPin{Key: bytes.Clone(sn.key), Version: floor}
+	c.pinsUnsaved = true
+	delete(c.devices, sn.User)
+	c.mu.Unlock()
 	return c.savePins(ctx)
 }

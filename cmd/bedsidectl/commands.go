@@ -121,24 +121,32 @@ func (e *env) userKeyCmd(ctx context.Context, args []string) error {
 // payload, and the other user's trusted devices. A changed user key is
 // shown and fails the command until --accept.
 func (e *env) verifyCmd(ctx context.Context, args []string) error {
-	fs := e.flags("verify", "[--accept] USER")
+	fs := e.flags("verify", "[--accept [--expect DIGITS]] USER")
 	accept := fs.Bool("accept", false, "trust the user's new key, after comparing the new safety number")
+	expect := fs.String("expect", "", "with --accept: the `digits` compared; accept only if they are still shown")
 	pos, err := e.parse(fs, args, 1)
 	if err != nil {
 		return err
 	}
 	user := pos[0]
 	return e.withClient(ctx, func(c *clientsdk.Client) error {
-		if *accept {
-			if err := c.AcceptUserKey(ctx, user); err != nil {
-				return err
-			}
-		}
 		sn, err := c.Safety(ctx, user)
 		if err != nil {
 			return err
 		}
 		e.printSafety(sn)
+		if *expect != "" && strings.ReplaceAll(*expect, " ", "") != strings.ReplaceAll(sn.Number, " ", "") {
+			return fmt.Errorf("%w: the safety number shown now is not the one given with --expect; nothing accepted",
+				clientsdk.ErrKeyChanged)
+		}
+		if sn.Changed && *accept {
+			// The key accepted is the one whose number was just printed.
+			if err := c.AcceptUserKey(ctx, sn); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "accepted the new key of %s\n", printable(user))
+			sn.Changed = false
+		}
 		if sn.Changed {
 			return fmt.Errorf("%w: the user key of %s is not the one first seen: compare the safety number above "+
 				"with %s by a channel you trust, then run `bedsidectl verify --accept %s`",

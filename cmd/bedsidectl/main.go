@@ -12,8 +12,10 @@
 //	                                     --insecure allows http:// to a host that is not loopback;
 //	                                     a user's later devices need the user key of the first
 //	user-key export FILE                 write the user key (a secret, mode 0600) for a new device
-//	verify [--accept] USER               the safety number to compare with USER, its QR payload and
-//	                                     USER's devices; fails on a changed key until --accept
+//	verify [--accept [--expect DIGITS]] USER
+//	                                     the safety number to compare with USER, its QR payload and
+//	                                     USER's devices; fails on a changed key until --accept, which
+//	                                     trusts the key of the number it prints (or only if DIGITS)
 //	consent grant [--scope chat|video|reporting] [--policy-version V] [--policy-file F] [--for PATIENT]
 //	consent withdraw ID
 //	consent list

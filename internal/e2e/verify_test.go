@@ -68,7 +68,11 @@ func TestSafetyNumbersAndKeyChange(t *testing.T) {
 	if _, errOut, err := pat.run("send", sid, "are you still you?"); err == nil || !strings.Contains(errOut, "changed") {
 		t.Fatalf("send to a changed key: err %v, stderr %q", err, errOut)
 	}
-	pat.must("verify", "--accept", "dr.lee")
+	newNumber := strings.Join(strings.Fields(strings.SplitN(safetyLines(out), "qr ", 2)[0]), "")
+	if _, _, err := pat.run("verify", "--accept", "--expect", strings.Repeat("1", 60), "dr.lee"); err == nil {
+		t.Fatal("verify --accept took a key whose number differs from --expect")
+	}
+	pat.must("verify", "--accept", "--expect", newNumber, "dr.lee")
 	seq = pat.must("send", sid, "welcome back")
 	if h := fresh.must("history", sid); !strings.Contains(h, seq+" pat.kim welcome back") {
 		t.Fatalf("the new device's history:\n%s", h)
