@@ -252,23 +252,32 @@ func (c *Client) replenish(ctx context.Context) error {
 	}
 	var up wire.PutPreKeysRequest
 	err = c.withDevice(ctx, func(d *e2ee.Device) error {
-		if d.SignedPreKeysDue() || counts.SignedPreKeyID == 0 || counts.KEMPreKeyID == 0 {
-			spk, kem, err := d.RotateSignedPreKeys(c.cfg.Rand)
-			if err != nil {
-				return err
-			}
+		var spk, kem e2ee.PreKey
+		var err error
+		switch {
+		case d.SignedPreKeysDue():
+			spk, kem, err = d.RotateSignedPreKeys(c.cfg.Rand)
+		case counts.SignedPreKeyID == 0 || counts.KEMPreKeyID == 0:
+			// The hub lost them (or says so): the current ones again,
+			// not a new pair each time it asks.
+			spk, kem, err = d.CurrentSignedPreKeys()
+		}
+		if err != nil {
+			return err
+		}
+		if spk.ID != 0 {
 			up.SignedPreKey, up.KEMPreKey = wirePreKey(spk), wirePreKey(kem)
 		}
 		n := min(wire.PreKeyBatch, wire.MaxOneTimePreKeys-max(counts.OneTime, counts.KEMOneTime))
 		if counts.OneTime >= wire.PreKeyLowWater && counts.KEMOneTime >= wire.PreKeyLowWater || n <= 0 {
 			return nil
 		}
-		x, kem, err := d.NewOneTimePreKeys(c.cfg.Rand, n)
+		xs, kems, err := d.NewOneTimePreKeys(c.cfg.Rand, n)
 		if err != nil {
 			return err
 		}
-		for i := range x {
-			up.OneTime, up.KEMOneTime = append(up.OneTime, *wirePreKey(x[i])), append(up.KEMOneTime, *wirePreKey(kem[i]))
+		for i := range xs {
+			up.OneTime, up.KEMOneTime = append(up.OneTime, *wirePreKey(xs[i])), append(up.KEMOneTime, *wirePreKey(kems[i]))
 		}
 		return nil
 	})

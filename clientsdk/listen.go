@@ -76,6 +76,8 @@ type listener struct {
 	handle func(Event)
 	seq    sequencer
 	user   string // this client's user, from the hub's ready frame
+
+	lastTopUp time.Time // when topUp last uploaded prekeys
 }
 
 // fatalError marks a connection failure that reconnecting cannot mend.
@@ -384,10 +386,19 @@ func (l *listener) frame(ctx context.Context, f wire.Frame) error {
 	return err
 }
 
-// topUp uploads prekeys when the hub says the supply runs low. A failure
-// is reported, not fatal: the hub hands out bundles without one-time keys
-// meanwhile, and the next frame or connection tries again.
+// minTopUpInterval spaces top-ups, so a hub sending prekeys frames in a
+// loop cannot keep the device making ML-KEM keys.
+const minTopUpInterval = 30 * time.Second
+
+// topUp uploads prekeys when the hub says the supply runs low, at most once
+// per minTopUpInterval. A failure is reported, not fatal: the hub hands out
+// bundles without one-time keys meanwhile, and the next frame or connection
+// tries again.
 func (l *listener) topUp(ctx context.Context) {
+	if !l.lastTopUp.IsZero() && time.Since(l.lastTopUp) < minTopUpInterval {
+		return
+	}
+	l.lastTopUp = time.Now()
 	if err := l.c.replenish(ctx); err != nil {
 		l.handle(Event{Kind: EventError, Err: fmt.Errorf("clientsdk: uploading prekeys: %w", err)})
 	}

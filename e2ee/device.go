@@ -2,6 +2,8 @@ package e2ee
 
 import (
 	"bytes"
+	"crypto/ecdh"
+	"crypto/mlkem"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -241,6 +243,28 @@ func retire[K any](keys []K, now time.Time, replaced func(*K) *time.Time) []K {
 		}
 	}
 	return out
+}
+
+// CurrentSignedPreKeys returns the current signed prekeys, signed again,
+// for a key directory that lost them: uploading them again is what keeps
+// a directory that keeps saying "none" from making a device rotate, and
+// keep, a new pair each time. It fails with ErrNoSession before the first
+// rotation.
+func (d *Device) CurrentSignedPreKeys() (signed, kem PreKey, err error) {
+	p := d.st.PreKeys
+	if len(p.Signed) == 0 || len(p.LastKEM) == 0 {
+		return PreKey{}, PreKey{}, fmt.Errorf("%w: no signed prekeys yet", ErrNoSession)
+	}
+	x, err := ecdh.X25519().NewPrivateKey(p.Signed[0].Private)
+	if err != nil {
+		return PreKey{}, PreKey{}, fmt.Errorf("%w: signed prekey: %w", ErrMalformed, err)
+	}
+	dk, err := mlkem.NewDecapsulationKey768(p.LastKEM[0].Seed)
+	if err != nil {
+		return PreKey{}, PreKey{}, fmt.Errorf("%w: ML-KEM prekey: %w", ErrMalformed, err)
+	}
+	return d.id.signPreKey(keySignedX, p.Signed[0].ID, x.PublicKey().Bytes()),
+		d.id.signPreKey(keyLastKEM, p.LastKEM[0].ID, dk.EncapsulationKey().Bytes()), nil
 }
 
 // SignedPreKeysDue reports whether the signed prekeys are missing or older
