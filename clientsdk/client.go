@@ -246,8 +246,7 @@ func (c *Client) adoptStored(ctx context.Context) map[string]uint64 {
 		case !ok:
 			c.users[u] = p
 		case bytes.Equal(mine.Key, p.Key) && p.Version > mine.Version:
-			mine.Version = p.Version
-			c.users[u] = mine
+			c.users[u] = p
 		}
 	}
 	return st.cursors

@@ -179,7 +179,9 @@ func (c *Client) putList(ctx context.Context, k *e2ee.UserKey, list e2ee.DeviceL
 	if err != nil {
 		return err
 	}
-	c.pinUserKey(k.User(), k.Public(), list.Version)
+	if err := c.pinList(k.User(), k.Public(), list.Version, listHash(list)); err != nil {
+		return err
+	}
 	c.forgetDevices(k.User())
 	return c.savePins(ctx)
 }

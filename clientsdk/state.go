@@ -29,8 +29,9 @@ type storedState struct {
 // version of their signed device list seen since: an older list is a
 // replay. The map key is the user id.
 type storedUserPin struct {
-	Key     []byte `json:"key"`
-	Version uint64 `json:"version"`
+	Key      []byte `json:"key"`
+	Version  uint64 `json:"version"`
+	ListHash []byte `json:"listHash,omitempty"` // of the list seen at Version
 }
 
 // storedPin is the stored form of a pin; the map key is the device id.

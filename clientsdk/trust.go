@@ -3,8 +3,12 @@ package clientsdk
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/bedside/bedside/e2ee"
 	"github.com/bedside/bedside/hub/wire"
@@ -42,8 +46,26 @@ func (c *Client) signedList(ctx context.Context, user string) (e2ee.DeviceList, 
 	if err := e2ee.VerifyDeviceList(sl.UserKey, list, sl.Signature); err != nil {
 		return e2ee.DeviceList{}, fmt.Errorf("%w: device list of %s: %w", ErrProtocol, user, err)
 	}
-	c.pinUserKey(user, sl.UserKey, sl.Version)
+	if err := c.pinList(user, sl.UserKey, sl.Version, listHash(list)); err != nil {
+		return e2ee.DeviceList{}, err
+	}
 	return list, c.savePins(ctx)
+}
+
+// listHash identifies a device list's content, whatever order the hub
+// lists its devices in.
+func listHash(l e2ee.DeviceList) []byte {
+	devs := slices.SortedFunc(slices.Values(l.Devices), func(a, b e2ee.PublicDevice) int {
+		return strings.Compare(a.ID, b.ID)
+	})
+	h := sha256.New()
+	for _, d := range devs {
+		for _, f := range [][]byte{[]byte(d.ID), d.SigningKey, d.ExchangeKey} {
+			h.Write(binary.BigEndian.AppendUint16(nil, uint16(len(f))))
+			h.Write(f)
+		}
+	}
+	return h.Sum(nil)
 }
 
 func fromWireList(sl wire.SignedDeviceList) e2ee.DeviceList {
@@ -78,16 +100,24 @@ func (c *Client) checkUserKey(user string, key []byte, version uint64) error {
 	return nil
 }
 
-// pinUserKey pins key on first sight and records the newest list version.
-func (c *Client) pinUserKey(user string, key []byte, version uint64) {
+// pinList pins key on first sight and records the newest list version
+// with its content. Two different lists at one version mean the list was
+// forked: one of them is not the user's latest, and neither is trusted.
+func (c *Client) pinList(user string, key []byte, version uint64, hash []byte) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p, ok := c.users[user]
-	if ok && (!bytes.Equal(p.Key, key) || p.Version >= version) {
-		return
+	switch {
+	case ok && !bytes.Equal(p.Key, key), ok && p.Version > version:
+		return nil
+	case ok && p.Version == version && p.ListHash != nil && !bytes.Equal(p.ListHash, hash):
+		return fmt.Errorf("%w: two different device lists of %s at version %d", ErrProtocol, user, version)
+	case ok && p.Version == version && p.ListHash != nil:
+		return nil
 	}
-	c.users[user] = storedUserPin{Key: bytes.Clone(key), Version: version}
+	c.users[user] = storedUserPin{Key: bytes.Clone(key), Version: version, ListHash: hash}
 	c.pinsUnsaved = true
+	return nil
 }
 
 // trusted keeps the devices of devs that the verified list names with the
