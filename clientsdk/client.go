@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"maps"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,6 +36,7 @@ type Client struct {
 	pins         map[string]pin             // device id → keys first seen, kept in the KeyStore
 	pinsUnsaved  bool                       // a pin was added since the last save
 	users        map[string]storedUserPin   // user → long-term key first seen, newest list version
+	acked        map[string][]string        // session → members acknowledged, sorted
 	members      map[string]membersEntry    // session id → cached member users
 	cursors      map[string]uint64          // session → last seq delivered by Listen
 	listening    bool                       // a Listen runs
@@ -66,6 +68,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		devices: map[string]deviceListEntry{},
 		pins:    st.pins,
 		users:   st.users,
+		acked:   st.acked,
 		members: map[string]membersEntry{},
 		cursors: st.cursors,
 	}
@@ -159,7 +162,7 @@ func decodeIdentity(b []byte) (*e2ee.Identity, error) {
 // nothing is stored or the stored state belongs to another device.
 func loadState(ctx context.Context, ks KeyStore, device string) (clientState, error) {
 	empty := clientState{device: device, cursors: map[string]uint64{}, pins: map[string]pin{},
-		users: map[string]storedUserPin{}}
+		users: map[string]storedUserPin{}, acked: map[string][]string{}}
 	b, err := ks.LoadCursors(ctx)
 	if errors.Is(err, ErrNotStored) {
 		return empty, nil
@@ -201,7 +204,8 @@ func (c *Client) saveState(ctx context.Context) error {
 	for id, seq := range stored {
 		cursors[id] = max(cursors[id], seq)
 	}
-	b, err := encodeState(clientState{device: c.id.DeviceID(), cursors: cursors, pins: c.pins, users: c.users})
+	b, err := encodeState(clientState{device: c.id.DeviceID(), cursors: cursors, pins: c.pins, users: c.users,
+		acked: c.acked})
 	unsaved := c.pinsUnsaved
 	c.pinsUnsaved = false
 	c.mu.Unlock()
@@ -239,6 +243,13 @@ func (c *Client) adoptStored(ctx context.Context) map[string]uint64 {
 		if _, ok := c.pins[id]; !ok {
 			c.pins[id] = p
 		}
+	}
+	for sid, users := range st.acked {
+		// Acknowledgements made by another process count here too: a
+		// listener must not drop the member a command beside it accepted.
+		merged := append(slices.Clone(c.acked[sid]), users...)
+		slices.Sort(merged)
+		c.acked[sid] = slices.Compact(merged)
 	}
 	for u, p := range st.users {
 		mine, ok := c.users[u]

@@ -41,6 +41,9 @@ var (
 	// ErrNoUserKey reports a device without its user's long-term key: the
 	// user's first device makes it; later ones import it (ImportUserKey).
 	ErrNoUserKey = errors.New("clientsdk: no user key on this device")
+	// ErrNewMember reports a session member this client has not
+	// acknowledged: Seal refuses to include them until AcceptMembers.
+	ErrNewMember = errors.New("clientsdk: a member joined the session")
 	// ErrStateTooLarge reports a device state larger than a key store
 	// keeps; the change is not stored.
 	ErrStateTooLarge = errors.New("clientsdk: device state too large")

@@ -57,6 +57,9 @@ func (c *Client) Seal(ctx context.Context, sessionID string, plaintext []byte) (
 	if err != nil {
 		return nil, err
 	}
+	if err := c.checkMembers(ctx, sessionID, users); err != nil {
+		return nil, err
+	}
 	to, skipped, err := c.recipients(ctx, users)
 	if err != nil {
 		return nil, err

@@ -30,7 +30,16 @@ func (c *Client) CreateSession(ctx context.Context, members ...string) (wire.Ses
 		return wire.Session{}, err
 	}
 	c.rememberMembers(s)
+	c.ackMembers(s.ID, memberUsers(s)...)
 	return s, nil
+}
+
+func memberUsers(s wire.Session) []string {
+	users := make([]string, 0, len(s.Members))
+	for _, m := range s.Members {
+		users = append(users, m.User)
+	}
+	return users
 }
 
 // AddMember adds user to a session the caller is a member of. The new
@@ -48,7 +57,8 @@ func (c *Client) AddMember(ctx context.Context, sessionID, user string) (wire.Se
 		return wire.Session{}, err
 	}
 	c.rememberMembers(s)
-	return s, nil
+	c.ackMembers(sessionID, user)
+	return s, c.savePins(ctx)
 }
 
 // CloseSession makes a session read-only and archived: no one can send to it

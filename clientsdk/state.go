@@ -23,6 +23,7 @@ type storedState struct {
 	Cursors map[string]uint64        `json:"cursors"`
 	Pins    map[string]storedPin     `json:"pins,omitempty"`
 	Users   map[string]storedUserPin `json:"users,omitempty"`
+	Members map[string][]string      `json:"members,omitempty"` // session → acknowledged members
 }
 
 // storedUserPin is a user's long-term key as first seen, and the newest
@@ -54,6 +55,7 @@ type clientState struct {
 	cursors map[string]uint64
 	pins    map[string]pin
 	users   map[string]storedUserPin
+	acked   map[string][]string
 }
 
 func encodeState(st clientState) ([]byte, error) {
@@ -67,6 +69,7 @@ func encodeState(st clientState) ([]byte, error) {
 		Cursors: st.cursors,
 		Pins:    pins,
 		Users:   st.users,
+		Members: st.acked,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("clientsdk: encode state: %w", err)
@@ -90,7 +93,7 @@ func decodeState(b []byte) (clientState, error) {
 	switch {
 	case st.Version == stateVersionNoPins && st.Pins != nil:
 		return clientState{}, fmt.Errorf("%w: state: version 1 with pins", ErrCorrupt)
-	case st.Version != stateVersion && st.Users != nil:
+	case st.Version != stateVersion && (st.Users != nil || st.Members != nil):
 		return clientState{}, fmt.Errorf("%w: state: version %d with user keys", ErrCorrupt, st.Version)
 	case st.Version < stateVersionNoPins || st.Version > stateVersion:
 		return clientState{}, fmt.Errorf("%w: state: version %d, want %d to %d",
@@ -118,7 +121,15 @@ func decodeState(b []byte) (clientState, error) {
 	if st.Users == nil {
 		st.Users = map[string]storedUserPin{}
 	}
-	return clientState{device: st.Device, cursors: st.Cursors, pins: pins, users: st.Users}, nil
+	for sid := range st.Members {
+		if !validSessionID(sid) {
+			return clientState{}, fmt.Errorf("%w: state: bad session id %q", ErrCorrupt, sid)
+		}
+	}
+	if st.Members == nil {
+		st.Members = map[string][]string{}
+	}
+	return clientState{device: st.Device, cursors: st.Cursors, pins: pins, users: st.Users, acked: st.Members}, nil
 }
 
 func decodePins(stored map[string]storedPin) (map[string]pin, error) {

@@ -98,6 +98,7 @@ func TestStateRoundTrip(t *testing.T) {
 		cursors: map[string]uint64{"s1": 1, "s2": 1 << 60},
 		pins:    map[string]pin{"peer-1": {user: "doc", pub: id.Public()}},
 		users:   map[string]storedUserPin{"doc": {Key: id.Public().SigningKey, Version: 7}},
+		acked:   map[string][]string{"s1": {"doc", "pat"}},
 	}
 	b, err := encodeState(want)
 	if err != nil {

@@ -248,7 +248,7 @@ func consentLine(r wire.Consent) string {
 
 func (e *env) sessionCmd(ctx context.Context, args []string) error {
 	if len(args) == 0 {
-		return e.usageError("session needs create, add, close or list")
+		return e.usageError("session needs create, add, accept, close or list")
 	}
 	sub, args := args[0], args[1:]
 	switch sub {
@@ -280,6 +280,14 @@ func (e *env) sessionCmd(ctx context.Context, args []string) error {
 				fmt.Fprintln(e.stdout, s.ID)
 			}
 			return err
+		})
+	case "accept":
+		pos, err := e.parse(e.flags("session accept", "SESSION USER"), args, 2)
+		if err != nil {
+			return err
+		}
+		return e.withClient(ctx, func(c *clientsdk.Client) error {
+			return c.AcceptMembers(ctx, pos[0], pos[1])
 		})
 	case "close":
 		pos, err := e.parse(e.flags("session close", "SESSION"), args, 1)
@@ -319,6 +327,10 @@ func (e *env) sendCmd(ctx context.Context, args []string) error {
 	}
 	return e.withClient(ctx, func(c *clientsdk.Client) error {
 		out, err := c.Seal(ctx, pos[0], []byte(pos[1]))
+		if errors.Is(err, clientsdk.ErrNewMember) {
+			return fmt.Errorf("%w\n(nothing sent; once you know who joined, run `bedsidectl session accept %s USER`)",
+				err, printable(pos[0]))
+		}
 		if err != nil {
 			return err
 		}

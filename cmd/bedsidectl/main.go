@@ -21,6 +21,7 @@
 //	consent list
 //	session create --with USER [--with USER...]   prints the session id
 //	session add SESSION USER             add a member; they get messages from now on
+//	session accept SESSION USER          seal for a member someone else added (send refuses until then)
 //	session close SESSION                make it read-only (prints ID STATE)
 //	session list                         ID STATE HEADSEQ USER:READSEQ,...
 //	send SESSION TEXT                    prints the seq

@@ -166,6 +166,17 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("nurse's listen printed %q", line)
 	}
 	nl.stop(t)
+	// The patient did not add the nurse: their next message waits until
+	// they have seen who joined.
+	if _, errOut, err := pat.run("send", sid, "who else reads this?"); err == nil ||
+		!strings.Contains(errOut, "session accept") {
+		t.Fatalf("send after a member joined: err %v, stderr %q", err, errOut)
+	}
+	pat.must("session", "accept", sid, "nurse.ava")
+	pat.must("send", sid, "hello nurse")
+	if line := nl2(t, nurse); !strings.HasSuffix(line, "pat.kim hello nurse") {
+		t.Fatalf("the nurse's history ends with %q", line)
+	}
 
 	// Withdrawal takes effect at once.
 	pat.must("consent", "withdraw", grant)
@@ -230,4 +241,13 @@ func randomHex(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// nl2 returns the last line of a user's history of the walkthrough's one
+// session.
+func nl2(t *testing.T, c cli) string {
+	t.Helper()
+	sid := strings.Fields(c.must("session", "list"))[0]
+	lines := strings.Split(c.must("history", sid), "\n")
+	return lines[len(lines)-1]
 }
