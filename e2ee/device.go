@@ -146,14 +146,17 @@ func readField(b []byte) (field, rest []byte, err error) {
 }
 
 // check refuses a decoded state whose keys have impossible lengths, so no
-// later operation can panic on it.
+// later operation can panic on it. Pinned keys are not tested for low order
+// again (a scalar multiplication per peer on every load): they passed
+// Validate before they were pinned, and PQXDH's X25519 refuses a low-order
+// key anyway.
 func (st *deviceState) check() error {
 	if st.Version != 1 || st.Peers == nil || st.Own == nil || st.Recv == nil {
 		return fmt.Errorf("%w: device state version %d or missing maps", ErrMalformed, st.Version)
 	}
 	for _, p := range st.Peers {
-		if p == nil {
-			return fmt.Errorf("%w: empty peer", ErrMalformed)
+		if p == nil || len(p.Signing) != keySize || len(p.Exchange) != keySize {
+			return fmt.Errorf("%w: peer keys", ErrMalformed)
 		}
 		for _, r := range p.Sessions {
 			if r == nil || !r.wellFormed() {
@@ -291,19 +294,40 @@ func (d *Device) NeedsBundle(deviceID string) bool {
 	return p == nil || len(p.Sessions) == 0 || p.Sessions[0].CKs == nil
 }
 
-// pin checks a peer device's keys against the ones pinned at first contact.
-func (d *Device) pin(pd PublicDevice) error {
-	p := d.st.Peers[pd.ID]
-	if p == nil {
+// validatePeer validates a peer device's keys as Validate does, but for
+// keys equal to the pinned ones checks only the id and lengths: those were
+// fully validated before they were pinned (see commitSession), and the
+// low-order test, a scalar multiplication, would otherwise be most of what a
+// Seal or an Open costs. New keys, and keys that differ from the pin, get
+// the full test.
+func (d *Device) validatePeer(pd PublicDevice) error {
+	if err := pd.checkShape(); err != nil {
+		return err
+	}
+	if d.pinnedAs(pd) {
 		return nil
 	}
-	if !bytes.Equal(p.Signing, pd.SigningKey) || !bytes.Equal(p.Exchange, pd.ExchangeKey) {
+	return pd.Validate()
+}
+
+// pinnedAs reports whether pd's keys are the ones pinned for its id.
+func (d *Device) pinnedAs(pd PublicDevice) bool {
+	p := d.st.Peers[pd.ID]
+	return p != nil && bytes.Equal(p.Signing, pd.SigningKey) && bytes.Equal(p.Exchange, pd.ExchangeKey)
+}
+
+// pin checks a peer device's keys against the ones pinned at first contact.
+func (d *Device) pin(pd PublicDevice) error {
+	if d.st.Peers[pd.ID] != nil && !d.pinnedAs(pd) {
 		return fmt.Errorf("%w: device %q", ErrKeyChanged, pd.ID)
 	}
 	return nil
 }
 
-// commitSession makes r the active session with pd.
+// commitSession makes r the active session with pd, pinning pd's keys if
+// this is the first session with it. Every caller has passed pd through
+// validatePeer and pin first (Seal's checkSeal, Open), so only fully
+// validated keys are ever pinned.
 func (d *Device) commitSession(pd PublicDevice, r *ratchet) {
 	p := d.st.Peers[pd.ID]
 	if p == nil {

@@ -107,24 +107,28 @@ func (d *Device) SealGroup(rand io.Reader, c Context, to []Recipient, plaintext 
 	if err != nil {
 		return Sealed{}, err
 	}
-	dist := append([]byte{kindDistribution}, chain.distribution()...)
-	it, mk := chain.next()
-	prefix := binary.BigEndian.AppendUint32([]byte{Version1, modeGroup}, chain.ID)
-	prefix = binary.BigEndian.AppendUint32(prefix, it)
-	bodyAD := append(slices.Clone(ad), prefix[2:]...)
-	body, err := sealBody1(rand, hkdfBytes(mk, nil, labelContent, contentLen), bodyAD, prefix, plaintext)
-	if err != nil {
-		return Sealed{}, err
-	}
-	sig := ed25519.Sign(ed25519.NewKeyFromSeed(chain.Signing), groupSigned(ad, body))
-	body = append(body, sig...)
-
 	var need []Recipient
 	for _, r := range to {
 		if !chain.Holders[r.Device.ID] {
 			need = append(need, r)
 		}
 	}
+	var dist []byte // the chain before this message, for the devices in need
+	if len(need) > 0 {
+		dist = append([]byte{kindDistribution}, chain.distribution()...)
+	}
+
+	it, mk := chain.next()
+	prefix := binary.BigEndian.AppendUint32([]byte{Version1, modeGroup}, chain.ID)
+	prefix = binary.BigEndian.AppendUint32(prefix, it)
+	bodyAD := slices.Concat(ad, prefix[2:])
+	body, err := sealBody1(rand, hkdfBytes(mk, nil, labelContent, contentLen), bodyAD, prefix, plaintext)
+	if err != nil {
+		return Sealed{}, err
+	}
+	sig := ed25519.Sign(chain.key(), groupSigned(ad, body))
+	body = append(body, sig...)
+
 	tx, err := d.headers(rand, need, ad, body, func(Recipient) []byte { return dist })
 	if err != nil {
 		return Sealed{}, err
@@ -176,7 +180,7 @@ func (d *Device) checkSeal(c Context, to []Recipient, plaintext []byte) error {
 	}
 	seen := make(map[string]bool, len(to))
 	for _, r := range to {
-		if err := r.Device.Validate(); err != nil {
+		if err := d.validatePeer(r.Device); err != nil {
 			return err
 		}
 		if seen[r.Device.ID] || r.Device.ID == d.id.deviceID {
@@ -197,7 +201,8 @@ func sealBody1(rand io.Reader, k, aeadAD, prefix, plaintext []byte) ([]byte, err
 		return nil, err
 	}
 	inner := pad(make([]byte, commitLen, commitLen+paddedLen(len(plaintext))), plaintext)
-	body := append(slices.Clone(prefix), nonce[:]...)
+	body := make([]byte, 0, len(prefix)+nonceLen+len(inner)+tagLen)
+	body = append(append(body, prefix...), nonce[:]...)
 	return newAEAD(k).Seal(body, nonce[:], inner, aeadAD), nil
 }
 

@@ -77,6 +77,11 @@ func seedCorpus(tb testing.TB) map[string]map[string][][]byte {
 		c[i] = v
 		return c
 	}
+	zeroed := func(b []byte, from, to int) []byte {
+		c := bytes.Clone(b)
+		clear(c[from:to])
+		return c
+	}
 	identity, err := fx.bob.MarshalBinary()
 	if err != nil {
 		tb.Fatal(err)
@@ -102,6 +107,7 @@ func seedCorpus(tb testing.TB) map[string]map[string][][]byte {
 			"header-type-1":    {with(pairHdr, 1, 1), v1.pair.s.Body},
 			"body-mode-2":      {pairHdr, with(v1.pair.s.Body, 1, 2)},
 			"ratchet-n-flip":   {with(pairHdr, len(pairHdr)-50, 0xff), v1.pair.s.Body},
+			"ephemeral-zero":   {zeroed(pairHdr, 23, 23+32), v1.pair.s.Body}, // a low-order PQXDH key
 			"group-iteration":  {groupHdr, with(v1.group.s.Body, 9, 0xff)},
 			"group-sig-zeroed": {groupHdr, append(bytes.Clone(v1.group.s.Body[:len(v1.group.s.Body)-64]), make([]byte, 64)...)},
 		},

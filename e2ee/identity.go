@@ -160,18 +160,31 @@ func (p PublicDevice) Validate() error {
 
 // parse validates p and returns its parsed exchange key.
 func (p PublicDevice) parse() (*ecdh.PublicKey, error) {
-	if err := checkID("device id", p.ID); err != nil {
+	if err := p.checkShape(); err != nil {
 		return nil, err
-	}
-	if len(p.SigningKey) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("%w: device %q: signing key is %d bytes, want %d",
-			ErrInvalidKey, p.ID, len(p.SigningKey), ed25519.PublicKeySize)
 	}
 	pub, err := parseExchangeKey(p.ExchangeKey)
 	if err != nil {
 		return nil, fmt.Errorf("device %q: %w", p.ID, err)
 	}
 	return pub, nil
+}
+
+// checkShape is Validate without the low-order test, which costs a scalar
+// multiplication: it checks the id and the key lengths only.
+func (p PublicDevice) checkShape() error {
+	if err := checkID("device id", p.ID); err != nil {
+		return err
+	}
+	if len(p.SigningKey) != ed25519.PublicKeySize {
+		return fmt.Errorf("%w: device %q: signing key is %d bytes, want %d",
+			ErrInvalidKey, p.ID, len(p.SigningKey), ed25519.PublicKeySize)
+	}
+	if len(p.ExchangeKey) != keySize {
+		return fmt.Errorf("device %q: %w: exchange key is %d bytes, want %d",
+			p.ID, ErrInvalidKey, len(p.ExchangeKey), keySize)
+	}
+	return nil
 }
 
 // lowOrderProbe is a fixed X25519 key used to test public keys. X25519
@@ -188,15 +201,28 @@ var lowOrderProbe = func() *ecdh.PrivateKey {
 
 // parseExchangeKey parses an X25519 public key and refuses low-order points.
 func parseExchangeKey(b []byte) (*ecdh.PublicKey, error) {
+	pub, err := parseX25519(b)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := lowOrderProbe.ECDH(pub); err != nil {
+		return nil, fmt.Errorf("%w: exchange key is a low-order point", ErrInvalidKey)
+	}
+	return pub, nil
+}
+
+// parseX25519 parses an X25519 public key without parseExchangeKey's
+// low-order test, which costs a scalar multiplication. It is for keys that
+// go straight into X25519 with one of this device's private keys: that
+// X25519 is the same test, with our clamped key as the probe, and
+// crypto/ecdh fails on its zero output.
+func parseX25519(b []byte) (*ecdh.PublicKey, error) {
 	if len(b) != keySize {
 		return nil, fmt.Errorf("%w: exchange key is %d bytes, want %d", ErrInvalidKey, len(b), keySize)
 	}
 	pub, err := ecdh.X25519().NewPublicKey(b)
 	if err != nil {
 		return nil, fmt.Errorf("%w: exchange key: %w", ErrInvalidKey, err)
-	}
-	if _, err := lowOrderProbe.ECDH(pub); err != nil {
-		return nil, fmt.Errorf("%w: exchange key is a low-order point", ErrInvalidKey)
 	}
 	return pub, nil
 }

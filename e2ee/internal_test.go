@@ -165,3 +165,43 @@ func TestWrapKeyRefusesLowOrder(t *testing.T) {
 		t.Errorf("wrapKey to a low-order point = %v, want %v", err, ErrInvalidKey)
 	}
 }
+
+// TestLowOrderPreKeysRefused: verifyBundle does not test a bundle's X25519
+// prekeys for low order; the X25519 PQXDH runs with each of them must, even
+// when the device signed them. Nothing is committed.
+func TestLowOrderPreKeysRefused(t *testing.T) {
+	newDevice := func(user, id string) *Device {
+		d, err := NewDevice(newTestIdentity(t, id), user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	alice, bob := newDevice("alice", "alice-laptop"), newDevice("dr-bob", "bob-desktop")
+	spk, kem, err := bob.RotateSignedPreKeys(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otk, _, err := bob.NewOneTimePreKeys(nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zero := make([]byte, keySize) // u = 0, a point of order 2
+	tests := map[string]Bundle{
+		"signed prekey":   {SignedPreKey: bob.id.signPreKey(keySignedX, spk.ID, zero)},
+		"one-time prekey": {SignedPreKey: spk, OneTime: new(bob.id.signPreKey(keyOneTimeX, otk[0].ID, zero))},
+	}
+	for name, bd := range tests {
+		t.Run(name, func(t *testing.T) {
+			bd.Device, bd.KEMPreKey = bob.id.Public(), kem
+			to := []Recipient{{Device: bd.Device, Bundle: &bd}}
+			c := Context{SessionID: "s1", SenderUser: "alice", SenderDevice: "alice-laptop", ClientMsgID: "m1"}
+			if _, err := alice.Seal(nil, c, to, []byte("x")); !errors.Is(err, ErrInvalidKey) {
+				t.Errorf("Seal = %v, want %v", err, ErrInvalidKey)
+			}
+			if alice.st.Peers[bd.Device.ID] != nil {
+				t.Error("a refused bundle left a pin or a session")
+			}
+		})
+	}
+}

@@ -35,7 +35,7 @@ func (d *Device) Open(rand io.Reader, c Context, sender PublicDevice, header, bo
 	if sender.ID != c.SenderDevice {
 		return nil, fmt.Errorf("%w: context names %q, sender key is %q", ErrSenderMismatch, c.SenderDevice, sender.ID)
 	}
-	if err := sender.Validate(); err != nil {
+	if err := d.validatePeer(sender); err != nil {
 		return nil, err
 	}
 	if err := d.pin(sender); err != nil {
@@ -99,7 +99,7 @@ func (d *Device) openGroup(rand io.Reader, c Context, sender PublicDevice, heade
 		return nil, err
 	}
 	k := hkdfBytes(mk, nil, labelContent, contentLen)
-	pt, err := openBody1(k, append(slices.Clone(ad), body[2:groupPrefix]...), unsigned[groupPrefix:])
+	pt, err := openBody1(k, slices.Concat(ad, body[2:groupPrefix]), unsigned[groupPrefix:])
 	if err != nil {
 		return nil, err
 	}

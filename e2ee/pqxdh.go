@@ -147,13 +147,16 @@ type dhPair struct {
 	pub  *ecdh.PublicKey
 }
 
-// agreeAll runs X25519 on each pair.
+// agreeAll runs X25519 on each pair. The peer keys in pairs have not been
+// tested for low order: X25519 is that test (see parseX25519), run here
+// with our own clamped key as the probe, and crypto/ecdh reports its zero
+// output as an error. Every peer key PQXDH parses is in some pair.
 func agreeAll(pairs []dhPair) ([][]byte, error) {
 	out := make([][]byte, len(pairs))
 	for i, p := range pairs {
 		s, err := p.priv.ECDH(p.pub)
 		if err != nil {
-			return nil, fmt.Errorf("%w: X25519: %w", ErrDecrypt, err)
+			return nil, fmt.Errorf("%w: X25519 with a low-order key: %w", ErrInvalidKey, err)
 		}
 		out[i] = s
 	}
@@ -171,7 +174,7 @@ type responderKeys struct {
 
 // lookup finds the private prekeys h names in p.
 func (p *preKeys) lookup(h pqxdhHeader) (*responderKeys, error) {
-	_, spk := findX(p.Signed, h.SPKID)
+	spk := findX(p.Signed, h.SPKID)
 	if spk == nil {
 		return nil, fmt.Errorf("%w: signed prekey %d", ErrUnknownPreKey, h.SPKID)
 	}
@@ -179,21 +182,21 @@ func (p *preKeys) lookup(h pqxdhHeader) (*responderKeys, error) {
 	if h.KEMOneTime {
 		kemKeys = p.OneTimeKEM
 	}
-	_, kem := findKEM(kemKeys, h.KEMID)
+	kem := findKEM(kemKeys, h.KEMID)
 	if kem == nil {
 		return nil, fmt.Errorf("%w: ML-KEM prekey %d (one-time %t)", ErrUnknownPreKey, h.KEMID, h.KEMOneTime)
 	}
 	rk := &responderKeys{spk: spk, kem: kem}
 	if h.OPKID != 0 {
-		if _, rk.opk = findX(p.OneTime, h.OPKID); rk.opk == nil {
+		if rk.opk = findX(p.OneTime, h.OPKID); rk.opk == nil {
 			return nil, fmt.Errorf("%w: one-time prekey %d", ErrUnknownPreKey, h.OPKID)
 		}
 	}
 	rk.used = func(q *preKeys) {
-		if i, _ := findX(q.OneTime, h.OPKID); h.OPKID != 0 && i >= 0 {
+		if i := indexX(q.OneTime, h.OPKID); h.OPKID != 0 && i >= 0 {
 			q.OneTime = append(q.OneTime[:i:i], q.OneTime[i+1:]...)
 		}
-		if i, _ := findKEM(q.OneTimeKEM, h.KEMID); h.KEMOneTime && i >= 0 {
+		if i := indexKEM(q.OneTimeKEM, h.KEMID); h.KEMOneTime && i >= 0 {
 			q.OneTimeKEM = append(q.OneTimeKEM[:i:i], q.OneTimeKEM[i+1:]...)
 		}
 	}
@@ -202,13 +205,15 @@ func (p *preKeys) lookup(h pqxdhHeader) (*responderKeys, error) {
 
 // pqxdhRespond runs the responder's side of a prekey message from peer.
 func pqxdhRespond(self *Identity, rk *responderKeys, peer PublicDevice, h pqxdhHeader) (sk, th []byte, err error) {
-	ik, err := peer.parse()
+	// peer has passed validatePeer; neither key is tested for low order
+	// here, since the X25519 of agreeAll is that test.
+	ik, err := parseX25519(peer.ExchangeKey)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("device %q: %w", peer.ID, err)
 	}
-	ek, err := parseExchangeKey(h.EK)
+	ek, err := parseX25519(h.EK)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%w: prekey message: %w", ErrMalformed, err)
 	}
 	shared, err := rk.kem.Decapsulate(h.CT)
 	if err != nil {
@@ -222,7 +227,7 @@ func pqxdhRespond(self *Identity, rk *responderKeys, peer PublicDevice, h pqxdhH
 		pairs = append(pairs, dhPair{rk.opk, ek})
 	}
 	if t.dh, err = agreeAll(pairs); err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%w: prekey message: %w", ErrMalformed, err)
 	}
 	sk, th = t.derive()
 	return sk, th, nil

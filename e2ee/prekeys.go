@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 )
 
@@ -83,9 +84,11 @@ type parsedBundle struct {
 }
 
 // verifyBundle checks every signature of b against the device's pinned
-// Ed25519 key and parses its keys.
+// Ed25519 key and parses its keys. b.Device has passed validatePeer; the
+// X25519 keys are not tested for low order here, since pqxdhInitiate's
+// X25519 with each of them is that test (see agreeAll).
 func verifyBundle(b Bundle) (*parsedBundle, error) {
-	ik, err := b.Device.parse()
+	ik, err := parseX25519(b.Device.ExchangeKey)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +103,7 @@ func verifyBundle(b Bundle) (*parsedBundle, error) {
 	if err := b.KEMPreKey.verify(signer, p.kemType); err != nil {
 		return nil, err
 	}
-	if p.spk, err = parseExchangeKey(b.SignedPreKey.Key); err != nil {
+	if p.spk, err = parseX25519(b.SignedPreKey.Key); err != nil {
 		return nil, err
 	}
 	if p.kem, err = mlkem.NewEncapsulationKey768(b.KEMPreKey.Key); err != nil {
@@ -110,7 +113,7 @@ func verifyBundle(b Bundle) (*parsedBundle, error) {
 		if err := b.OneTime.verify(signer, keyOneTimeX); err != nil {
 			return nil, err
 		}
-		if p.opk, err = parseExchangeKey(b.OneTime.Key); err != nil {
+		if p.opk, err = parseX25519(b.OneTime.Key); err != nil {
 			return nil, err
 		}
 	}
@@ -181,29 +184,38 @@ func (id *Identity) signPreKey(typ byte, kid uint32, pub []byte) PreKey {
 }
 
 // findX returns the private X25519 prekey with id, if kept.
-func findX(keys []xPreKey, id uint32) (int, *ecdh.PrivateKey) {
-	for i, k := range keys {
-		if k.ID == id {
-			priv, err := ecdh.X25519().NewPrivateKey(k.Private)
-			if err != nil {
-				return -1, nil
-			}
-			return i, priv
-		}
+func findX(keys []xPreKey, id uint32) *ecdh.PrivateKey {
+	i := indexX(keys, id)
+	if i < 0 {
+		return nil
 	}
-	return -1, nil
+	priv, err := ecdh.X25519().NewPrivateKey(keys[i].Private)
+	if err != nil {
+		return nil
+	}
+	return priv
 }
 
 // findKEM returns the private ML-KEM prekey with id, if kept.
-func findKEM(keys []kemPreKey, id uint32) (int, *mlkem.DecapsulationKey768) {
-	for i, k := range keys {
-		if k.ID == id {
-			dk, err := mlkem.NewDecapsulationKey768(k.Seed)
-			if err != nil {
-				return -1, nil
-			}
-			return i, dk
-		}
+func findKEM(keys []kemPreKey, id uint32) *mlkem.DecapsulationKey768 {
+	i := indexKEM(keys, id)
+	if i < 0 {
+		return nil
 	}
-	return -1, nil
+	dk, err := mlkem.NewDecapsulationKey768(keys[i].Seed)
+	if err != nil {
+		return nil
+	}
+	return dk
+}
+
+// indexX and indexKEM return the position of the prekey with id, or -1.
+// Unlike findX and findKEM they parse nothing: parsing derives the public
+// key, a scalar multiplication or an ML-KEM key generation.
+func indexX(keys []xPreKey, id uint32) int {
+	return slices.IndexFunc(keys, func(k xPreKey) bool { return k.ID == id })
+}
+
+func indexKEM(keys []kemPreKey, id uint32) int {
+	return slices.IndexFunc(keys, func(k kemPreKey) bool { return k.ID == id })
 }

@@ -60,6 +60,14 @@ type ratchet struct {
 	// Pending is the PQXDH header an initiator repeats until the peer answers.
 	Pending *pqxdhHeader `json:"pending,omitempty"`
 	Used    time.Time    `json:"used"` // last successful send or receive
+
+	// dhs is DHs parsed, with its public half, which every header
+	// carries. crypto/ecdh computes that half (a scalar multiplication)
+	// whenever it parses a private key, so the parsed key is kept rather
+	// than rebuilt per message. It is not saved: a loaded session parses
+	// DHs on first use (see key), so the public key a header carries is
+	// always the private key's, whatever the state file holds.
+	dhs *ecdh.PrivateKey
 }
 
 // tag names the session in headers: the first 8 bytes of TH.
@@ -75,6 +83,22 @@ func (r *ratchet) clone() *ratchet {
 	}
 	return &c
 }
+
+// key returns our ratchet key pair, parsing DHs on the first use after the
+// session was loaded.
+func (r *ratchet) key() (*ecdh.PrivateKey, error) {
+	if r.dhs == nil {
+		k, err := ecdh.X25519().NewPrivateKey(r.DHs)
+		if err != nil {
+			return nil, fmt.Errorf("e2ee: ratchet key: %w", err)
+		}
+		r.dhs = k
+	}
+	return r.dhs, nil
+}
+
+// setKey makes k our ratchet key pair.
+func (r *ratchet) setKey(k *ecdh.PrivateKey) { r.DHs, r.dhs = k.Bytes(), k }
 
 // kdfRoot is KDF_RK.
 func kdfRoot(rk, dh []byte) (root, chain []byte) {
@@ -106,14 +130,17 @@ func newInitiator(rand io.Reader, sk, th []byte, spk *ecdh.PublicKey, h pqxdhHea
 		return nil, fmt.Errorf("%w: X25519: %w", ErrDecrypt, err)
 	}
 	rk, cks := kdfRoot(sk, dh)
-	return &ratchet{TH: th, DHs: dhs.Bytes(), DHr: spk.Bytes(), RK: rk, CKs: cks,
-		Pending: &h, Used: now}, nil
+	r := &ratchet{TH: th, DHr: spk.Bytes(), RK: rk, CKs: cks, Pending: &h, Used: now}
+	r.setKey(dhs)
+	return r, nil
 }
 
 // newResponder starts a session as the device whose signed prekey spk the
 // initiator used.
 func newResponder(sk, th []byte, spk *ecdh.PrivateKey, now time.Time) *ratchet {
-	return &ratchet{TH: th, DHs: spk.Bytes(), RK: sk, Used: now}
+	r := &ratchet{TH: th, RK: sk, Used: now}
+	r.setKey(spk)
+	return r
 }
 
 // encrypt seals plaintext as the next message of the sending chain. ad is
@@ -122,9 +149,9 @@ func (r *ratchet) encrypt(plaintext, ad []byte, now time.Time) (hdr, ct []byte, 
 	if r.CKs == nil {
 		return nil, nil, fmt.Errorf("e2ee: ratchet cannot send before it has received")
 	}
-	dhs, err := ecdh.X25519().NewPrivateKey(r.DHs)
+	dhs, err := r.key()
 	if err != nil {
-		return nil, nil, fmt.Errorf("e2ee: ratchet key: %w", err)
+		return nil, nil, err
 	}
 	var mk []byte
 	r.CKs, mk = chainStep(r.CKs)
@@ -142,7 +169,7 @@ func sealMessage(mk, plaintext, ad, hdr []byte) []byte {
 	if err != nil {
 		panic("e2ee: " + err.Error()) // only a wrong key length fails
 	}
-	return aead.Seal(nil, nonce, plaintext, append(slices.Clone(ad), hdr...))
+	return aead.Seal(nil, nonce, plaintext, slices.Concat(ad, hdr))
 }
 
 func openMessage(mk, ct, ad, hdr []byte) ([]byte, error) {
@@ -151,7 +178,7 @@ func openMessage(mk, ct, ad, hdr []byte) ([]byte, error) {
 	if err != nil {
 		panic("e2ee: " + err.Error())
 	}
-	pt, err := aead.Open(nil, nonce, ct, append(slices.Clone(ad), hdr...))
+	pt, err := aead.Open(nil, nonce, ct, slices.Concat(ad, hdr))
 	if err != nil {
 		return nil, fmt.Errorf("%w: ratchet message", ErrDecrypt)
 	}
@@ -244,13 +271,17 @@ func (s *ratchet) expire(now time.Time) {
 
 // step is the DH ratchet step on a new peer ratchet key.
 func (s *ratchet) step(rand io.Reader, dh []byte) error {
-	peer, err := parseExchangeKey(dh)
+	peer, err := parseX25519(dh) // ours.ECDH below tests it for low order
 	if err != nil {
 		return fmt.Errorf("%w: ratchet key: %w", ErrMalformed, err)
 	}
-	ours, err := ecdh.X25519().NewPrivateKey(s.DHs)
+	ours, err := s.key()
 	if err != nil {
-		return fmt.Errorf("e2ee: ratchet key: %w", err)
+		return err
+	}
+	shared, err := ours.ECDH(peer)
+	if err != nil {
+		return fmt.Errorf("%w: ratchet key: %w: %w", ErrMalformed, ErrInvalidKey, err)
 	}
 	if s.DHr != nil {
 		s.Prev = append(s.Prev, s.DHr)
@@ -260,12 +291,8 @@ func (s *ratchet) step(rand io.Reader, dh []byte) error {
 	}
 	s.PN, s.Ns, s.Nr = s.Ns, 0, 0
 	s.DHr = slices.Clone(dh)
-
-	shared, err := ours.ECDH(peer)
-	if err != nil {
-		return fmt.Errorf("%w: X25519: %w", ErrDecrypt, err)
-	}
 	s.RK, s.CKr = kdfRoot(s.RK, shared)
+
 	next, err := newRatchetKey(rand)
 	if err != nil {
 		return err
@@ -273,7 +300,7 @@ func (s *ratchet) step(rand io.Reader, dh []byte) error {
 	if shared, err = next.ECDH(peer); err != nil {
 		return fmt.Errorf("%w: X25519: %w", ErrDecrypt, err)
 	}
-	s.DHs = next.Bytes()
+	s.setKey(next)
 	s.RK, s.CKs = kdfRoot(s.RK, shared)
 	return nil
 }

@@ -44,6 +44,20 @@ type senderChain struct {
 	Signing   []byte          `json:"signing"` // Ed25519 seed
 	Holders   map[string]bool `json:"holders"` // device ids the chain was handed to
 	Created   time.Time       `json:"created"`
+
+	// signer is Signing expanded. Expanding an Ed25519 seed derives its
+	// public key, a scalar multiplication as costly as a signature, so it
+	// is done once per chain and load (see key), not per message. It is
+	// not saved.
+	signer ed25519.PrivateKey
+}
+
+// key returns the chain's Ed25519 signing key.
+func (c *senderChain) key() ed25519.PrivateKey {
+	if c.signer == nil {
+		c.signer = ed25519.NewKeyFromSeed(c.Signing)
+	}
+	return c.signer
 }
 
 // spent reports whether the chain is due for replacement.
@@ -75,7 +89,7 @@ func (c *senderChain) distribution() []byte {
 	b := binary.BigEndian.AppendUint32(nil, c.ID)
 	b = binary.BigEndian.AppendUint32(b, c.Iteration)
 	b = append(b, c.CK...)
-	return append(b, ed25519.NewKeyFromSeed(c.Signing).Public().(ed25519.PublicKey)...)
+	return append(b, c.key().Public().(ed25519.PublicKey)...)
 }
 
 // next returns the message key of the current iteration and moves on.
