@@ -21,7 +21,10 @@ type DeviceStore interface {
 	// yet) and stores what fn returns, all or nothing. No other
 	// UpdateDevice on the same store, in this process or another, runs in
 	// between, so two processes on one store can never both use a message
-	// key. When fn fails, nothing is stored and its error is returned.
+	// key (that would reuse a ChaCha20-Poly1305 key and nonce). A browser
+	// implementation must hold this across tabs too (the Web Locks API);
+	// a restored backup of the state must never be used beside the live
+	// one. When fn fails, nothing is stored and its error is returned.
 	UpdateDevice(ctx context.Context, fn func(state []byte) ([]byte, error)) error
 	// LoadUserKey returns the user's long-term key, or an error wrapping
 	// ErrNotStored. SaveUserKey stores it, replacing any.

@@ -166,6 +166,12 @@ func (h *Hub) getPreKeys(w http.ResponseWriter, r *http.Request, c caller) error
 // claimBundles hands out a bundle of each of a user's devices that can be
 // claimed, taking one one-time key of each kind where any is left. A device
 // left short of one-time keys is told over its WebSocket.
+//
+// TODO: claims are not rate-limited: a user who shares (or shared) a
+// session with another can drain their one-time keys in a loop, so honest
+// senders start sessions from the signed and last-resort keys only, and
+// the victim's device keeps making keys. A per-claimer budget, and claims
+// only through open sessions, would bound it.
 func (h *Hub) claimBundles(w http.ResponseWriter, r *http.Request, c caller) error {
 	user := r.PathValue("user")
 	if err := validUser(user); err != nil {
