@@ -192,11 +192,13 @@ func TestAttackSkippedKeyStateInflation(t *testing.T) {
 	v := newVictim(t, now)
 	base := stateSize(t, v)
 
-	const limit = 16 << 20 // clientsdk.maxStoredBytes
+	// Uncapped, 5 attacking devices grew the state past 16 MiB; with the
+	// device-wide cap, 6 stay far under 2 MiB.
+	const limit = 2 << 20
 	sessions := []string{"chat-1", "chat-2", "chat-3", "chat-4"}
 	devices := 0
 	start := time.Now()
-	for stateSize(t, v) <= limit && devices < 64 {
+	for stateSize(t, v) <= limit && devices < 6 {
 		a := newAttacker(t, fmt.Sprintf("mallory-dev-%d", devices), now)
 		inflate(t, a, v, sessions, now)
 		devices++
