@@ -435,14 +435,11 @@ func (h *Hub) tellContacts(ctx context.Context, user string, ev *wire.DeviceEven
 }
 
 func (h *Hub) listDevices(w http.ResponseWriter, r *http.Request, c caller) error {
-	user := r.PathValue("user")
-	if err := validUser(user); err != nil {
+	user, err := h.keysOf(r, c)
+	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	if err := h.mayReadKeys(ctx, c, user); err != nil {
-		return err
-	}
 	devs, err := h.store.ListDevices(ctx, user)
 	if err != nil {
 		return err

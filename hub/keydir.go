@@ -173,14 +173,11 @@ func (h *Hub) getPreKeys(w http.ResponseWriter, r *http.Request, c caller) error
 // the victim's device keeps making keys. A per-claimer budget, and claims
 // only through open sessions, would bound it.
 func (h *Hub) claimBundles(w http.ResponseWriter, r *http.Request, c caller) error {
-	user := r.PathValue("user")
-	if err := validUser(user); err != nil {
+	user, err := h.keysOf(r, c)
+	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	if err := h.mayReadKeys(ctx, c, user); err != nil {
-		return err
-	}
 	var req wire.ClaimBundlesRequest
 	if err := decodeOptionalJSON(w, r, maxSmallBody, &req); err != nil {
 		return err
@@ -355,17 +352,24 @@ func (h *Hub) deviceListConflict(ctx context.Context, l storage.DeviceList) erro
 	return errorf(http.StatusConflict, wire.CodeConflict, "the list does not match your registered devices")
 }
 
+// keysOf returns the {user} of the request's path once the caller may
+// read that user's keys: they are the user, or share a session with them.
+func (h *Hub) keysOf(r *http.Request, c caller) (string, error) {
+	user := r.PathValue("user")
+	if err := validUser(user); err != nil {
+		return "", err
+	}
+	return user, h.mayReadKeys(r.Context(), c, user)
+}
+
 // getDeviceList answers a user's signed device list, to them and to those
 // who share a session with them.
 func (h *Hub) getDeviceList(w http.ResponseWriter, r *http.Request, c caller) error {
-	user := r.PathValue("user")
-	if err := validUser(user); err != nil {
+	user, err := h.keysOf(r, c)
+	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	if err := h.mayReadKeys(ctx, c, user); err != nil {
-		return err
-	}
 	l, err := h.store.GetDeviceList(ctx, user)
 	if errors.Is(err, storage.ErrNotFound) {
 		return notFound("device list of " + user)
