@@ -68,8 +68,9 @@ func (c *Client) claimBundles(ctx context.Context, p retryPolicy, user string,
 }
 
 // PublishDeviceList stores the caller's signed device list and answers it
-// as stored. A version not above the stored one, or an entry that does not
-// match a registered device of the caller, is ErrConflict.
+// as stored. A version other than the stored one's plus one (1 for the
+// first), or an entry that does not match a registered device of the
+// caller, is ErrConflict.
 func (c *Client) PublishDeviceList(ctx context.Context, l wire.SignedDeviceList) (wire.SignedDeviceList, error) {
 	var out wire.SignedDeviceList
 	_, err := c.call(ctx, request{

@@ -50,11 +50,13 @@ type fileKeyStore struct {
 }
 
 // FileKeyStore returns a KeyStore in dir, creating dir with mode 0700 if it
-// does not exist. The identity is kept in identity.key and the state
-// (cursors and pins) in cursors.json, both mode 0600; each is written to a
-// temporary file in dir, synced, renamed into place and the directory
-// synced, so a crash leaves either the old or the new content. Loading refuses an identity file that
-// group or others may read.
+// does not exist. The identity is kept in identity.key, the state (cursors,
+// pins and acknowledged members) in cursors.json, the v1 ratchet state in
+// device.state (changes serialised by a lock on device.lock), the user key
+// in user.key and the archive of plaintexts in archive/, all mode 0600;
+// each is written to a temporary file in dir, synced, renamed into place
+// and the directory synced, so a crash leaves either the old or the new
+// content. Loading refuses an identity file that group or others may read.
 func FileKeyStore(dir string) (KeyStore, error) {
 	if dir == "" {
 		return nil, fmt.Errorf("%w: key store directory is empty", ErrConfig)

@@ -27,9 +27,9 @@ type Outgoing struct {
 	Skipped []string
 }
 
-// Send seals plaintext for every device of every member of the session
-// (this user's other devices and this device included) and delivers it; see
-// Deliver. It is Seal followed by Deliver.
+// Send seals plaintext for every trusted device of every acknowledged member
+// of the session (this user's other devices included) and delivers it; see
+// Seal and Deliver. It is Seal followed by Deliver.
 func (c *Client) Send(ctx context.Context, sessionID string, plaintext []byte) (wire.SendResponse, error) {
 	out, err := c.Seal(ctx, sessionID, plaintext)
 	if err != nil {
@@ -47,8 +47,11 @@ func (c *Client) Send(ctx context.Context, sessionID string, plaintext []byte) (
 // than sealing again.
 //
 // It fails with an error wrapping ErrKeyChanged, and seals nothing, when a
-// member's user key or a device's keys differ from those first seen.
-// Devices that have uploaded no prekeys yet are left out.
+// member's user key or a device's keys differ from those first seen, and
+// with ErrNewMember when the session lists a member this device has not
+// acknowledged (see AcceptMembers; the first Seal in a session acknowledges
+// every member then listed). Devices that have uploaded no prekeys yet are
+// left out.
 func (c *Client) Seal(ctx context.Context, sessionID string, plaintext []byte) (*Outgoing, error) {
 	if err := c.checkOpen(); err != nil {
 		return nil, err

@@ -149,7 +149,7 @@ func (e *env) verifyCmd(ctx context.Context, args []string) error {
 		}
 		if sn.Changed {
 			return fmt.Errorf("%w: the user key of %s is not the one first seen: compare the safety number above "+
-				"with %s by a channel you trust, then run `bedsidectl verify --accept %s`",
+				"with %s by a channel you trust, then run `bedsidectl verify --accept --expect DIGITS %s`",
 				clientsdk.ErrKeyChanged, printable(user), printable(user), printable(user))
 		}
 		devs, err := c.Devices(ctx, user)

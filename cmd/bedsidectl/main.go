@@ -73,9 +73,12 @@ type env struct {
 const usage = `usage: bedsidectl [--profile DIR] [--timeout D] COMMAND [ARGS]
 
 commands:
-  init --server URL --token TOKEN [--insecure]
+  init --server URL --token TOKEN [--insecure] [--user-key FILE | --new-user-key]
+  user-key export FILE
+  verify [--accept [--expect DIGITS]] USER
   consent grant [--scope S] [--policy-version V] [--policy-file F] [--for PATIENT] | consent withdraw ID | consent list
-  session create --with USER | session add SESSION USER | session close SESSION | session list
+  session create --with USER [--with USER...] | session add SESSION USER | session accept SESSION USER
+  session close SESSION | session list
   send SESSION TEXT
   history SESSION
   listen
