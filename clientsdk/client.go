@@ -36,6 +36,7 @@ type Client struct {
 	pins         map[string]pin             // device id → keys first seen, kept in the KeyStore
 	pinsUnsaved  bool                       // a pin was added since the last save
 	users        map[string]storedUserPin   // user → long-term key first seen, newest list version
+	usersDirty   map[string]bool            // users whose pin changed here since the last save
 	acked        map[string][]string        // session → members acknowledged, sorted
 	members      map[string]membersEntry    // session id → cached member users
 	cursors      map[string]uint64          // session → last seq delivered by Listen
@@ -67,8 +68,9 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		id:      id,
 		devices: map[string]deviceListEntry{},
 		pins:    st.pins,
-		users:   st.users,
-		acked:   st.acked,
+		users:      st.users,
+		usersDirty: map[string]bool{},
+		acked:      st.acked,
 		members: map[string]membersEntry{},
 		cursors: st.cursors,
 	}
@@ -221,6 +223,9 @@ func (c *Client) saveState(ctx context.Context) error {
 		}
 		return err
 	}
+	c.mu.Lock()
+	clear(c.usersDirty)
+	c.mu.Unlock()
 	return nil
 }
 
@@ -256,7 +261,12 @@ func (c *Client) adoptStored(ctx context.Context) map[string]uint64 {
 		switch {
 		case !ok:
 			c.users[u] = p
-		case bytes.Equal(mine.Key, p.Key) && p.Version > mine.Version:
+		case c.usersDirty[u]:
+			// Changed here since the last save: this process's pin is the
+			// newer decision.
+		case !bytes.Equal(mine.Key, p.Key) || p.Version > mine.Version:
+			// Another process on this key store accepted a new key, or saw
+			// a newer list: its pin is the newer decision.
 			c.users[u] = p
 		}
 	}

@@ -1,6 +1,7 @@
 package clientsdk
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -79,10 +80,32 @@ func (c *Client) ExportUserKey(ctx context.Context) ([]byte, error) {
 }
 
 // ImportUserKey stores a user key exported from another device of this
-// user, before Register.
+// user, before Register. A key of another user than the device's, or a
+// different key than one already stored, is refused with ErrConfig.
 func (c *Client) ImportUserKey(ctx context.Context, key []byte) error {
-	if _, err := e2ee.UnmarshalUserKey(key); err != nil {
+	k, err := e2ee.UnmarshalUserKey(key)
+	if err != nil {
 		return fmt.Errorf("%w: user key: %w", ErrBadRequest, err)
+	}
+	old, err := c.userKey(ctx)
+	switch {
+	case err == nil && !bytes.Equal(old.Public(), k.Public()):
+		return fmt.Errorf("%w: this device holds another user key already", ErrConfig)
+	case err == nil:
+		return nil
+	case !errors.Is(err, ErrNoUserKey):
+		return err
+	}
+	var user string
+	err = c.withDevice(ctx, func(d *e2ee.Device) error {
+		user = d.User()
+		return nil
+	})
+	if err == nil && user != k.User() {
+		return fmt.Errorf("%w: a user key of %q for a device of %q", ErrConfig, k.User(), user)
+	}
+	if err != nil && !errors.Is(err, ErrNotRegistered) {
+		return err
 	}
 	return c.cfg.KeyStore.SaveUserKey(ctx, key)
 }
@@ -230,6 +253,7 @@ func (c *Client) ReplaceUserKey(ctx context.Context) (wire.Device, error) {
 	}
 	c.mu.Lock()
 	delete(c.users, d.User)
+	delete(c.usersDirty, d.User)
 	c.mu.Unlock()
 	list := e2ee.DeviceList{User: d.User, Version: old, Devices: []e2ee.PublicDevice{c.id.Public()}}
 	return d, c.putList(ctx, k, list)

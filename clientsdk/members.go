@@ -50,8 +50,20 @@ func (c *Client) checkMembers(ctx context.Context, sessionID string, users []str
 }
 
 // AcceptMembers acknowledges users as members of a session, so that Seal
-// includes them: call it once the user has seen that they joined.
+// includes them: call it once the user has seen that they joined. In a
+// session this device has not sealed in yet, every member listed now is
+// acknowledged with them, as the first message would.
 func (c *Client) AcceptMembers(ctx context.Context, sessionID string, users ...string) error {
+	c.mu.Lock()
+	_, known := c.acked[sessionID]
+	c.mu.Unlock()
+	if !known {
+		current, err := c.sessionMembers(ctx, sessionID)
+		if err != nil {
+			return err
+		}
+		users = append(users, current...)
+	}
 	c.ackMembers(sessionID, users...)
 	return c.savePins(ctx)
 }

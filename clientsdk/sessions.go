@@ -31,7 +31,7 @@ func (c *Client) CreateSession(ctx context.Context, members ...string) (wire.Ses
 	}
 	c.rememberMembers(s)
 	c.ackMembers(s.ID, memberUsers(s)...)
-	return s, nil
+	return s, c.savePins(ctx)
 }
 
 func memberUsers(s wire.Session) []string {
@@ -57,7 +57,7 @@ func (c *Client) AddMember(ctx context.Context, sessionID, user string) (wire.Se
 		return wire.Session{}, err
 	}
 	c.rememberMembers(s)
-	c.ackMembers(sessionID, user)
+	c.ackMembers(sessionID, memberUsers(s)...) // the members the adder sees, the new one among them
 	return s, c.savePins(ctx)
 }
 

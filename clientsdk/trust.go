@@ -33,6 +33,7 @@ func (c *Client) signedList(ctx context.Context, user string) (e2ee.DeviceList, 
 	if errors.Is(err, ErrNotFound) {
 		return e2ee.DeviceList{}, fmt.Errorf("%w: %s has published no signed device list", ErrNoDeviceList, user)
 	}
+	c.adoptStored(ctx) // a key accepted by another process on this key store counts here
 	if err != nil {
 		return e2ee.DeviceList{}, err
 	}
@@ -116,6 +117,7 @@ func (c *Client) pinList(user string, key []byte, version uint64, hash []byte) e
 		return nil
 	}
 	c.users[user] = storedUserPin{Key: bytes.Clone(key), Version: version, ListHash: hash}
+	c.usersDirty[user] = true
 	c.pinsUnsaved = true
 	return nil
 }
@@ -193,6 +195,7 @@ func (c *Client) AcceptUserKey(ctx context.Context, sn SafetyNumber) error {
 		floor = max(floor, p.Version)
 	}
 	c.users[sn.User] = storedUserPin{Key: bytes.Clone(sn.key), Version: floor}
+	c.usersDirty[sn.User] = true
 	c.pinsUnsaved = true
 	delete(c.devices, sn.User)
 	c.mu.Unlock()
