@@ -63,16 +63,16 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		cfg:     cfg,
-		base:    base,
-		id:      id,
-		devices: map[string]deviceListEntry{},
-		pins:    st.pins,
+		cfg:        cfg,
+		base:       base,
+		id:         id,
+		devices:    map[string]deviceListEntry{},
+		pins:       st.pins,
 		users:      st.users,
 		usersDirty: map[string]bool{},
 		acked:      st.acked,
-		members: map[string]membersEntry{},
-		cursors: st.cursors,
+		members:    map[string]membersEntry{},
+		cursors:    st.cursors,
 	}
 	return c, nil
 }
