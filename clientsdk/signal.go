@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/bedside/bedside/e2ee"
 )
@@ -36,12 +37,24 @@ func (s SealedSignal) context() e2ee.Context {
 }
 
 // SealSignal seals payload for device toDevice of toUser, a member of the
-// session, under the same pairwise ratchet as chat messages. The device
-// must be on toUser's verified device list.
+// session this client has acknowledged (as Seal requires: ErrNewMember
+// otherwise), under the same pairwise ratchet as chat messages. The device
+// must be on toUser's verified device list. Carrying the signal is the
+// application's (the hub's signalling frames come with calls).
 func (c *Client) SealSignal(ctx context.Context, sessionID, callID, toUser, toDevice string,
 	payload []byte) (SealedSignal, error) {
 	if callID == "" || len(callID) > maxCallIDLen || !validSessionID(callID) {
 		return SealedSignal{}, fmt.Errorf("%w: call id %q", ErrBadRequest, callID)
+	}
+	users, err := c.sessionMembers(ctx, sessionID)
+	if err != nil {
+		return SealedSignal{}, err
+	}
+	if !slices.Contains(users, toUser) {
+		return SealedSignal{}, fmt.Errorf("%w: %s is not a member of %s", ErrNotFound, toUser, sessionID)
+	}
+	if err := c.checkMembers(ctx, sessionID, users); err != nil {
+		return SealedSignal{}, err
 	}
 	devs, err := c.userDevices(ctx, toUser, false)
 	if err != nil {
