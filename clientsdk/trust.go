@@ -154,31 +154,53 @@ type SafetyNumber struct {
 	version uint64 // the version of the list that key signed
 }
 
-// Safety returns the safety number of this user and user.
+// Safety returns the safety number of this user and user. It fetches the
+// user's signed list once, checks its signature under the key it names,
+// and makes the number from that key: the pinned one (pinning it on first
+// sight), or a new one, which Changed reports and which AcceptUserKey can
+// then trust.
 func (c *Client) Safety(ctx context.Context, user string) (SafetyNumber, error) {
 	own, err := c.userKey(ctx)
 	if err != nil {
 		return SafetyNumber{}, err
 	}
-	_, err = c.signedList(ctx, user)
+	sl, err := c.DeviceList(ctx, user)
+	if errors.Is(err, ErrNotFound) {
+		return SafetyNumber{}, fmt.Errorf("%w: %s has published no signed device list", ErrNoDeviceList, user)
+	}
+	if err != nil {
+		return SafetyNumber{}, err
+	}
+	list := fromWireList(sl)
+	if sl.User != user {
+		return SafetyNumber{}, fmt.Errorf("%w: device list of %q asked, %q given", ErrProtocol, user, sl.User)
+	}
+	if err := e2ee.VerifyDeviceList(sl.UserKey, list, sl.Signature); err != nil {
+		return SafetyNumber{}, fmt.Errorf("%w: device list of %s: %w", ErrProtocol, user, err)
+	}
+	c.adoptStored(ctx)
+	err = c.checkUserKey(user, sl.UserKey, sl.Version)
 	changed := errors.Is(err, ErrKeyChanged)
 	if err != nil && !changed {
 		return SafetyNumber{}, err
 	}
-	sl, err := c.DeviceList(ctx, user)
+	if !changed {
+		if err := c.pinList(user, sl.UserKey, sl.Version, listHash(list)); err != nil {
+			return SafetyNumber{}, err
+		}
+		if err := c.savePins(ctx); err != nil {
+			return SafetyNumber{}, err
+		}
+	}
+	num, err := e2ee.SafetyNumber(own.User(), own.Public(), user, sl.UserKey)
 	if err != nil {
 		return SafetyNumber{}, err
 	}
-	key := sl.UserKey
-	num, err := e2ee.SafetyNumber(own.User(), own.Public(), user, key)
+	qr, err := e2ee.SafetyQR(own.User(), own.Public(), user, sl.UserKey)
 	if err != nil {
 		return SafetyNumber{}, err
 	}
-	qr, err := e2ee.SafetyQR(own.User(), own.Public(), user, key)
-	if err != nil {
-		return SafetyNumber{}, err
-	}
-	return SafetyNumber{User: user, Number: num, QR: qr, Changed: changed, key: key, version: sl.Version}, nil
+	return SafetyNumber{User: user, Number: num, QR: qr, Changed: changed, key: sl.UserKey, version: sl.Version}, nil
 }
 
 // AcceptUserKey trusts the user key that sn, from Safety, was made from, in
