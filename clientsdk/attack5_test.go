@@ -184,7 +184,6 @@ func TestAttack5AcceptUserKeyFloorFromHub(t *testing.T) {
 // that user acknowledged without the user seeing it, and reads every
 // message the creator sends.
 func TestAttack5CreateSessionAcksHubMembers(t *testing.T) {
-	t.Skip("round 2 finding 3: CreateSession acknowledges whatever members the hub's answer lists")
 	ctx := context.Background()
 	h, url := hookedHub(t)
 	patient, clinician, ghost := peer(t, url), peer(t, url), peer(t, url)
@@ -220,7 +219,6 @@ func TestAttack5CreateSessionAcksHubMembers(t *testing.T) {
 // SDP (DTLS fingerprint, ICE candidates with the user's addresses) and can
 // answer it; OpenSignal opens that answer without a word.
 func TestAttack5SealSignalIgnoresMembers(t *testing.T) {
-	t.Skip("round 2 finding 4: SealSignal and OpenSignal skip the acknowledged members")
 	ctx := context.Background()
 	h, url := hookedHub(t)
 	patient, clinician, ghost := peer(t, url), peer(t, url), peer(t, url)
@@ -285,7 +283,6 @@ func TestAttack5RemovedMemberReaddedSilently(t *testing.T) {
 // its own first Seal acknowledges every member listed then, including one
 // the hub added after the other client's acknowledgement was stored.
 func TestAttack5SecondClientAcksOnFirstSeal(t *testing.T) {
-	t.Skip("round 2 finding 5: a long-running client does not see the members another process acknowledged")
 	ctx := context.Background()
 	h := &hookHub{deviceHub: newDeviceHub()}
 	srv := httptest.NewServer(h)
@@ -319,7 +316,6 @@ func TestAttack5SecondClientAcksOnFirstSeal(t *testing.T) {
 // into the log later: it shows as sent, Err nil, on the sender's devices,
 // and opens for the recipients.
 func TestAttack5OwnMessageArchiveSeq(t *testing.T) {
-	t.Skip("round 2 finding 10: the seq of an own message is pinned from the hub's first showing, not its ack")
 	tests := []struct {
 		name   string
 		answer func(w http.ResponseWriter)
@@ -372,7 +368,6 @@ func TestAttack5OwnMessageArchiveSeq(t *testing.T) {
 // (The made-up devices are not trusted: they are only pinned.) Pins for
 // ids the hub invents also block the genuine keys if that id ever appears.
 func TestAttack5UnlistedDevicesPinnedBrickStore(t *testing.T) {
-	t.Skip("round 2 finding 9: devices the signed list does not name are pinned and stored without bound")
 	ctx := context.Background()
 	h, url := hookedHub(t)
 	ks, err := FileKeyStore(t.TempDir())
@@ -438,7 +433,6 @@ func b64(hexKey string) string {
 // recipient's Listen and History open it, Err nil, and archive the SDP in
 // clear. Call ids may hold "/", so "call/a/b/<id>" also opens as call "a".
 func TestAttack5SignalOpensAsChatMessage(t *testing.T) {
-	t.Skip("round 2 finding 11: call signals and chat messages share one context space")
 	ctx := context.Background()
 	t.Run("as a chat message", func(t *testing.T) {
 		hh, u := hookedHub(t)
@@ -464,7 +458,10 @@ func TestAttack5SignalOpensAsChatMessage(t *testing.T) {
 		p, c := peer(t, u), peer(t, u)
 		hh.join(t, p, "pat")
 		hh.join(t, c, "doc")
-		sig, err := p.SealSignal(ctx, "s", "ward-3/bed-2", "doc", c.DeviceID(), []byte("v=0 offer"))
+		if _, err := p.SealSignal(ctx, "s", "ward-3/bed-2", "doc", c.DeviceID(), []byte("v=0 offer")); err == nil {
+			t.Fatal(`SealSignal took a call id with "/"`)
+		}
+		sig, err := p.SealSignal(ctx, "s", "ward-3", "doc", c.DeviceID(), []byte("v=0 offer"))
 		if err != nil {
 			t.Fatal(err)
 		}

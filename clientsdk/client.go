@@ -214,6 +214,9 @@ func (c *Client) saveState(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(b) > maxStoredBytes {
+		return fmt.Errorf("%w: client state of %d bytes, at most %d", ErrStateTooLarge, len(b), maxStoredBytes)
+	}
 
 	if err := c.cfg.KeyStore.SaveCursors(ctx, b); err != nil {
 		if unsaved {

@@ -148,12 +148,20 @@ func (c *Client) userDevices(ctx context.Context, user string, refresh bool) ([]
 	return devs, nil
 }
 
+// maxListedDevices bounds the devices of one user this client pins from a
+// hub's listing, so a hub cannot grow the stored state without bound (the
+// hub itself allows far fewer per user).
+const maxListedDevices = 256
+
 // pinDevices checks a device list the hub sent for user against the pins,
 // pinning devices seen for the first time.
 func (c *Client) pinDevices(user string, list []wire.Device) ([]peerDevice, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 
+	if len(list) > maxListedDevices {
+		return nil, fmt.Errorf("%w: %d devices listed for %q, at most %d", ErrProtocol, len(list), user, maxListedDevices)
+	}
 	devs := make([]peerDevice, 0, len(list))
 	seen := make(map[string]bool, len(list))
 	for _, d := range list {

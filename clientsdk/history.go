@@ -106,6 +106,10 @@ func (c *Client) open(ctx context.Context, wm wire.Message) (Message, error) {
 		SenderDevice: wm.SenderDevice,
 		ClientMsgID:  wm.ClientMsgID,
 	}
+	if !validMsgID(wm.ClientMsgID) {
+		m.Err = fmt.Errorf("%w: seq %d: client message id of another form", ErrProtocol, wm.Seq)
+		return m, nil
+	}
 	key := archiveKey(wm.SessionID, wm.SenderDevice, wm.ClientMsgID)
 	pt, archived, err := c.fromArchive(ctx, wm)
 	switch {

@@ -25,6 +25,7 @@ import (
 // members who left from the acknowledged set, and fails with ErrNewMember
 // naming any member not acknowledged.
 func (c *Client) checkMembers(ctx context.Context, sessionID string, users []string) error {
+	c.adoptStored(ctx) // acknowledgements another process on this key store made count
 	c.mu.Lock()
 	acked, known := c.acked[sessionID]
 	var fresh []string
@@ -66,6 +67,17 @@ func (c *Client) AcceptMembers(ctx context.Context, sessionID string, users ...s
 	}
 	c.ackMembers(sessionID, users...)
 	return c.savePins(ctx)
+}
+
+// isAcked reports whether user may be trusted as a member of a session:
+// acknowledged, or in a session this client has acknowledged no one in
+// yet (its first seal will).
+func (c *Client) isAcked(ctx context.Context, sessionID, user string) bool {
+	c.adoptStored(ctx)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	acked, known := c.acked[sessionID]
+	return !known || slices.Contains(acked, user)
 }
 
 // ackMembers adds users to the acknowledged members of a session.

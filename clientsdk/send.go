@@ -38,6 +38,17 @@ func (c *Client) Send(ctx context.Context, sessionID string, plaintext []byte) (
 	return c.Deliver(ctx, out)
 }
 
+// Abandon tells the client that out may never be delivered: a sender key
+// hand-off it carried may reach no one, so the next group message in its
+// session starts a new chain for every device. Deliver calls it whenever
+// it fails; delivering out later still works.
+func (c *Client) Abandon(ctx context.Context, out *Outgoing) error {
+	return c.withDevice(ctx, func(d *e2ee.Device) error {
+		d.ForgetSendingChain(out.SessionID)
+		return nil
+	})
+}
+
 // Seal encrypts plaintext for every trusted device of every member of the
 // session (this user's other devices included) under a fresh random client
 // message id, and keeps the plaintext in this device's archive. Sessions of
@@ -122,20 +133,22 @@ func (c *Client) Deliver(ctx context.Context, out *Outgoing) (wire.SendResponse,
 		out:    &ack,
 	}, untilAcked)
 	if isFinal(err) && !errors.Is(err, ErrConflict) {
-		// Refused for good: any sender key hand-off it carried reached no
-		// one, so the next group message starts a chain for everyone.
-		if ferr := c.withDevice(ctx, func(d *e2ee.Device) error {
-			d.ForgetSendingChain(out.SessionID)
-			return nil
-		}); ferr != nil {
-			return wire.SendResponse{}, errors.Join(err, ferr)
-		}
+		// Refused for good: shown later, it is a replay.
+		err = errors.Join(err, c.archiveRefused(ctx, out))
 	}
 	if err != nil {
-		return wire.SendResponse{}, err
+		// Whether or not it is delivered later, the next group message
+		// starts a chain for everyone: a hand-off this one carried may
+		// never arrive, and a second hand-off costs only headers.
+		return wire.SendResponse{}, errors.Join(err, c.Abandon(context.WithoutCancel(ctx), out))
 	}
 	if ack.Seq == 0 {
 		return wire.SendResponse{}, fmt.Errorf("%w: acknowledgement without a seq", ErrProtocol)
+	}
+	// The acknowledged seq is where the message stands: a hub showing it
+	// at another seq later is replaying it.
+	if err := c.archiveSeq(ctx, out, ack.Seq); err != nil {
+		return wire.SendResponse{}, err
 	}
 	return ack, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/bedside/bedside/hub/wire"
@@ -30,8 +31,25 @@ func (c *Client) CreateSession(ctx context.Context, members ...string) (wire.Ses
 		return wire.Session{}, err
 	}
 	c.rememberMembers(s)
-	c.ackMembers(s.ID, memberUsers(s)...)
+	c.ackMembers(s.ID, createdMembers(s, members)...)
 	return s, c.savePins(ctx)
+}
+
+// createdMembers returns the members of a session just created that the
+// caller vouches for: those it asked for, and itself, the one member the
+// hub adds. If the hub's answer names more than one member not asked for,
+// none of them is acknowledged: the first seal then names them.
+func createdMembers(s wire.Session, asked []string) []string {
+	var extra []string
+	for _, u := range memberUsers(s) {
+		if !slices.Contains(asked, u) {
+			extra = append(extra, u)
+		}
+	}
+	if len(extra) != 1 {
+		return asked
+	}
+	return append(slices.Clone(asked), extra[0])
 }
 
 func memberUsers(s wire.Session) []string {

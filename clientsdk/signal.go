@@ -43,7 +43,7 @@ func (s SealedSignal) context() e2ee.Context {
 // application's (the hub's signalling frames come with calls).
 func (c *Client) SealSignal(ctx context.Context, sessionID, callID, toUser, toDevice string,
 	payload []byte) (SealedSignal, error) {
-	if callID == "" || len(callID) > maxCallIDLen || !validSessionID(callID) {
+	if len(callID) > maxCallIDLen || !validMsgID(callID) {
 		return SealedSignal{}, fmt.Errorf("%w: call id %q", ErrBadRequest, callID)
 	}
 	users, err := c.sessionMembers(ctx, sessionID)
@@ -101,6 +101,19 @@ func (c *Client) SealSignal(ctx context.Context, sessionID, callID, toUser, toDe
 func (c *Client) OpenSignal(ctx context.Context, s SealedSignal) ([]byte, error) {
 	if s.ToDevice != c.id.DeviceID() {
 		return nil, fmt.Errorf("%w: signal for %s", ErrNotRecipient, s.ToDevice)
+	}
+	if len(s.CallID) > maxCallIDLen || !validMsgID(s.CallID) || !validMsgID(s.ID) {
+		return nil, fmt.Errorf("%w: signal ids", ErrBadRequest)
+	}
+	users, err := c.sessionMembers(ctx, s.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(users, s.FromUser) {
+		return nil, fmt.Errorf("%w: %s is not a member of %s", ErrUnknownDevice, s.FromUser, s.SessionID)
+	}
+	if !c.isAcked(ctx, s.SessionID, s.FromUser) {
+		return nil, fmt.Errorf("%w: %s in session %s", ErrNewMember, s.FromUser, s.SessionID)
 	}
 	sender, err := c.senderDevice(ctx, s.FromUser, s.FromDevice)
 	if err != nil {

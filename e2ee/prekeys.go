@@ -77,8 +77,20 @@ func (p PreKey) verify(signer []byte, typ byte) error {
 // caller can leave out a device whose bundle is bad instead of failing the
 // whole message.
 func VerifyBundle(b Bundle) error {
-	_, err := verifyBundle(b)
-	return err
+	if _, err := verifyBundle(b); err != nil {
+		return err
+	}
+	// Seal finds a low-order prekey when its X25519 fails; checking here
+	// lets a caller leave that device out before sealing.
+	if _, err := parseExchangeKey(b.SignedPreKey.Key); err != nil {
+		return err
+	}
+	if b.OneTime != nil {
+		if _, err := parseExchangeKey(b.OneTime.Key); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // parsedBundle is a verified bundle with its keys parsed.
