@@ -25,7 +25,7 @@ import (
 type archiveEntry struct {
 	SenderUser string `json:"senderUser"`
 	BodyHash   []byte `json:"bodyHash"`
-	Seq        uint64 `json:"seq,omitempty"` // 0 until the hub's seq is known (a message just sealed)
+	Seq        uint64 `json:"seq,omitempty"`     // 0 until the hub's seq is known (a message just sealed)
 	Refused    bool   `json:"refused,omitempty"` // the hub refused it for good when it was sent
 	Plaintext  []byte `json:"plaintext"`
 }
