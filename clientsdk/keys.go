@@ -3,6 +3,7 @@ package clientsdk
 import (
 	"bytes"
 	"context"
+	"math"
 	"errors"
 	"fmt"
 	"net/http"
@@ -240,9 +241,9 @@ func (c *Client) ReplaceUserKey(ctx context.Context) (wire.Device, error) {
 	if err := c.initDevice(ctx, d.User); err != nil {
 		return wire.Device{}, err
 	}
-	k, err := c.newUserKey(ctx, d.User)
+	k, err := e2ee.NewUserKey(d.User, c.cfg.Rand)
 	if err != nil {
-		return wire.Device{}, err
+		return wire.Device{}, fmt.Errorf("clientsdk: user key: %w", err)
 	}
 	if err := c.replenish(ctx); err != nil {
 		return wire.Device{}, err
@@ -251,12 +252,25 @@ func (c *Client) ReplaceUserKey(ctx context.Context) (wire.Device, error) {
 	if err != nil {
 		return wire.Device{}, err
 	}
+	if old == math.MaxUint64 {
+		// TODO: an operator command to reset a user's list; until then
+		// such a list (only a hub's own database can hold it) is final.
+		return wire.Device{}, fmt.Errorf("%w: the device list of %s is at the last version", ErrConflict, d.User)
+	}
 	c.mu.Lock()
 	delete(c.users, d.User)
 	delete(c.usersDirty, d.User)
 	c.mu.Unlock()
 	list := e2ee.DeviceList{User: d.User, Version: old, Devices: []e2ee.PublicDevice{c.id.Public()}}
-	return d, c.putList(ctx, k, list)
+	if err := c.putList(ctx, k, list); err != nil {
+		return wire.Device{}, err
+	}
+	// Stored only once published: a failed publish leaves the old key.
+	b, err := k.MarshalBinary()
+	if err != nil {
+		return wire.Device{}, err
+	}
+	return d, c.cfg.KeyStore.SaveUserKey(ctx, b)
 }
 
 // currentVersion returns the version of the user's list at the hub, 0 if none.
