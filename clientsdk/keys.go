@@ -3,9 +3,9 @@ package clientsdk
 import (
 	"bytes"
 	"context"
-	"math"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
