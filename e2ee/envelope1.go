@@ -83,7 +83,7 @@ func (d *Device) Seal(rand io.Reader, c Context, to []Recipient, plaintext []byt
 		return Sealed{}, err
 	}
 	payload := append([]byte{kindContentKey}, k...)
-	tx, err := d.headers(rand, to, ad, body, func(Recipient) []byte { return payload })
+	tx, err := d.headers(rand, to, ad, body, payload)
 	if err != nil {
 		return Sealed{}, err
 	}
@@ -129,7 +129,7 @@ func (d *Device) SealGroup(rand io.Reader, c Context, to []Recipient, plaintext 
 	sig := ed25519.Sign(chain.key(), groupSigned(ad, body))
 	body = append(body, sig...)
 
-	tx, err := d.headers(rand, need, ad, body, func(Recipient) []byte { return dist })
+	tx, err := d.headers(rand, need, ad, body, dist)
 	if err != nil {
 		return Sealed{}, err
 	}
@@ -228,8 +228,9 @@ func (tx *sealTx) commit(d *Device) {
 	}
 }
 
-// headers makes one header per recipient in to, on session copies.
-func (d *Device) headers(rand io.Reader, to []Recipient, ad, body []byte, payload func(Recipient) []byte) (*sealTx, error) {
+// headers makes one header per recipient in to, each carrying payload, on
+// session copies.
+func (d *Device) headers(rand io.Reader, to []Recipient, ad, body, payload []byte) (*sealTx, error) {
 	tx := &sealTx{headers: make(map[string][]byte, len(to)), sessions: map[string]*ratchet{},
 		devices: map[string]PublicDevice{}}
 	bodyHash := sum256(body)
@@ -238,7 +239,7 @@ func (d *Device) headers(rand io.Reader, to []Recipient, ad, body []byte, payloa
 		if err != nil {
 			return nil, err
 		}
-		h, err := s.header(d.now, ad, bodyHash, payload(r))
+		h, err := s.header(d.now, ad, bodyHash, payload)
 		if err != nil {
 			return nil, err
 		}
