@@ -247,7 +247,6 @@ func TestAttack5SealSignalIgnoresMembers(t *testing.T) {
 // in (adoptStored takes the union), so the removal is never kept: a member
 // the hub removes and later adds again is sealed for without ErrNewMember.
 func TestAttack5RemovedMemberReaddedSilently(t *testing.T) {
-	t.Skip("round 2 finding 6: an acknowledged member who left stays acknowledged")
 	ctx := context.Background()
 	h, url := hookedHub(t)
 	patient, clinician, nurse := peer(t, url), peer(t, url), peer(t, url)

@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"maps"
 	"net/url"
-	"slices"
 	"sync"
 	"time"
 
@@ -38,6 +37,7 @@ type Client struct {
 	users        map[string]storedUserPin   // user → long-term key first seen, newest list version
 	usersDirty   map[string]bool            // users whose pin changed here since the last save
 	acked        map[string][]string        // session → members acknowledged, sorted
+	ackedDirty   map[string]bool            // sessions whose acknowledgements changed here since the last save
 	members      map[string]membersEntry    // session id → cached member users
 	cursors      map[string]uint64          // session → last seq delivered by Listen
 	listening    bool                       // a Listen runs
@@ -70,6 +70,7 @@ func Open(ctx context.Context, cfg Config) (*Client, error) {
 		pins:       st.pins,
 		users:      st.users,
 		usersDirty: map[string]bool{},
+		ackedDirty: map[string]bool{},
 		acked:      st.acked,
 		members:    map[string]membersEntry{},
 		cursors:    st.cursors,
@@ -228,6 +229,7 @@ func (c *Client) saveState(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	clear(c.usersDirty)
+	clear(c.ackedDirty)
 	c.mu.Unlock()
 	return nil
 }
@@ -253,11 +255,12 @@ func (c *Client) adoptStored(ctx context.Context) map[string]uint64 {
 		}
 	}
 	for sid, users := range st.acked {
-		// Acknowledgements made by another process count here too: a
-		// listener must not drop the member a command beside it accepted.
-		merged := append(slices.Clone(c.acked[sid]), users...)
-		slices.Sort(merged)
-		c.acked[sid] = slices.Compact(merged)
+		// As for user keys: what this process changed since its last save
+		// wins at its save; otherwise the stored set is the newer one (a
+		// member another process accepted, or one who left).
+		if !c.ackedDirty[sid] {
+			c.acked[sid] = users
+		}
 	}
 	for u, p := range st.users {
 		mine, ok := c.users[u]

@@ -39,6 +39,7 @@ func (c *Client) checkMembers(ctx context.Context, sessionID string, users []str
 		slices.Sort(kept)
 		if !slices.Equal(kept, acked) {
 			c.acked[sessionID] = kept
+			c.ackedDirty[sessionID] = true
 			c.pinsUnsaved = true
 		}
 	}
@@ -92,5 +93,6 @@ func (c *Client) ackMembers(sessionID string, users ...string) {
 	}
 	slices.Sort(acked)
 	c.acked[sessionID] = acked
+	c.ackedDirty[sessionID] = true
 	c.pinsUnsaved = true
 }
