@@ -3,6 +3,7 @@ package clientsdk
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 
@@ -18,9 +19,7 @@ func TestAcceptedKeySurvivesAListener(t *testing.T) {
 	ctx := context.Background()
 	dh := newDeviceHub()
 	kh := &keyHub{deviceHub: dh}
-	srv := httptest.NewServer(kh)
-	defer srv.Close()
-	defer srv.Client().CloseIdleConnections()
+	srv := serve(t, kh)
 	ks, err := FileKeyStore(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -61,9 +60,7 @@ func TestAcceptedKeySurvivesAListener(t *testing.T) {
 func TestAcceptMembersBeforeFirstSeal(t *testing.T) {
 	ctx := context.Background()
 	dh := newDeviceHub()
-	srv := httptest.NewServer(dh)
-	defer srv.Close()
-	defer srv.Client().CloseIdleConnections()
+	srv := serve(t, dh)
 	patient, clinician, nurse := peer(t, srv.URL), peer(t, srv.URL), peer(t, srv.URL)
 	dh.join(t, patient, "pat")
 	dh.join(t, clinician, "doc")
@@ -85,9 +82,7 @@ func TestAcceptMembersBeforeFirstSeal(t *testing.T) {
 func TestImportUserKeyRefusesAnother(t *testing.T) {
 	ctx := context.Background()
 	dh := newDeviceHub()
-	srv := httptest.NewServer(dh)
-	defer srv.Close()
-	defer srv.Client().CloseIdleConnections()
+	srv := serve(t, dh)
 	patient := peer(t, srv.URL)
 	dh.join(t, patient, "pat")
 
@@ -112,4 +107,15 @@ func TestImportUserKeyRefusesAnother(t *testing.T) {
 	if err := fresh.ImportUserKey(ctx, same); !errors.Is(err, ErrConfig) {
 		t.Errorf("importing pat's key on a device of doc: %v, want ErrConfig", err)
 	}
+}
+
+// serve runs h on a loopback test server until the test ends.
+func serve(t *testing.T, h http.Handler) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		srv.Close()
+		srv.Client().CloseIdleConnections()
+	})
+	return srv
 }
