@@ -30,6 +30,11 @@ const (
 	// ErrProtocol); SessionID and Err are set. Its cursor stays, and
 	// delivery resumes when the hub allows it again.
 	EventError
+	// EventDevice: a contact added or removed a device, or published a new
+	// signed device list (KeyChanged when under another user key); Device
+	// is set. The next seal follows it; an app may tell its user, and on
+	// KeyChanged ask them to compare safety numbers (Safety).
+	EventDevice
 )
 
 var kindNames = map[EventKind]string{
@@ -40,6 +45,7 @@ var kindNames = map[EventKind]string{
 	EventReceipt:      "receipt",
 	EventSession:      "session",
 	EventError:        "error",
+	EventDevice:       "device",
 }
 
 func (k EventKind) String() string {
@@ -58,5 +64,6 @@ type Event struct {
 	Receipt   *wire.Receipt
 	Session   *wire.SessionEvent
 	Ready     *wire.Ready
+	Device    *wire.DeviceEvent
 	Err       error
 }

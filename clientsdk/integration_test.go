@@ -555,6 +555,11 @@ func TestIntegrationNewDeviceSealedForAtOnce(t *testing.T) {
 		_, cached := clinician.devices["pat"]
 		return !cached
 	})
+	waitFor(t, eventually, "the device event told to the app", func() bool {
+		return r.count(EventDevice, func(ev Event) bool {
+			return ev.Device.User == "pat" && ev.Device.Device == tablet.DeviceID()
+		}) > 0
+	})
 	ack, err := clinician.Send(ctx, sess.ID, []byte("second"))
 	if err != nil {
 		t.Fatal(err)

@@ -357,6 +357,7 @@ func (l *listener) frame(ctx context.Context, f wire.Frame) error {
 		// Seal for the new device (or under the new list) from the next
 		// message on.
 		l.c.forgetDevices(f.Registered.User)
+		l.handle(Event{Kind: EventDevice, Device: f.Registered})
 	case wire.FramePreKeys:
 		l.topUp(ctx)
 	case wire.FrameSession:
