@@ -387,6 +387,8 @@ func (e *env) listenCmd(ctx context.Context, args []string) error {
 					ev.SessionID, printable(ev.Receipt.User), ev.Receipt.ReadSeq)
 			case clientsdk.EventDisconnected:
 				fmt.Fprintf(e.stderr, "bedsidectl: disconnected (%v); reconnecting\n", ev.Err)
+			case clientsdk.EventDevice:
+				e.printDeviceEvent(ev.Device)
 			}
 		})
 	})
@@ -418,6 +420,22 @@ func (e *env) withClient(ctx context.Context, fn func(*clientsdk.Client) error) 
 	}
 	defer c.Close()
 	return fn(c)
+}
+
+// printDeviceEvent tells, on stderr, of a contact's device or key change.
+func (e *env) printDeviceEvent(d *wire.DeviceEvent) {
+	user := printable(d.User)
+	switch {
+	case d.KeyChanged:
+		fmt.Fprintf(e.stderr, "bedsidectl: %s has a new user key: compare safety numbers (bedsidectl verify %s)\n",
+			user, user)
+	case d.Removed:
+		fmt.Fprintf(e.stderr, "bedsidectl: %s removed device %s\n", user, printable(d.Device))
+	case d.Device != "":
+		fmt.Fprintf(e.stderr, "bedsidectl: %s added device %s\n", user, printable(d.Device))
+	default:
+		fmt.Fprintf(e.stderr, "bedsidectl: %s published device list version %d\n", user, d.ListVersion)
+	}
 }
 
 // printMessage writes SEQ SENDERUSER TEXT, one line, to stdout. A message
