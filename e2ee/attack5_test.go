@@ -66,7 +66,11 @@ func TestAttack5VerifyBundleMissesLowOrderPreKey(t *testing.T) {
 // logged here per device, until FileKeyStore refuses to write it
 // (ErrStateTooLarge) and the victim can no longer start a session.
 func TestAttack5PeersNeverPruned(t *testing.T) {
-	t.Skip("round 2 finding 8: peers, their sessions and received chains are never pruned")
+	// The caps are 2000 peers and 4000 sender-key entries; lowered here so
+	// that 150 churned devices pass them.
+	oldPeers, oldRecv := maxPeers, maxReceiverKeys
+	maxPeers, maxReceiverKeys = 100, 100
+	t.Cleanup(func() { maxPeers, maxReceiverKeys = oldPeers, oldRecv })
 	clk := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
 	now := func() time.Time { return clk }
 	v := newVictim(t, now)

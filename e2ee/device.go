@@ -52,6 +52,16 @@ type peer struct {
 // neither is used.
 const maxSessionsPerPeer = 4
 
+// maxPeers and maxReceiverKeys bound the peer devices and the (session,
+// sender) sender-key entries a device keeps; beyond them the least
+// recently used go, so churned device ids cannot grow the state without
+// bound. A peer forgotten so needs a new session (a bundle), a sender a
+// new hand-off. Variables so tests can lower them.
+var (
+	maxPeers        = 2000
+	maxReceiverKeys = 4000
+)
+
 func recvKey(sessionID, device string) string { return sessionID + "\x00" + device }
 
 // NewDevice returns the v1 state of a device of user with identity id.
@@ -348,6 +358,32 @@ func (d *Device) pin(pd PublicDevice) error {
 	return nil
 }
 
+// prunePeers forgets the least recently used peers beyond maxPeers, never
+// keep, the one just added.
+func (d *Device) prunePeers(keep string) {
+	for len(d.st.Peers) > maxPeers {
+		oldest, at := "", time.Time{}
+		for id, p := range d.st.Peers {
+			used := p.lastUsed()
+			if id != keep && (oldest == "" || used.Before(at)) {
+				oldest, at = id, used
+			}
+		}
+		delete(d.st.Peers, oldest)
+	}
+}
+
+// lastUsed is when any session with the peer was last used.
+func (p *peer) lastUsed() time.Time {
+	var t time.Time
+	for _, s := range p.Sessions {
+		if s.Used.After(t) {
+			t = s.Used
+		}
+	}
+	return t
+}
+
 // commitSession makes r the active session with pd, pinning pd's keys if
 // this is the first session with it. Every caller has passed pd through
 // validatePeer and pin first (Seal's checkSeal, Open), so only fully
@@ -357,6 +393,7 @@ func (d *Device) commitSession(pd PublicDevice, r *ratchet) {
 	if p == nil {
 		p = &peer{Signing: slices.Clone(pd.SigningKey), Exchange: slices.Clone(pd.ExchangeKey)}
 		d.st.Peers[pd.ID] = p
+		defer d.prunePeers(pd.ID)
 	}
 	i := slices.IndexFunc(p.Sessions, func(s *ratchet) bool { return bytes.Equal(s.TH, r.TH) })
 	if i >= 0 {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"time"
 )
 
 // Body lengths of v1, without and with the largest plaintext.
@@ -180,7 +181,31 @@ func (d *Device) putReceiver(key string, r *senderReceiver) {
 	if len(rs) > maxChainsPerSender {
 		rs = rs[len(rs)-maxChainsPerSender:]
 	}
+	_, known := d.st.Recv[key]
 	d.st.Recv[key] = rs
+	if !known {
+		d.pruneReceivers(key)
+	}
+}
+
+// pruneReceivers forgets the least recently used (session, sender) entries
+// beyond maxReceiverKeys, never keep, the one just added.
+func (d *Device) pruneReceivers(keep string) {
+	for len(d.st.Recv) > maxReceiverKeys {
+		oldest, at := "", time.Time{}
+		for k, rs := range d.st.Recv {
+			var used time.Time
+			for _, r := range rs {
+				if r.Used.After(used) {
+					used = r.Used
+				}
+			}
+			if k != keep && (oldest == "" || used.Before(at)) {
+				oldest, at = k, used
+			}
+		}
+		delete(d.st.Recv, oldest)
+	}
 }
 
 // openHeader opens this device's header on a session copy and returns the

@@ -108,6 +108,7 @@ type senderReceiver struct {
 	CK        []byte       `json:"ck"`
 	SignKey   []byte       `json:"signKey"` // Ed25519 public key
 	Skipped   []skippedKey `json:"skipped,omitempty"`
+	Used      time.Time    `json:"used,omitzero"` // last message opened with it
 }
 
 func parseDistribution(b []byte) (*senderReceiver, error) {
@@ -159,5 +160,6 @@ func (r *senderReceiver) key(it uint32, now time.Time) (*senderReceiver, []byte,
 	var mk []byte
 	s.CK, mk = chainStep(s.CK)
 	s.Iteration++
+	s.Used = now
 	return s, mk, nil
 }
