@@ -3,8 +3,8 @@ package hub_test
 import (
 	"bytes"
 	"context"
-	"strings"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/bedside/bedside/hub"
