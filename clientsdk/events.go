@@ -30,6 +30,10 @@ const (
 	// ErrProtocol); SessionID and Err are set. Its cursor stays, and
 	// delivery resumes when the hub allows it again.
 	EventError
+	// EventSignal: a call signal from another member's device, or a hangup
+	// from the hub itself (Signal.Reason set); Signal is set. Open its
+	// sealed payload, if any, with OpenSignal.
+	EventSignal
 )
 
 var kindNames = map[EventKind]string{
@@ -40,6 +44,7 @@ var kindNames = map[EventKind]string{
 	EventReceipt:      "receipt",
 	EventSession:      "session",
 	EventError:        "error",
+	EventSignal:       "signal",
 }
 
 func (k EventKind) String() string {
@@ -58,5 +63,8 @@ type Event struct {
 	Receipt   *wire.Receipt
 	Session   *wire.SessionEvent
 	Ready     *wire.Ready
-	Err       error
+	Signal    *Signal
+	// SignalID names the signal an EventError refuses, if it is about one.
+	SignalID string
+	Err      error
 }
