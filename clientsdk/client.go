@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/bedside/bedside/e2ee"
 )
 
@@ -43,6 +45,7 @@ type Client struct {
 	listening    bool                       // a Listen runs
 	stopListen   context.CancelFunc         // cancels the running Listen
 	listenerDone chan struct{}              // closed when the running Listen returns
+	wsConn       *websocket.Conn            // the listener's connection while the hub has accepted it
 }
 
 // Open loads the device identity from cfg.KeyStore, creating and storing a

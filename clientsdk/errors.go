@@ -75,6 +75,12 @@ var (
 	ErrTooLarge          = errors.New("clientsdk: too large")
 	ErrTooManyRecipients = errors.New("clientsdk: too many recipients")
 	ErrUnavailable       = errors.New("clientsdk: hub unavailable")
+	ErrDeviceOffline     = errors.New("clientsdk: device not connected")
+	ErrRateLimited       = errors.New("clientsdk: rate limited")
+
+	// ErrNotConnected is returned by Signal while no Listen holds a
+	// connection the hub accepted.
+	ErrNotConnected = errors.New("clientsdk: not connected")
 )
 
 // codeErrors is the one table from the hub's stable error codes to the
@@ -89,6 +95,8 @@ var codeErrors = map[string]error{
 	wire.CodeTooLarge:          ErrTooLarge,
 	wire.CodeTooManyRecipients: ErrTooManyRecipients,
 	wire.CodeUnavailable:       ErrUnavailable,
+	wire.CodeDeviceOffline:     ErrDeviceOffline,
+	wire.CodeRateLimited:       ErrRateLimited,
 }
 
 // APIError is an error answered by the hub. Status is the HTTP status, or 0

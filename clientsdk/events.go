@@ -35,6 +35,10 @@ const (
 	// is set. The next seal follows it; an app may tell its user, and on
 	// KeyChanged ask them to compare safety numbers (Safety).
 	EventDevice
+	// EventSignal: a call signal from another member's device, or a hangup
+	// from the hub itself (Signal.Reason set); Signal is set. Open its
+	// sealed payload, if any, with OpenSignal.
+	EventSignal
 )
 
 var kindNames = map[EventKind]string{
@@ -46,6 +50,7 @@ var kindNames = map[EventKind]string{
 	EventSession:      "session",
 	EventError:        "error",
 	EventDevice:       "device",
+	EventSignal:       "signal",
 }
 
 func (k EventKind) String() string {
@@ -65,5 +70,8 @@ type Event struct {
 	Session   *wire.SessionEvent
 	Ready     *wire.Ready
 	Device    *wire.DeviceEvent
-	Err       error
+	Signal    *Signal
+	// SignalID names the signal an EventError refuses, if it is about one.
+	SignalID string
+	Err      error
 }

@@ -59,6 +59,8 @@ func checkFrame(f wire.Frame) error {
 		return need(f.Ack != nil, "ack")
 	case wire.FrameDevice:
 		return need(f.Registered != nil && f.Registered.User != "", "registered device")
+	case wire.FrameSignal:
+		return need(f.Signal != nil && validSessionID(f.Signal.SessionID) && f.Signal.Kind != "", "signal")
 	}
 	return nil
 }

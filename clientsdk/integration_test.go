@@ -611,3 +611,69 @@ func TestIntegrationSignalSealed(t *testing.T) {
 		t.Fatalf("answer = %q, %v", got, err)
 	}
 }
+
+// TestIntegrationSignalOverWebSocket: the patient seals an offer, sends it
+// over its listener's WebSocket, and the clinician's listener reports it
+// as EventSignal, which opens to the offer. A signal to a device that is
+// not connected comes back as an EventError naming it.
+func TestIntegrationSignalOverWebSocket(t *testing.T) {
+	s := testserver.Start(t)
+	ctx := context.Background()
+	patient, clinician, sid := chatPair(t, s)
+	if _, err := patient.GrantConsent(ctx, wire.ScopeVideo, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := patient.Signal(ctx, SealedSignal{SessionID: sid, CallID: "c1"}, wire.SignalInvite); !errors.Is(err,
+		ErrNotConnected) {
+		t.Fatalf("Signal before Listen: %v, want ErrNotConnected", err)
+	}
+	var pr, cr recorder
+	listen(t, patient, &pr)
+	waitFor(t, 10*time.Second, "patient connected", func() bool { return pr.count(EventConnected, nil) > 0 })
+
+	// Nobody else is connected: the invite is refused, not queued.
+	id, err := patient.Signal(ctx, SealedSignal{SessionID: sid, CallID: "c1"}, wire.SignalInvite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "device_offline", func() bool {
+		return pr.count(EventError, func(ev Event) bool {
+			return ev.SignalID == id && errors.Is(ev.Err, ErrDeviceOffline)
+		}) == 1
+	})
+
+	listen(t, clinician, &cr)
+	waitFor(t, 10*time.Second, "clinician connected", func() bool { return cr.count(EventConnected, nil) > 0 })
+	if _, err := patient.Signal(ctx, SealedSignal{SessionID: sid, CallID: "c1"}, wire.SignalInvite); err != nil {
+		t.Fatal(err)
+	}
+	offer := []byte("v=0\r\na=fingerprint:sha-256 4A:AD:B9:B1\r\n")
+	sealed, err := patient.SealSignal(ctx, sid, "c1", "doc", clinician.DeviceID(), offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := patient.Signal(ctx, sealed, wire.SignalOffer); err != nil {
+		t.Fatal(err)
+	}
+
+	signals := func() []Signal {
+		cr.mu.Lock()
+		defer cr.mu.Unlock()
+		var out []Signal
+		for _, ev := range cr.events {
+			if ev.Kind == EventSignal {
+				out = append(out, *ev.Signal)
+			}
+		}
+		return out
+	}
+	waitFor(t, 10*time.Second, "invite and offer", func() bool { return len(signals()) == 2 })
+	got := signals()
+	if got[0].Kind != wire.SignalInvite || got[1].Kind != wire.SignalOffer || got[1].Sealed.FromUser != "pat" {
+		t.Fatalf("signals %+v", got)
+	}
+	plain, err := clinician.OpenSignal(ctx, got[1].Sealed)
+	if err != nil || !bytes.Equal(plain, offer) {
+		t.Fatalf("OpenSignal = %q, %v", plain, err)
+	}
+}

@@ -128,6 +128,8 @@ func (l *listener) connect(ctx context.Context) (ready bool, err error) {
 	defer conn.CloseNow()
 
 	l.user = r.User
+	l.c.setConn(conn)
+	defer l.c.setConn(nil)
 	l.handle(Event{Kind: EventConnected, Ready: &r})
 	if r.PreKeys != nil && r.PreKeys.Low {
 		l.topUp(ctx)
@@ -365,6 +367,8 @@ func (l *listener) frame(ctx context.Context, f wire.Frame) error {
 		l.c.forgetSession(sid)
 		moved, err = l.seq.joined(ctx, *f.Session, l.user)
 		l.handle(Event{Kind: EventSession, SessionID: sid, Session: f.Session})
+	case wire.FrameSignal:
+		l.handle(Event{Kind: EventSignal, SessionID: f.Signal.SessionID, Signal: receivedSignal(f.Signal)})
 	case wire.FrameError:
 		l.errorFrame(f)
 	default:
@@ -407,16 +411,16 @@ func (l *listener) topUp(ctx context.Context) {
 
 // errorFrame reports an error frame about a session, such as the hub
 // refusing to replay a resumed session while its patient's consent is
-// withdrawn, as an EventError carrying an *APIError. Error frames with an
-// ID answer WebSocket sends, which this client does not make; those and
-// error frames naming no session are ignored.
+// withdrawn, or a signal it refused (its ID then names the signal), as an
+// EventError carrying an *APIError. Error frames naming no session are
+// ignored.
 func (l *listener) errorFrame(f wire.Frame) {
-	if f.ID != "" || f.SessionID == "" {
+	if f.SessionID == "" {
 		return
 	}
 	const maxLen = 1024
 	apiErr := &APIError{Code: clip(f.Error.Code, maxLen), Message: clip(f.Error.Message, maxLen)}
-	l.handle(Event{Kind: EventError, SessionID: f.SessionID, Err: apiErr})
+	l.handle(Event{Kind: EventError, SessionID: f.SessionID, SignalID: clip(f.ID, maxLen), Err: apiErr})
 }
 
 // save stores the cursors (and the pins with them), merged with what

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/coder/websocket"
+
 	"github.com/bedside/bedside/e2ee"
+	"github.com/bedside/bedside/hub/wire"
 )
 
 // SealedSignal is a call-signalling payload (an SDP offer or answer, an ICE
@@ -134,4 +137,58 @@ func (c *Client) OpenSignal(ctx context.Context, s SealedSignal) ([]byte, error)
 		return nil, fmt.Errorf("%w: signal: %w", ErrDecrypt, err)
 	}
 	return pt, err
+}
+
+// Signal is a call signal as Listen reports it: its kind, the sealed
+// payload with the sender the hub names, and the hub's reason when the hub
+// hung the call up itself (a patient withdrew video consent, say).
+type Signal struct {
+	Kind   string
+	Reason string
+	Sealed SealedSignal
+}
+
+func receivedSignal(s *wire.Signal) *Signal {
+	return &Signal{Kind: s.Kind, Reason: s.Reason, Sealed: SealedSignal{SessionID: s.SessionID,
+		CallID: s.CallID, ID: s.ID, FromUser: s.FromUser, FromDevice: s.FromDevice, ToDevice: s.ToDevice,
+		Header: s.Header, Body: s.Body}}
+}
+
+// Signal sends a call signal of kind (wire.SignalInvite, …) over the
+// WebSocket that Listen holds; ErrNotConnected while there is none. s is
+// what SealSignal returned, or for invite, ring, decline and hangup, which
+// carry no payload, just SessionID, CallID and ToDevice (empty: everyone,
+// for invite and hangup). An empty s.ID is filled with a random one, which
+// Signal returns.
+//
+// The hub answers only a refusal, asynchronously, as an EventError whose
+// SignalID is the id returned here (the device is offline, a patient has
+// no video consent, …): signals are relayed at once or not at all.
+func (c *Client) Signal(ctx context.Context, s SealedSignal, kind string) (string, error) {
+	c.mu.Lock()
+	conn := c.wsConn
+	c.mu.Unlock()
+	if conn == nil {
+		return "", ErrNotConnected
+	}
+	if s.ID == "" {
+		id, err := newID(c.cfg.Rand)
+		if err != nil {
+			return "", err
+		}
+		s.ID = id
+	}
+	f := wire.Frame{Type: wire.FrameSignal, ID: s.ID, Signal: &wire.Signal{SessionID: s.SessionID,
+		CallID: s.CallID, Kind: kind, ID: s.ID, ToDevice: s.ToDevice, Header: s.Header, Body: s.Body}}
+	if err := writeFrame(ctx, conn, f); err != nil {
+		return "", fmt.Errorf("clientsdk: send signal: %w", err)
+	}
+	return s.ID, nil
+}
+
+// setConn records the listener's connection, for Signal; nil when it ends.
+func (c *Client) setConn(conn *websocket.Conn) {
+	c.mu.Lock()
+	c.wsConn = conn
+	c.mu.Unlock()
 }

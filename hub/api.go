@@ -680,6 +680,7 @@ func (h *Hub) closeSession(w http.ResponseWriter, r *http.Request, c caller) err
 	if closed {
 		h.publish(ctx, Event{Users: memberIDs(s), Session: &wire.SessionEvent{
 			SessionID: s.ID, Reason: wire.SessionClosed, User: c.user}})
+		h.endCalls(func(session string) bool { return session == s.ID }, wire.HangupSessionClosed)
 	}
 	cur, err := h.store.ReadCursors(ctx, s.ID)
 	if err != nil {
@@ -1143,6 +1144,9 @@ func (h *Hub) withdrawConsent(w http.ResponseWriter, r *http.Request, c caller) 
 	}
 	h.metrics.consents.WithLabelValues(rec.Kind, rec.Scope).Inc()
 	h.tellSessions(ctx, rec.User, wire.SessionConsentWithdrawn)
+	if rec.Scope == wire.ScopeVideo {
+		h.endUserCalls(ctx, rec.User, wire.HangupConsentWithdrawn)
+	}
 	writeJSON(w, http.StatusOK, wireConsent(rec, false))
 	return nil
 }

@@ -23,6 +23,7 @@ type Event struct {
 	Session *wire.SessionEvent
 	Device  *wire.DeviceEvent
 	PreKeys *wire.PreKeyCounts // to the device whose prekeys they are
+	Signal  *wire.Signal       // queued by the call registry, never published
 }
 
 // Fanout carries events to every node that may hold a member's connection.

@@ -85,6 +85,8 @@ func FuzzWSFrame(f *testing.F) {
 		if err := c.ws.Write(ctx, websocket.MessageText, frame); err != nil {
 			t.Fatal(err)
 		}
+		// Frames answered by nothing (a signal relayed) end at the pong.
+		c.ws.Write(ctx, websocket.MessageText, []byte(`{"type":"ping","id":"fuzz"}`))
 		for {
 			f, err := c.read(10 * time.Second)
 			if err != nil {

@@ -12,7 +12,7 @@
 //
 // Lock order: Hub.mu before conn.mu; neither is held while calling the store
 // or writing to a socket. attrCache.mu is taken alone, and is held while
-// calling the store.
+// calling the store. calls.mu is taken alone, never while calling the store.
 package hub
 
 import (
@@ -71,6 +71,7 @@ type Hub struct {
 	sweeper   *sweeper
 	attrs     attrCache // users' report attributes as stored
 	reports   ReportConfig
+	calls     *calls // calls under way on this node
 
 	checkpoints *checkpointer
 
@@ -114,6 +115,7 @@ func New(opts Options) (*Hub, error) {
 		now:      opts.Now,
 		registry: opts.Registry,
 		conns:    make(map[string]map[*conn]struct{}),
+		calls:    newCalls(opts.Config),
 	}
 	if h.log == nil {
 		h.log = slog.Default()

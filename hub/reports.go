@@ -280,10 +280,8 @@ func csvUsageLine(by, week, col string, c wire.UsageCell) []string {
 	return append(line, strings.Join(c.Suppressed, " "))
 }
 
-// recordCall counts a call of a session in its usage facts.
-//
-// TODO: calls do not exist yet; the calls work calls this when a call of a
-// session starts, so that reports count it (until then they count none).
+// recordCall counts a call of a session in its usage facts: the signalling
+// calls it at the first accept of a call (hub/calls.go).
 func (h *Hub) recordCall(ctx context.Context, sessionID string) error {
 	if err := h.knownSession(ctx, sessionID); err != nil {
 		return err

@@ -68,6 +68,8 @@ type conn struct {
 	replaying bool            // writeLoop is replaying sessions from the store
 	dirty     map[string]bool // sessions with messages to replay from the store
 
+	signals signalBucket // only readLoop touches it
+
 	// last is the newest seq written per session. Only writeLoop touches it
 	// after the connection starts.
 	last map[string]uint64
@@ -296,7 +298,15 @@ func (h *Hub) unregister(c *conn) {
 	if len(h.conns[c.caller.user]) == 0 {
 		delete(h.conns, c.caller.user)
 	}
+	lastOfDevice := true
+	for o := range h.conns[c.caller.user] {
+		lastOfDevice = lastOfDevice && o.device != c.device
+	}
 	h.mu.Unlock()
+	if lastOfDevice {
+		// A device gone (disconnected, retired) leaves its calls.
+		h.leaveCalls(c.caller.user, c.device)
+	}
 	if c.expiry != nil {
 		c.expiry.Stop()
 	}
@@ -467,12 +477,14 @@ func (c *conn) readLoop(ctx context.Context) {
 			c.replyError(ctx, id, "", jsonError(err))
 			continue
 		}
-		if f.Type == wire.FrameSend {
+		if f.Type == wire.FrameSend || f.Type == wire.FrameSignal {
 			c.h.touch(c.caller.user)
 		}
 		switch f.Type {
 		case wire.FrameSend:
 			c.handleSend(ctx, &f)
+		case wire.FrameSignal:
+			c.handleSignal(ctx, &f)
 		case wire.FramePing:
 			c.reply(ctx, wire.Frame{Type: wire.FramePong, ID: f.ID})
 		case wire.FramePong:
@@ -665,6 +677,9 @@ func (c *conn) deliver(ctx context.Context, ev *Event) error {
 		return c.write(ctx, wire.Frame{Type: wire.FrameDevice, Registered: ev.Device})
 	case ev.PreKeys != nil:
 		return c.write(ctx, wire.Frame{Type: wire.FramePreKeys, PreKeys: ev.PreKeys})
+	case ev.Signal != nil:
+		return c.write(ctx, wire.Frame{Type: wire.FrameSignal, SessionID: ev.Signal.SessionID,
+			Signal: ev.Signal})
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ const (
 	FrameGap     = "gap"     // server → client: messages that no longer exist
 	FrameDevice  = "device"  // server → client: a fellow member registered a device
 	FramePreKeys = "prekeys" // server → client: this device's one-time prekeys run low
+	FrameSignal  = "signal"  // either way: a call-signalling message (see Signal)
 	FramePing    = "ping"    // either way: application heartbeat
 	FramePong    = "pong"    // either way: answer to ping
 )
@@ -58,6 +59,7 @@ type Frame struct {
 	Gap        *Gap          `json:"gap,omitempty"`
 	Registered *DeviceEvent  `json:"registered,omitempty"` // device
 	PreKeys    *PreKeyCounts `json:"preKeys,omitempty"`    // prekeys
+	Signal     *Signal       `json:"signal,omitempty"`     // signal
 }
 
 // DeviceEvent tells the members of a user's sessions that the user registered

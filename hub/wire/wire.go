@@ -35,6 +35,8 @@ const (
 	CodeUnsupportedMedia  = "unsupported_media"   // 415: body is not application/json
 	CodeUnavailable       = "unavailable"         // 503: shutting down or store unavailable
 	CodeInternal          = "internal"            // 500: a bug or a failing disk, never bad input
+	CodeDeviceOffline     = "device_offline"      // WebSocket only: a signal's device is not connected
+	CodeRateLimited       = "rate_limited"        // 429: too many requests (signals) in a short time
 )
 
 // Roles a token may carry.
