@@ -71,7 +71,8 @@ type Hub struct {
 	sweeper   *sweeper
 	attrs     attrCache // users' report attributes as stored
 	reports   ReportConfig
-	calls     *calls // calls under way on this node
+	calls     *calls      // calls under way on this node
+	claims    claimBudget // bundle claims per user
 
 	checkpoints *checkpointer
 

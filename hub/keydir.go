@@ -166,15 +166,15 @@ func (h *Hub) getPreKeys(w http.ResponseWriter, r *http.Request, c caller) error
 // claimBundles hands out a bundle of each of a user's devices that can be
 // claimed, taking one one-time key of each kind where any is left. A device
 // left short of one-time keys is told over its WebSocket.
-//
-// TODO: claims are not rate-limited: a user who shares (or shared) a
-// session with another can drain their one-time keys in a loop, so honest
-// senders start sessions from the signed and last-resort keys only, and
-// the victim's device keeps making keys. A per-claimer budget, and claims
-// only through open sessions, would bound it.
+// Claims need a shared open session (a closed one takes no messages) and
+// are budgeted per claimer (claimBudget), so no member can drain another's
+// one-time keys in a loop.
 func (h *Hub) claimBundles(w http.ResponseWriter, r *http.Request, c caller) error {
 	user, err := h.keysOf(r, c)
 	if err != nil {
+		return err
+	}
+	if err := h.mayClaim(r.Context(), c, user); err != nil {
 		return err
 	}
 	ctx := r.Context()
@@ -360,6 +360,44 @@ func (h *Hub) keysOf(r *http.Request, c caller) (string, error) {
 		return "", err
 	}
 	return user, h.mayReadKeys(r.Context(), c, user)
+}
+
+// mayClaim refuses a claim outside a shared open session, or beyond the
+// claimer's budget.
+func (h *Hub) mayClaim(ctx context.Context, c caller, user string) error {
+	if user != c.user {
+		open, err := h.sharesOpenSession(ctx, c.user, user)
+		if err != nil {
+			return err
+		}
+		if !open {
+			return notFound("an open session with " + user)
+		}
+	}
+	if !h.claims.allow(c.user, h.now()) {
+		return errorf(http.StatusTooManyRequests, wire.CodeRateLimited,
+			"more than %d bundle claims at once; one more each %v", claimBurst, claimRefill)
+	}
+	return nil
+}
+
+// sharesOpenSession reports whether a and b are members of one open session.
+func (h *Hub) sharesOpenSession(ctx context.Context, a, b string) (bool, error) {
+	ss, err := h.store.ListSessions(ctx, a)
+	if err != nil {
+		return false, err
+	}
+	for _, s := range ss {
+		if s.State != wire.StateOpen {
+			continue
+		}
+		for _, m := range s.Members {
+			if m.User == b {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // getDeviceList answers a user's signed device list, to them and to those

@@ -511,3 +511,34 @@ func TestErasureTakesKeyDirectory(t *testing.T) {
 		t.Errorf("erased prekeys not counted")
 	}
 }
+
+// TestClaimBudget: claims need a shared open session and are budgeted per
+// claimer, so no member drains another's one-time keys in a loop.
+func TestClaimBudget(t *testing.T) {
+	e := newEnv(t, hub.Config{})
+	doc, pat, nurse := e.user("doc", "clinician"), e.user("pat", "patient"), e.user("nurse", "clinician")
+	e.putPreKeys(pat, pat.device, preKeysReq(1, 2))
+	closed := e.session(nurse, pat)
+	if code := e.do("POST", "/v1/sessions/"+closed+"/close", nurse.token, nil, nil); code != 200 {
+		t.Fatalf("close: %d", code)
+	}
+	var apiErr wire.Error
+	if code := e.do("POST", "/v1/users/pat/bundles", nurse.token, nil, &apiErr); code != 404 {
+		t.Fatalf("a claim through a closed session only: %d %+v, want 404", code, apiErr)
+	}
+
+	e.session(doc, pat)
+	for i := range 100 {
+		if code := e.do("POST", "/v1/users/pat/bundles", doc.token, nil, nil); code != 200 {
+			t.Fatalf("claim %d: %d", i+1, code)
+		}
+	}
+	code := e.do("POST", "/v1/users/pat/bundles", doc.token, nil, &apiErr)
+	if code != 429 || apiErr.Code != wire.CodeRateLimited {
+		t.Fatalf("claim 101 at once: %d %+v, want 429 rate_limited", code, apiErr)
+	}
+	// The patient's own claims (their other devices) have their own budget.
+	if code := e.do("POST", "/v1/users/pat/bundles", pat.token, nil, nil); code != 200 {
+		t.Fatalf("the patient's own claim: %d", code)
+	}
+}
