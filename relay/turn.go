@@ -15,6 +15,11 @@ import (
 
 // TURN is a running TURN relay: UDP and TCP listeners on one port, REST
 // credentials, the peer-address filter and per-user allocation quotas.
+//
+// TODO: per-user bandwidth limits (issue 5) are not enforced yet: pion/turn
+// offers no hook on relayed traffic, so they need a rate-limited wrapper
+// around the relay sockets its RelayAddressGenerator hands out. Until then a
+// user is bounded only by the allocation quota and the credentials' lifetime.
 type TURN struct {
 	cfg    Config
 	log    *slog.Logger

@@ -122,7 +122,9 @@ func (t turnConfig) relayConfig(listen string, relayAddr netip.Addr) (*relay.Con
 // startTURN starts the relay the plan names, with the data directory's
 // turn.key (made on first start, like token.key), and returns it with the ICE
 // configuration the hub hands out. Both are zero when no relay runs.
-func startTURN(ctx context.Context, cfg *config, log *slog.Logger) (*relay.TURN, hub.ICEConfig, error) {
+func startTURN(
+	ctx context.Context, cfg *config, log *slog.Logger,
+) (*relay.TURN, hub.ICEConfig, error) {
 	p, err := cfg.TURN.plan(cfg.Listen)
 	if err != nil || p.relay == nil {
 		if p.why != "" {
