@@ -335,3 +335,23 @@ func TestTURNConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestTURNConnectRefused: an RFC 6062 Connect to a denied peer is refused
+// before the relay dials. Only loopback is asked for, so that even a broken
+// filter could not make the relay reach past this machine.
+func TestTURNConnectRefused(t *testing.T) {
+	srv := startTURN(t, nil)
+	client := tcpClient(t, srv, credentials(t, "u1", time.Hour))
+	alloc, err := client.AllocateTCP()
+	if err != nil {
+		t.Fatalf("AllocateTCP: %v", err)
+	}
+	defer alloc.Close()
+
+	for _, peer := range []string{"127.0.0.1", "::ffff:127.0.0.1"} {
+		_, err := alloc.Connect(&net.TCPAddr{IP: net.ParseIP(peer), Port: 9})
+		if err == nil || !strings.Contains(err.Error(), "403") {
+			t.Errorf("Connect(%s) = %v, want 403 Forbidden", peer, err)
+		}
+	}
+}
