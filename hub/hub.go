@@ -53,6 +53,8 @@ type Options struct {
 	Audit AuditConfig
 	// Reports names the columns of usage reports.
 	Reports ReportConfig
+	// ICE is the TURN relay GET /v1/ice-servers hands out; zero for none.
+	ICE ICEConfig
 }
 
 // Hub serves Bedside's API. Create it with New, serve Handler, stop it with
@@ -73,6 +75,7 @@ type Hub struct {
 	reports   ReportConfig
 	calls     *calls      // calls under way on this node
 	claims    claimBudget // bundle claims per user
+	ice       ICEConfig
 
 	checkpoints *checkpointer
 
@@ -104,6 +107,9 @@ func New(opts Options) (*Hub, error) {
 	if err := opts.Reports.Validate(); err != nil {
 		return nil, err
 	}
+	if err := opts.ICE.Validate(); err != nil {
+		return nil, err
+	}
 	if opts.AuditKey != nil && len(opts.AuditKey) != ed25519.PrivateKeySize {
 		return nil, fmt.Errorf("%w: AuditKey of %d bytes", ErrConfig, len(opts.AuditKey))
 	}
@@ -117,6 +123,7 @@ func New(opts Options) (*Hub, error) {
 		registry: opts.Registry,
 		conns:    make(map[string]map[*conn]struct{}),
 		calls:    newCalls(opts.Config),
+		ice:      opts.ICE,
 	}
 	if h.log == nil {
 		h.log = slog.Default()
@@ -179,6 +186,7 @@ func (h *Hub) Handler() http.Handler {
 	h.route(mux, "GET /v1/backup", "backup", h.backup)
 	h.route(mux, "PUT /v1/users/{user}/attributes", "user.attributes", h.putAttributes)
 	h.route(mux, "GET /v1/reports/usage", "report.read", h.usageReport)
+	h.route(mux, "GET /v1/ice-servers", "ice.credentials", h.iceServers)
 	return h.jsonErrors(mux)
 }
 

@@ -41,6 +41,7 @@ type config struct {
 	Retention       hub.Retention    `yaml:"retention"`
 	Audit           hub.AuditConfig  `yaml:"audit"`
 	Reports         hub.ReportConfig `yaml:"reports"`
+	TURN            turnConfig       `yaml:"turn"`
 }
 
 func defaultConfig() config {
@@ -50,12 +51,14 @@ func defaultConfig() config {
 	c.Log.Level = "info"
 	c.Log.Format = "text"
 	c.ShutdownTimeout = 30 * time.Second
+	c.TURN.Enabled = true
 	return c
 }
 
 // serveFlags are the flags of `bedside serve`; empty means "not given".
 type serveFlags struct {
 	config, listen, data, tlsCert, tlsKey, domains, logLevel, logFormat string
+	turnListen                                                          string
 	insecure                                                            bool
 }
 
@@ -69,6 +72,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 		"comma-separated `domains` for automatic certificates (env BEDSIDE_AUTOCERT)")
 	fs.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (env BEDSIDE_LOG_LEVEL)")
 	fs.StringVar(&f.logFormat, "log-format", "", "text or json (env BEDSIDE_LOG_FORMAT)")
+	fs.StringVar(&f.turnListen, "turn-listen", "",
+		"TURN relay listen `address` (default the hub's host, port 3478; env BEDSIDE_TURN_LISTEN)")
 	fs.BoolVar(&f.insecure, "insecure", false, "allow plain HTTP on a non-loopback address (env BEDSIDE_INSECURE)")
 }
 
@@ -110,6 +115,7 @@ func loadConfig(fs *flag.FlagSet, f *serveFlags, getenv func(string) string) (co
 	override(&c.TLS.Key, "tls-key", "BEDSIDE_TLS_KEY", f.tlsKey)
 	override(&c.Log.Level, "log-level", "BEDSIDE_LOG_LEVEL", f.logLevel)
 	override(&c.Log.Format, "log-format", "BEDSIDE_LOG_FORMAT", f.logFormat)
+	override(&c.TURN.Listen, "turn-listen", "BEDSIDE_TURN_LISTEN", f.turnListen)
 	domains := strings.Join(c.TLS.AutocertDomains, ",")
 	override(&domains, "autocert", "BEDSIDE_AUTOCERT", f.domains)
 	c.TLS.AutocertDomains = splitList(domains)
@@ -204,6 +210,9 @@ func (c *config) validate() error {
 	}
 	if err := c.Reports.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	if _, err := c.TURN.plan(c.Listen); err != nil {
+		return err
 	}
 	return nil
 }

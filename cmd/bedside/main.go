@@ -171,8 +171,15 @@ func serveHub(ctx context.Context, cfg *config, log *slog.Logger) error {
 		return err
 	}
 	defer store.Close()
+	turnSrv, ice, err := startTURN(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	if turnSrv != nil {
+		defer turnSrv.Close() // after the hub's shutdown: calls under way keep their relay till then
+	}
 	h, err := hub.New(hub.Options{Store: store, TokenKey: key, Config: cfg.Limits, Logger: log,
-		Retention: cfg.Retention, AuditKey: auditKey, Audit: cfg.Audit, Reports: cfg.Reports})
+		Retention: cfg.Retention, AuditKey: auditKey, Audit: cfg.Audit, Reports: cfg.Reports, ICE: ice})
 	if err != nil {
 		return err
 	}

@@ -135,8 +135,10 @@ func Start(t testing.TB, opts ...Options) *Server {
 
 func (s *Server) start(t testing.TB, listen string) {
 	t.Helper()
+	// The TURN relay takes a free loopback port too, so that servers can run
+	// side by side; Args may say otherwise.
 	args := append([]string{"serve", "--listen", listen, "--data", s.DataDir,
-		"--log-format", "json", "--log-level", "debug"}, s.opts.Args...)
+		"--log-format", "json", "--log-level", "debug", "--turn-listen", "127.0.0.1:0"}, s.opts.Args...)
 	cmd := exec.Command(s.Bin, args...)
 	cmd.Env = append(os.Environ(), s.opts.Env...)
 	if s.logs == nil {

@@ -1,0 +1,40 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/pion/logging"
+)
+
+// pionLogs hands pion's loggers to slog. Everything pion says goes to Debug:
+// its errors are about single packets or clients (a bad message, a failed
+// write), which must not flood an operator's log; lifecycle lines come from
+// this package.
+type pionLogs struct{ log *slog.Logger }
+
+func (p pionLogs) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{p.log.With("scope", scope)}
+}
+
+type pionLogger struct{ log *slog.Logger }
+
+func (l pionLogger) debug(msg string) { l.log.Debug(msg) }
+
+func (l pionLogger) debugf(format string, args ...any) {
+	if l.log.Enabled(context.Background(), slog.LevelDebug) {
+		l.log.Debug(fmt.Sprintf(format, args...))
+	}
+}
+
+func (l pionLogger) Trace(string)                 {}
+func (l pionLogger) Tracef(string, ...any)        {}
+func (l pionLogger) Debug(msg string)             { l.debug(msg) }
+func (l pionLogger) Debugf(f string, args ...any) { l.debugf(f, args...) }
+func (l pionLogger) Info(msg string)              { l.debug(msg) }
+func (l pionLogger) Infof(f string, args ...any)  { l.debugf(f, args...) }
+func (l pionLogger) Warn(msg string)              { l.debug(msg) }
+func (l pionLogger) Warnf(f string, args ...any)  { l.debugf(f, args...) }
+func (l pionLogger) Error(msg string)             { l.debug(msg) }
+func (l pionLogger) Errorf(f string, args ...any) { l.debugf(f, args...) }
