@@ -2,11 +2,13 @@ package relay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pion/transport/v5/reuseport"
@@ -66,8 +68,28 @@ func NewTURN(ctx context.Context, cfg Config, logger *slog.Logger) (*TURN, error
 }
 
 // listen opens cfg.Sockets UDP sockets sharing one port, and a TCP listener on
-// the same port.
+// the same port. With port 0 (tests, or an operator letting the system pick)
+// the port the UDP sockets got may be taken for TCP; then it tries again
+// with another, a few times.
 func (t *TURN) listen(ctx context.Context) error {
+	ap, err := netip.ParseAddrPort(t.cfg.Listen)
+	if err != nil || ap.Port() != 0 {
+		return t.listenOnce(ctx)
+	}
+	for range 10 {
+		if err = t.listenOnce(ctx); !errors.Is(err, syscall.EADDRINUSE) {
+			return err
+		}
+		for _, c := range t.udp {
+			c.Close()
+		}
+		t.udp = nil
+	}
+	return err
+}
+
+// listenOnce opens the sockets on cfg.Listen.
+func (t *TURN) listenOnce(ctx context.Context) error {
 	lc := net.ListenConfig{}
 	if t.cfg.Sockets > 1 {
 		lc.Control = reuseport.Control
