@@ -160,7 +160,8 @@ func (c *Client) pinDevices(user string, list []wire.Device) ([]peerDevice, erro
 	defer c.mu.Unlock()
 
 	if len(list) > maxListedDevices {
-		return nil, fmt.Errorf("%w: %d devices listed for %q, at most %d", ErrProtocol, len(list), user, maxListedDevices)
+		return nil, fmt.Errorf("%w: %d devices listed for %q, at most %d",
+			ErrProtocol, len(list), user, maxListedDevices)
 	}
 	devs := make([]peerDevice, 0, len(list))
 	seen := make(map[string]bool, len(list))

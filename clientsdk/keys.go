@@ -183,7 +183,8 @@ func (c *Client) ownList(ctx context.Context, k *e2ee.UserKey) (e2ee.DeviceList,
 	}
 	list := fromWireList(sl)
 	if string(sl.UserKey) != string(k.Public()) {
-		return e2ee.DeviceList{}, fmt.Errorf("%w: the hub holds %s's list under another user key", ErrKeyChanged, k.User())
+		return e2ee.DeviceList{}, fmt.Errorf("%w: the hub holds %s's list under another user key",
+			ErrKeyChanged, k.User())
 	}
 	if err := e2ee.VerifyDeviceList(k.Public(), list, sl.Signature); err != nil {
 		return e2ee.DeviceList{}, fmt.Errorf("%w: own device list: %w", ErrProtocol, err)
@@ -317,7 +318,8 @@ func (c *Client) replenish(ctx context.Context) error {
 			return err
 		}
 		for i := range xs {
-			up.OneTime, up.KEMOneTime = append(up.OneTime, *wirePreKey(xs[i])), append(up.KEMOneTime, *wirePreKey(kems[i]))
+			up.OneTime = append(up.OneTime, *wirePreKey(xs[i]))
+			up.KEMOneTime = append(up.KEMOneTime, *wirePreKey(kems[i]))
 		}
 		return nil
 	})

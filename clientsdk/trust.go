@@ -96,7 +96,8 @@ func (c *Client) checkUserKey(user string, key []byte, version uint64) error {
 	case !bytes.Equal(p.Key, key):
 		return fmt.Errorf("%w: the user key of %s changed; compare safety numbers, then accept it", ErrKeyChanged, user)
 	case version < p.Version:
-		return fmt.Errorf("%w: device list of %s is version %d, version %d was seen", ErrProtocol, user, version, p.Version)
+		return fmt.Errorf("%w: device list of %s is version %d, version %d was seen",
+			ErrProtocol, user, version, p.Version)
 	}
 	return nil
 }
