@@ -135,7 +135,8 @@ func FuzzBundle(f *testing.F) {
 		if otk != nil {
 			bd.OneTime = &e2ee.PreKey{ID: genuine.OneTime.ID, Key: otk, Signature: otkSig}
 		}
-		_, err := a.d.Seal(detRand("seal"), a.ctx("s1", "m1"), []e2ee.Recipient{{Device: b.pub, Bundle: bd}}, []byte("x"))
+		to := []e2ee.Recipient{{Device: b.pub, Bundle: bd}}
+		_, err := a.d.Seal(detRand("seal"), a.ctx("s1", "m1"), to, []byte("x"))
 		signed := bytes.Equal(spk, genuine.SignedPreKey.Key) && bytes.Equal(spkSig, genuine.SignedPreKey.Signature) &&
 			bytes.Equal(kem, genuine.KEMPreKey.Key) && bytes.Equal(kemSig, genuine.KEMPreKey.Signature) && kemOneTime &&
 			(otk == nil || bytes.Equal(otk, genuine.OneTime.Key) && bytes.Equal(otkSig, genuine.OneTime.Signature))

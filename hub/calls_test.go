@@ -135,7 +135,8 @@ func TestSignalRouting(t *testing.T) {
 	if s := ce.pws.barrier(); len(s) != 0 {
 		t.Fatalf("offer refused: %+v", s)
 	}
-	if s := tws.nextSignal(); s.Kind != wire.SignalOffer || string(s.Body) != "sealed sdp" || s.ToDevice != "doc-tablet" {
+	s := tws.nextSignal()
+	if s.Kind != wire.SignalOffer || string(s.Body) != "sealed sdp" || s.ToDevice != "doc-tablet" {
 		t.Fatalf("offer %+v", s)
 	}
 	ce.dws.quiet()

@@ -76,7 +76,8 @@ func TestTURNConfigRefusals(t *testing.T) {
 		}
 	}
 
-	c, err := parse(t, []string{"--turn-listen", "127.0.0.1:0"}, map[string]string{"BEDSIDE_TURN_LISTEN": "127.0.0.1:1"})
+	env := map[string]string{"BEDSIDE_TURN_LISTEN": "127.0.0.1:1"}
+	c, err := parse(t, []string{"--turn-listen", "127.0.0.1:0"}, env)
 	if err != nil || c.TURN.Listen != "127.0.0.1:0" || !c.TURN.Enabled {
 		t.Errorf("--turn-listen: %+v, %v", c.TURN, err)
 	}

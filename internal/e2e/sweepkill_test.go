@@ -49,7 +49,8 @@ func TestSweepSurvivesKill(t *testing.T) {
 	}
 
 	// No progress lines: under load the sweep may outlast the default second.
-	out, err := exec.Command(bin, "retention", "run", "--progress", "1h", "--config", cfg, "--data", dir).CombinedOutput()
+	last := exec.Command(bin, "retention", "run", "--progress", "1h", "--config", cfg, "--data", dir)
+	out, err := last.CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(out), "deleted:") {
 		t.Fatalf("last sweep: %v\n%s", err, out)
 	}

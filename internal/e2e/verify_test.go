@@ -40,7 +40,8 @@ func TestSafetyNumbersAndKeyChange(t *testing.T) {
 	// A second device of the clinician: refused without the user key,
 	// registered with it, and it reads what the patient sends.
 	tablet := newCLI(t, "tablet")
-	if _, errOut, err := tablet.run("init", "--server", s.URL, "--token", s.Token(t, "dr.lee", "clinician")); err == nil ||
+	docTok := s.Token(t, "dr.lee", "clinician")
+	if _, errOut, err := tablet.run("init", "--server", s.URL, "--token", docTok); err == nil ||
 		!strings.Contains(errOut, "user-key export") {
 		t.Fatalf("second device without the user key: err %v, stderr %q", err, errOut)
 	}
@@ -65,7 +66,8 @@ func TestSafetyNumbersAndKeyChange(t *testing.T) {
 	if err == nil || !strings.Contains(errOut, "not the one first seen") || safetyLines(out) == safetyLines(fromPat) {
 		t.Fatalf("verify after a key change: err %v\nstdout:\n%s\nstderr:\n%s", err, out, errOut)
 	}
-	if _, errOut, err := pat.run("send", sid, "are you still you?"); err == nil || !strings.Contains(errOut, "changed") {
+	_, errOut, err = pat.run("send", sid, "are you still you?")
+	if err == nil || !strings.Contains(errOut, "changed") {
 		t.Fatalf("send to a changed key: err %v, stderr %q", err, errOut)
 	}
 	newNumber := strings.Join(strings.Fields(strings.SplitN(safetyLines(out), "qr ", 2)[0]), "")

@@ -187,7 +187,8 @@ var preKeyCases = []testCase{
 		mustPutPreKeys(t, s, "pat", "phone", storage.PreKeyUpload{SignedPreKey: &spk, OneTime: preKeys(5)})
 
 		all := claim(t, s, "pat")
-		if len(all.Bundles) != 1 || all.Bundles[0].Device.ID != "tablet" || !slices.Equal(all.Missing, []string{"phone"}) {
+		if len(all.Bundles) != 1 || all.Bundles[0].Device.ID != "tablet" ||
+			!slices.Equal(all.Missing, []string{"phone"}) {
 			t.Errorf("claim of all of pat's devices: %+v", all)
 		}
 		named := claim(t, s, "pat", "zz", "tablet", "laptop", "old", "phone", "tablet")
