@@ -25,7 +25,9 @@ import (
 // members who left from the acknowledged set, and fails with ErrNewMember
 // naming any member not acknowledged.
 func (c *Client) checkMembers(ctx context.Context, sessionID string, users []string) error {
-	c.adoptStored(ctx) // acknowledgements another process on this key store made count
+	if !c.allAcked(sessionID, users) {
+		c.adoptStored(ctx) // acknowledgements another process on this key store made count
+	}
 	c.mu.Lock()
 	acked, known := c.acked[sessionID]
 	var fresh []string
@@ -74,11 +76,31 @@ func (c *Client) AcceptMembers(ctx context.Context, sessionID string, users ...s
 // acknowledged, or in a session this client has acknowledged no one in
 // yet (its first seal will).
 func (c *Client) isAcked(ctx context.Context, sessionID, user string) bool {
-	c.adoptStored(ctx)
+	if c.allAcked(sessionID, []string{user}) {
+		return true
+	}
+	c.adoptStored(ctx) // another process on this key store may have accepted them
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	acked, known := c.acked[sessionID]
 	return !known || slices.Contains(acked, user)
+}
+
+// allAcked reports whether the session's acknowledgements are known here
+// and include every one of users: then no store read is needed.
+func (c *Client) allAcked(sessionID string, users []string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	acked, known := c.acked[sessionID]
+	if !known {
+		return false
+	}
+	for _, u := range users {
+		if !slices.Contains(acked, u) {
+			return false
+		}
+	}
+	return true
 }
 
 // ackMembers adds users to the acknowledged members of a session.
