@@ -19,6 +19,7 @@ const (
 	FrameDevice  = "device"  // server → client: a fellow member registered a device
 	FramePreKeys = "prekeys" // server → client: this device's one-time prekeys run low
 	FrameSignal  = "signal"  // either way: a call-signalling message (see Signal)
+	FrameSFU     = "sfu"     // either way: a message between a device and the hub's SFU (see SFU)
 	FramePing    = "ping"    // either way: application heartbeat
 	FramePong    = "pong"    // either way: answer to ping
 )
@@ -60,6 +61,7 @@ type Frame struct {
 	Registered *DeviceEvent  `json:"registered,omitempty"` // device
 	PreKeys    *PreKeyCounts `json:"preKeys,omitempty"`    // prekeys
 	Signal     *Signal       `json:"signal,omitempty"`     // signal
+	SFU        *SFU          `json:"sfu,omitempty"`        // sfu
 }
 
 // DeviceEvent tells the members of a user's sessions that the user registered
