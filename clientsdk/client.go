@@ -46,6 +46,7 @@ type Client struct {
 	stopListen   context.CancelFunc         // cancels the running Listen
 	listenerDone chan struct{}              // closed when the running Listen returns
 	wsConn       *websocket.Conn            // the listener's connection while the hub has accepted it
+	routes       []*routeEntry              // RouteSignals, tried in order; replaced, never changed in place
 }
 
 // Open loads the device identity from cfg.KeyStore, creating and storing a

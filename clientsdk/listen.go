@@ -57,6 +57,12 @@ func (c *Client) Listen(ctx context.Context, handle func(Event)) error {
 		c.mu.Unlock()
 	}()
 
+	app := handle
+	handle = func(ev Event) {
+		if !c.routed(ev) {
+			app(ev)
+		}
+	}
 	l := &listener{c: c, handle: handle}
 	l.seq = sequencer{
 		mu:       &c.mu,

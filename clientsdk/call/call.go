@@ -1,0 +1,415 @@
+//go:build !js
+
+package call
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/bedside/bedside/clientsdk"
+	"github.com/bedside/bedside/hub/wire"
+)
+
+// Defaults of Options.
+const (
+	DefaultGatherTimeout = 10 * time.Second
+	DefaultSignalTimeout = 10 * time.Second
+)
+
+// maxQueued bounds the signals waiting for a call's goroutine. The hub lets
+// a device send 50 signals in a burst; more than that queued means the call
+// cannot keep up.
+const maxQueued = 256
+
+// Options adjust a call. The zero value is a call with the hub's relays,
+// direct media where possible.
+type Options struct {
+	// RelayOnly sends media only through a TURN relay (ICE transport policy
+	// "relay"): the other side never learns this device's addresses.
+	RelayOnly bool
+	// ICEServers are the STUN and TURN servers to use. Nil: the hub's
+	// (clientsdk.Client.ICEServers for the session), with fresh credentials.
+	ICEServers []webrtc.ICEServer
+	// SettingEngine tunes pion (network types, interfaces, ports); nil for
+	// pion's defaults. Tests keep calls on loopback with it.
+	SettingEngine *webrtc.SettingEngine
+	// GatherTimeout bounds the wait for candidates before a description is
+	// sent (default DefaultGatherTimeout); what was gathered by then goes.
+	GatherTimeout time.Duration
+	// SignalTimeout bounds sealing and sending one signal (default
+	// DefaultSignalTimeout).
+	SignalTimeout time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.GatherTimeout <= 0 {
+		o.GatherTimeout = DefaultGatherTimeout
+	}
+	if o.SignalTimeout <= 0 {
+		o.SignalTimeout = DefaultSignalTimeout
+	}
+	return o
+}
+
+// peer is the device at the other end.
+type peer struct{ user, device string }
+
+// remoteTrack is a track received before OnTrack was set.
+type remoteTrack struct {
+	track    *webrtc.TrackRemote
+	receiver *webrtc.RTPReceiver
+}
+
+// Call is one peer-to-peer call between this device and one other. Its
+// methods are safe for concurrent use.
+//
+// One goroutine per call takes its signals in order, negotiates and seals;
+// it ends with the call. Lock order: Call.mu is taken alone and never held
+// while calling pion, the client or the application.
+type Call struct {
+	client  *clientsdk.Client
+	session string
+	id      string
+	caller  bool // this device invited: it makes every offer
+	opts    Options
+	pc      *webrtc.PeerConnection
+
+	kick        chan struct{} // wakes the call's goroutine; capacity 1
+	done        chan struct{} // closed by the call's goroutine when the call has ended
+	cancel      context.CancelFunc
+	removeRoute func()
+	// wg counts the RTCP readers and the OnTrack calls of early tracks,
+	// which the call's goroutine waits for before closing done. Add is
+	// called under mu while the call has not ended, so never after Wait.
+	wg sync.WaitGroup
+
+	mu      sync.Mutex // guards the fields below
+	remote  peer       // zero until a device accepted (caller)
+	sent    map[string]bool
+	queue   []item
+	ended   bool // no more items are taken
+	err     error
+	onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)
+	early   []remoteTrack // tracks that arrived before OnTrack
+	// askedFor holds the callee's transceivers it asked the caller to
+	// offer for.
+	askedFor map[*webrtc.RTPTransceiver]bool
+}
+
+// item is one thing for the call's goroutine to do.
+type item struct {
+	ev        *clientsdk.Event
+	negotiate bool  // pion says the session needs negotiating
+	end       error // end the call with this
+}
+
+// Start calls the other members of session: it invites toDevice, or every
+// connected device of every other member when toDevice is empty, and
+// returns at once. The first device to accept gets the offer; others that
+// accept later are hung up on. callID names the call in the session (1-64
+// of A-Z a-z 0-9 . _ -; empty picks a random one). The client must be
+// listening (clientsdk.ErrNotConnected otherwise), and every patient member
+// must hold video consent, or the hub refuses and the call ends with
+// ErrRefused.
+func Start(ctx context.Context, c *clientsdk.Client, session, callID, toDevice string,
+	opts Options) (*Call, error) {
+	if callID == "" {
+		callID = randomID()
+	}
+	cl, err := newCall(ctx, c, session, callID, true, peer{}, opts)
+	if err != nil {
+		return nil, err
+	}
+	invite := clientsdk.SealedSignal{SessionID: session, CallID: callID, ToDevice: toDevice}
+	if err := cl.send(ctx, invite, wire.SignalInvite); err != nil {
+		cl.abort()
+		return nil, err
+	}
+	return cl, nil
+}
+
+// Answer accepts the invite ev (an EventSignal of kind invite that the
+// app's Listen handler received) and returns the call; the caller's offer
+// follows. It may be called from the Listen handler, but blocks it while it
+// asks the hub for relays: better from a goroutine of the app's.
+func Answer(ctx context.Context, c *clientsdk.Client, ev clientsdk.Event, opts Options) (*Call, error) {
+	s, err := invite(ev)
+	if err != nil {
+		return nil, err
+	}
+	from := peer{user: s.FromUser, device: s.FromDevice}
+	cl, err := newCall(ctx, c, s.SessionID, s.CallID, false, from, opts)
+	if err != nil {
+		return nil, err
+	}
+	accept := clientsdk.SealedSignal{SessionID: s.SessionID, CallID: s.CallID, ToDevice: from.device}
+	if err := cl.send(ctx, accept, wire.SignalAccept); err != nil {
+		cl.abort()
+		return nil, err
+	}
+	return cl, nil
+}
+
+// Decline tells the inviting device that this device will not answer.
+func Decline(ctx context.Context, c *clientsdk.Client, ev clientsdk.Event) error {
+	s, err := invite(ev)
+	if err != nil {
+		return err
+	}
+	_, err = c.Signal(ctx, clientsdk.SealedSignal{SessionID: s.SessionID, CallID: s.CallID,
+		ToDevice: s.FromDevice}, wire.SignalDecline)
+	return err
+}
+
+func invite(ev clientsdk.Event) (clientsdk.SealedSignal, error) {
+	if ev.Kind != clientsdk.EventSignal || ev.Signal == nil || ev.Signal.Kind != wire.SignalInvite ||
+		ev.Signal.Sealed.FromDevice == "" {
+		return clientsdk.SealedSignal{}, ErrNotInvite
+	}
+	return ev.Signal.Sealed, nil
+}
+
+// newCall sets up the peer connection and the call's goroutine and route.
+func newCall(ctx context.Context, c *clientsdk.Client, session, callID string, caller bool,
+	remote peer, opts Options) (*Call, error) {
+	opts = opts.withDefaults()
+	pc, err := newPeerConnection(ctx, c, session, opts)
+	if err != nil {
+		return nil, err
+	}
+	cl := &Call{client: c, session: session, id: callID, caller: caller, opts: opts, pc: pc,
+		kick: make(chan struct{}, 1), done: make(chan struct{}), remote: remote, sent: map[string]bool{}}
+	pc.OnTrack(cl.track)
+	pc.OnNegotiationNeeded(func() { cl.post(item{negotiate: true}) })
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateFailed {
+			cl.post(item{end: ErrICEFailed})
+		}
+	})
+
+	cl.removeRoute = c.RouteSignals(cl.route)
+	runCtx, cancel := context.WithCancel(context.Background())
+	cl.cancel = cancel
+	go func() {
+		defer close(cl.done)
+		cl.run(runCtx)
+		cl.wg.Wait()
+	}()
+	return cl, nil
+}
+
+// newPeerConnection builds a peer connection with pion's default codecs and
+// interceptors (NACK, RTCP reports, statistics) and the call's relays.
+func newPeerConnection(ctx context.Context, c *clientsdk.Client, session string,
+	opts Options) (*webrtc.PeerConnection, error) {
+	servers := opts.ICEServers
+	if servers == nil {
+		hubs, err := c.ICEServers(ctx, session)
+		if err != nil {
+			return nil, fmt.Errorf("call: ice servers: %w", err)
+		}
+		for _, s := range hubs {
+			servers = append(servers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username,
+				Credential: s.Credential})
+		}
+	}
+	cfg := webrtc.Configuration{ICEServers: servers}
+	if opts.RelayOnly {
+		if len(servers) == 0 {
+			return nil, ErrNoRelay
+		}
+		cfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		return nil, fmt.Errorf("call: codecs: %w", err)
+	}
+	reg := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
+		return nil, fmt.Errorf("call: interceptors: %w", err)
+	}
+	apiOpts := []func(*webrtc.API){webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg)}
+	if opts.SettingEngine != nil {
+		apiOpts = append(apiOpts, webrtc.WithSettingEngine(*opts.SettingEngine))
+	}
+	pc, err := webrtc.NewAPI(apiOpts...).NewPeerConnection(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("call: peer connection: %w", err)
+	}
+	return pc, nil
+}
+
+// ID returns the call's id within its session.
+func (c *Call) ID() string { return c.id }
+
+// Session returns the id of the call's session.
+func (c *Call) Session() string { return c.session }
+
+// AddTrack publishes a local track (webrtc.TrackLocalStaticSample or
+// …StaticRTP, say) to the other device. Added before the call connects, it
+// goes with the first offer or answer; added later, it renegotiates (see the
+// package comment).
+func (c *Call) AddTrack(track webrtc.TrackLocal) (*webrtc.RTPSender, error) {
+	s, err := c.pc.AddTrack(track)
+	if err != nil {
+		if e := c.Err(); e != nil {
+			return nil, e
+		}
+		return nil, fmt.Errorf("call: add track: %w", err)
+	}
+	// RTCP from the other side (NACKs, receiver reports) must be read for
+	// the interceptors to act on it.
+	if !c.goOwned() {
+		return nil, c.Err()
+	}
+	go func() {
+		defer c.wg.Done()
+		for {
+			if _, _, err := s.ReadRTCP(); err != nil {
+				return
+			}
+		}
+	}()
+	return s, nil
+}
+
+// OnTrack sets the function called, on a goroutine of its own, for each
+// track the other device publishes; it should read the track until Read
+// fails, which it does when the call ends. Tracks that arrived before
+// OnTrack was called are handed to it at once.
+func (c *Call) OnTrack(f func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) {
+	c.mu.Lock()
+	c.onTrack = f
+	early := c.early
+	c.early = nil
+	c.mu.Unlock()
+	for _, t := range early {
+		if !c.goOwned() {
+			return
+		}
+		go func() {
+			defer c.wg.Done()
+			f(t.track, t.receiver)
+		}()
+	}
+}
+
+// track is pion's OnTrack: it hands the track on or keeps it for OnTrack.
+func (c *Call) track(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
+	c.mu.Lock()
+	f := c.onTrack
+	if f == nil {
+		c.early = append(c.early, remoteTrack{t, r})
+	}
+	c.mu.Unlock()
+	if f != nil {
+		f(t, r)
+	}
+}
+
+// Hangup ends the call: it tells the other device (through the hub), closes
+// the media and waits for the call's goroutines, or for ctx. Err then
+// returns ErrHungUp, or what ended the call first. Calling it twice is
+// harmless.
+func (c *Call) Hangup(ctx context.Context) error {
+	c.post(item{end: ErrHungUp})
+	select {
+	case <-c.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Done is closed when the call has ended and its goroutines have returned
+// (but for OnTrack functions still reading, whose reads then fail).
+func (c *Call) Done() <-chan struct{} { return c.done }
+
+// Err returns nil while the call goes on, and why it ended afterwards.
+func (c *Call) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// goOwned counts one more goroutine of the call's, unless it has ended.
+func (c *Call) goOwned() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ended {
+		return false
+	}
+	c.wg.Add(1)
+	return true
+}
+
+// post queues it for the call's goroutine, unless the call is ending. It
+// never blocks: pion and the listener call it.
+func (c *Call) post(it item) {
+	c.mu.Lock()
+	switch {
+	case c.ended:
+	case len(c.queue) >= maxQueued:
+		c.queue = append(c.queue[:0], item{end: ErrBusy})
+	default:
+		c.queue = append(c.queue, it)
+	}
+	c.mu.Unlock()
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the queued items.
+func (c *Call) take() []item {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q := c.queue
+	c.queue = nil
+	return q
+}
+
+// route is the call's clientsdk.SignalRoute: it takes the signals of this
+// call, and the hub's refusals of signals it sent.
+func (c *Call) route(ev clientsdk.Event) bool {
+	switch {
+	case ev.Kind == clientsdk.EventSignal:
+		s := ev.Signal.Sealed
+		if s.SessionID != c.session || s.CallID != c.id {
+			return false
+		}
+	case ev.Kind == clientsdk.EventError:
+		c.mu.Lock()
+		ours := c.sent[ev.SignalID]
+		c.mu.Unlock()
+		if !ours {
+			return false
+		}
+	default:
+		return false
+	}
+	c.post(item{ev: &ev})
+	return true
+}
+
+// abort ends a call that never got going.
+func (c *Call) abort() {
+	c.finish(context.Background(), errNotStarted)
+	c.cancel()
+	<-c.done
+}
+
+func randomID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

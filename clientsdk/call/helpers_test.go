@@ -1,0 +1,292 @@
+//go:build !js
+
+package call_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/bedside/bedside/clientsdk"
+	"github.com/bedside/bedside/clientsdk/call"
+	"github.com/bedside/bedside/hub/wire"
+	"github.com/bedside/bedside/internal/testserver"
+)
+
+const eventually = 30 * time.Second
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// startHub runs the real bedside binary. Its TURN relay may relay to
+// 127.0.0.1 (turn.allow), which the peer filter denies otherwise: both
+// relayed candidates of a loopback test are on the hub's own address.
+func startHub(t *testing.T) *testserver.Server {
+	cfg := filepath.Join(t.TempDir(), "bedside.yaml")
+	if err := os.WriteFile(cfg, []byte("turn:\n  allow: [\"127.0.0.1/32\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return testserver.Start(t, testserver.Options{Args: []string{"--config", cfg}})
+}
+
+// device is one listening client and the invites its app saw.
+type device struct {
+	*clientsdk.Client
+	invites chan clientsdk.Event
+	other   atomic.Int64 // signal events the app saw that were not invites
+}
+
+func newDevice(t *testing.T, s *testserver.Server, name, role string) *device {
+	t.Helper()
+	ctx := context.Background()
+	ks, err := clientsdk.FileKeyStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: &http.Transport{}}
+	c, err := clientsdk.Open(ctx, clientsdk.Config{ServerURL: s.URL, Token: s.Token(t, name, role),
+		KeyStore: ks, HTTPClient: hc, HandshakeTimeout: 3 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Register(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d := &device{Client: c, invites: make(chan clientsdk.Event, 8)}
+
+	lctx, cancel := context.WithCancel(ctx)
+	var connected atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Listen(lctx, func(ev clientsdk.Event) {
+			switch {
+			case ev.Kind == clientsdk.EventConnected:
+				connected.Store(true)
+			case ev.Kind == clientsdk.EventSignal && ev.Signal.Kind == wire.SignalInvite:
+				d.invites <- ev
+			case ev.Kind == clientsdk.EventSignal:
+				d.other.Add(1)
+			}
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		c.Close()
+		hc.CloseIdleConnections()
+	})
+	waitFor(t, eventually, name+" connected", connected.Load)
+	return d
+}
+
+// visit sets up a patient with chat and video consent and a clinician in a
+// session with them; it returns the video grant.
+func visit(t *testing.T, s *testserver.Server) (patient, clinician *device, sid string, video wire.Consent) {
+	t.Helper()
+	ctx := context.Background()
+	patient = newDevice(t, s, "pat", wire.RolePatient)
+	clinician = newDevice(t, s, "doc", wire.RoleClinician)
+	if _, err := patient.GrantConsent(ctx, wire.ScopeChat, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	video, err := patient.GrantConsent(ctx, wire.ScopeVideo, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sess, err := clinician.CreateSession(ctx, "pat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return patient, clinician, sess.ID, video
+}
+
+// loopback keeps pion on 127.0.0.1 over UDP, with no mDNS.
+func loopback() *webrtc.SettingEngine {
+	se := &webrtc.SettingEngine{}
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() && ip.To4() != nil })
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	return se
+}
+
+// connect has caller start a call to callee, and callee answer it.
+func connect(t *testing.T, caller, callee *device, sid string, opts call.Options) (out, in *call.Call) {
+	t.Helper()
+	ctx := context.Background()
+	out, err := call.Start(ctx, caller.Client, sid, "visit-1", "", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { out.Hangup(context.Background()) })
+	var ev clientsdk.Event
+	select {
+	case ev = <-callee.invites:
+	case <-time.After(eventually):
+		t.Fatal("no invite")
+	}
+	in, err = call.Answer(ctx, callee.Client, ev, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Hangup(context.Background()) })
+	return out, in
+}
+
+// received counts what a call receives, by kind, and the VP8 keyframes.
+type received struct {
+	audio, video, keyframes atomic.Int64
+}
+
+func (r *received) watch(c *call.Call) {
+	c.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		for {
+			p, _, err := tr.ReadRTP()
+			if err != nil {
+				return
+			}
+			if tr.Kind() == webrtc.RTPCodecTypeAudio {
+				r.audio.Add(1)
+				continue
+			}
+			r.video.Add(1)
+			var vp8 codecs.VP8Packet
+			b, err := vp8.Unmarshal(p.Payload)
+			if err == nil && vp8.S == 1 && vp8.PID == 0 && isKeyframe(b) {
+				r.keyframes.Add(1)
+			}
+		}
+	})
+}
+
+// vp8Frame crafts a VP8 frame: a keyframe's header (RFC 6386 9.1) with the
+// start code and a 64x48 size, or an interframe's; the rest is filler.
+func vp8Frame(key bool) []byte {
+	const partition = 120
+	b := make([]byte, 10+partition)
+	tag := uint32(1)<<4 | uint32(partition)<<5 // version 0, shown
+	if !key {
+		tag |= 1
+	}
+	b[0], b[1], b[2] = byte(tag), byte(tag>>8), byte(tag>>16)
+	if key {
+		b[3], b[4], b[5] = 0x9d, 0x01, 0x2a
+		binary.LittleEndian.PutUint16(b[6:], 64)
+		binary.LittleEndian.PutUint16(b[8:], 48)
+	}
+	for i := 10; i < len(b); i++ {
+		b[i] = byte(i)
+	}
+	return b
+}
+
+func isKeyframe(b []byte) bool {
+	return len(b) >= 10 && b[0]&1 == 0 && b[3] == 0x9d && b[4] == 0x01 && b[5] == 0x2a
+}
+
+// publisher writes synthetic VP8 (a keyframe every 10 frames) and Opus to
+// the tracks it adds, every 20 ms, until stopped.
+type publisher struct {
+	mu     sync.Mutex
+	tracks []*webrtc.TrackLocalStaticSample
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+func publish(t *testing.T) *publisher {
+	p := &publisher{stop: make(chan struct{}), done: make(chan struct{})}
+	go p.run()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *publisher) close() {
+	select {
+	case <-p.stop:
+	default:
+		close(p.stop)
+	}
+	<-p.done
+}
+
+// add publishes a new track of kind on c.
+func (p *publisher) add(t *testing.T, c *call.Call, kind webrtc.RTPCodecType) {
+	t.Helper()
+	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+	if kind == webrtc.RTPCodecTypeVideo {
+		codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	}
+	tr, err := webrtc.NewTrackLocalStaticSample(codec, kind.String(), "synthetic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AddTrack(tr); err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.tracks = append(p.tracks, tr)
+	p.mu.Unlock()
+}
+
+func (p *publisher) run() {
+	defer close(p.done)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	opus := []byte{0xf8, 0xff, 0xfe} // a 20 ms silent Opus frame
+	for n := 0; ; n++ {
+		select {
+		case <-p.stop:
+			return
+		case <-tick.C:
+		}
+		p.mu.Lock()
+		tracks := p.tracks
+		p.mu.Unlock()
+		for _, tr := range tracks {
+			data := opus
+			if tr.Kind() == webrtc.RTPCodecTypeVideo {
+				data = vp8Frame(n%10 == 0)
+			}
+			err := tr.WriteSample(media.Sample{Data: data, Duration: 20 * time.Millisecond})
+			if err != nil && !errors.Is(err, io.ErrClosedPipe) {
+				return
+			}
+		}
+	}
+}
+
+// ended waits for c to end and returns its error.
+func ended(t *testing.T, c *call.Call, who string) error {
+	t.Helper()
+	select {
+	case <-c.Done():
+		return c.Err()
+	case <-time.After(eventually):
+		t.Fatalf("%s's call did not end", who)
+		return nil
+	}
+}
