@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/logging"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/bedside/bedside/clientsdk"
@@ -38,7 +39,8 @@ type Options struct {
 	// (clientsdk.Client.ICEServers for the session), with fresh credentials.
 	ICEServers []webrtc.ICEServer
 	// SettingEngine tunes pion (network types, interfaces, ports); nil for
-	// pion's defaults. Tests keep calls on loopback with it.
+	// pion's defaults. Tests keep calls on loopback with it. pion's logging
+	// stays off unless its LoggerFactory is set.
 	SettingEngine *webrtc.SettingEngine
 	// GatherTimeout bounds the wait for candidates before a description is
 	// sent (default DefaultGatherTimeout); what was gathered by then goes.
@@ -89,6 +91,12 @@ type Call struct {
 	// which the call's goroutine waits for before closing done. Add is
 	// called under mu while the call has not ended, so never after Wait.
 	wg sync.WaitGroup
+
+	// statsMu guards closing and final, and keeps GetStats from running
+	// while the peer connection closes. Taken alone.
+	statsMu sync.Mutex
+	closing bool
+	final   Stats
 
 	mu      sync.Mutex // guards the fields below
 	remote  peer       // zero until a device accepted (caller)
@@ -221,6 +229,16 @@ func newPeerConnection(ctx context.Context, c *clientsdk.Client, session string,
 		}
 	}
 	cfg := webrtc.Configuration{ICEServers: servers}
+	se := webrtc.SettingEngine{}
+	if opts.SettingEngine != nil {
+		se = *opts.SettingEngine
+	}
+	if se.LoggerFactory == nil {
+		// A library does not log: pion's own logging is off unless asked for.
+		quiet := logging.NewDefaultLoggerFactory()
+		quiet.DefaultLogLevel = logging.LogLevelDisabled
+		se.LoggerFactory = quiet
+	}
 	if opts.RelayOnly {
 		if len(servers) == 0 {
 			return nil, ErrNoRelay
@@ -236,11 +254,9 @@ func newPeerConnection(ctx context.Context, c *clientsdk.Client, session string,
 	if err := webrtc.RegisterDefaultInterceptors(m, reg); err != nil {
 		return nil, fmt.Errorf("call: interceptors: %w", err)
 	}
-	apiOpts := []func(*webrtc.API){webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg)}
-	if opts.SettingEngine != nil {
-		apiOpts = append(apiOpts, webrtc.WithSettingEngine(*opts.SettingEngine))
-	}
-	pc, err := webrtc.NewAPI(apiOpts...).NewPeerConnection(cfg)
+	api := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(reg),
+		webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("call: peer connection: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/bedside/bedside/clientsdk"
 	"github.com/bedside/bedside/clientsdk/call"
 	"github.com/bedside/bedside/hub/wire"
+	"github.com/bedside/bedside/internal/synthmedia"
 )
 
 // TestCallMedia: a patient and a clinician call each other through the
@@ -34,18 +35,18 @@ func TestCallMedia(t *testing.T) {
 			opts := call.Options{RelayOnly: tc.relayOnly, SettingEngine: loopback()}
 
 			out, in := connect(t, clinician, patient, sid, opts)
-			var gotOut, gotIn received
-			gotOut.watch(out)
-			gotIn.watch(in)
+			var gotOut, gotIn synthmedia.Counter
+			out.OnTrack(gotOut.Read)
+			in.OnTrack(gotIn.Read)
 			pub := publish(t)
 			for _, c := range []*call.Call{out, in} {
 				pub.add(t, c, webrtc.RTPCodecTypeVideo)
 				pub.add(t, c, webrtc.RTPCodecTypeAudio)
 			}
 
-			for who, r := range map[string]*received{"clinician": &gotOut, "patient": &gotIn} {
+			for who, r := range map[string]*synthmedia.Counter{"clinician": &gotOut, "patient": &gotIn} {
 				waitFor(t, eventually, who+" receiving audio and VP8 keyframes", func() bool {
-					return r.audio.Load() > 10 && r.video.Load() > 10 && r.keyframes.Load() > 2
+					return r.Audio.Load() > 10 && r.Video.Load() > 10 && r.Keyframes.Load() > 2
 				})
 			}
 			for who, c := range map[string]*call.Call{"clinician": out, "patient": in} {
@@ -84,17 +85,17 @@ func TestCallRenegotiate(t *testing.T) {
 	opts := call.Options{SettingEngine: loopback()}
 
 	out, in := connect(t, patient, clinician, sid, opts)
-	var gotOut, gotIn received
-	gotOut.watch(out)
-	gotIn.watch(in)
+	var gotOut, gotIn synthmedia.Counter
+	out.OnTrack(gotOut.Read)
+	in.OnTrack(gotIn.Read)
 	pub := publish(t)
 	pub.add(t, out, webrtc.RTPCodecTypeAudio)
-	waitFor(t, eventually, "callee receiving audio", func() bool { return gotIn.audio.Load() > 5 })
+	waitFor(t, eventually, "callee receiving audio", func() bool { return gotIn.Audio.Load() > 5 })
 
 	pub.add(t, out, webrtc.RTPCodecTypeVideo)
 	pub.add(t, in, webrtc.RTPCodecTypeVideo)
-	waitFor(t, eventually, "callee receiving video", func() bool { return gotIn.keyframes.Load() > 2 })
-	waitFor(t, eventually, "caller receiving video", func() bool { return gotOut.keyframes.Load() > 2 })
+	waitFor(t, eventually, "callee receiving video", func() bool { return gotIn.Keyframes.Load() > 2 })
+	waitFor(t, eventually, "caller receiving video", func() bool { return gotOut.Keyframes.Load() > 2 })
 	for who, c := range map[string]*call.Call{"patient": out, "clinician": in} {
 		if err := c.Err(); err != nil {
 			t.Errorf("%s's call ended: %v", who, err)
@@ -108,11 +109,11 @@ func TestCallConsentWithdrawn(t *testing.T) {
 	s := startHub(t)
 	patient, clinician, sid, video := visit(t, s)
 	out, in := connect(t, clinician, patient, sid, call.Options{SettingEngine: loopback()})
-	var got received
-	got.watch(out)
+	var got synthmedia.Counter
+	out.OnTrack(got.Read)
 	pub := publish(t)
 	pub.add(t, in, webrtc.RTPCodecTypeAudio)
-	waitFor(t, eventually, "media", func() bool { return got.audio.Load() > 5 })
+	waitFor(t, eventually, "media", func() bool { return got.Audio.Load() > 5 })
 
 	if _, err := patient.WithdrawConsent(context.Background(), video.ID); err != nil {
 		t.Fatal(err)

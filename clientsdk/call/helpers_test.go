@@ -4,26 +4,21 @@ package call_test
 
 import (
 	"context"
-	"encoding/binary"
-	"errors"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pion/ice/v4"
-	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
 
 	"github.com/bedside/bedside/clientsdk"
 	"github.com/bedside/bedside/clientsdk/call"
 	"github.com/bedside/bedside/hub/wire"
+	"github.com/bedside/bedside/internal/synthmedia"
 	"github.com/bedside/bedside/internal/testserver"
 )
 
@@ -157,126 +152,26 @@ func connect(t *testing.T, caller, callee *device, sid string, opts call.Options
 	return out, in
 }
 
-// received counts what a call receives, by kind, and the VP8 keyframes.
-type received struct {
-	audio, video, keyframes atomic.Int64
-}
-
-func (r *received) watch(c *call.Call) {
-	c.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		for {
-			p, _, err := tr.ReadRTP()
-			if err != nil {
-				return
-			}
-			if tr.Kind() == webrtc.RTPCodecTypeAudio {
-				r.audio.Add(1)
-				continue
-			}
-			r.video.Add(1)
-			var vp8 codecs.VP8Packet
-			b, err := vp8.Unmarshal(p.Payload)
-			if err == nil && vp8.S == 1 && vp8.PID == 0 && isKeyframe(b) {
-				r.keyframes.Add(1)
-			}
-		}
-	})
-}
-
-// vp8Frame crafts a VP8 frame: a keyframe's header (RFC 6386 9.1) with the
-// start code and a 64x48 size, or an interframe's; the rest is filler.
-func vp8Frame(key bool) []byte {
-	const partition = 120
-	b := make([]byte, 10+partition)
-	tag := uint32(1)<<4 | uint32(partition)<<5 // version 0, shown
-	if !key {
-		tag |= 1
-	}
-	b[0], b[1], b[2] = byte(tag), byte(tag>>8), byte(tag>>16)
-	if key {
-		b[3], b[4], b[5] = 0x9d, 0x01, 0x2a
-		binary.LittleEndian.PutUint16(b[6:], 64)
-		binary.LittleEndian.PutUint16(b[8:], 48)
-	}
-	for i := 10; i < len(b); i++ {
-		b[i] = byte(i)
-	}
-	return b
-}
-
-func isKeyframe(b []byte) bool {
-	return len(b) >= 10 && b[0]&1 == 0 && b[3] == 0x9d && b[4] == 0x01 && b[5] == 0x2a
-}
-
-// publisher writes synthetic VP8 (a keyframe every 10 frames) and Opus to
-// the tracks it adds, every 20 ms, until stopped.
-type publisher struct {
-	mu     sync.Mutex
-	tracks []*webrtc.TrackLocalStaticSample
-	stop   chan struct{}
-	done   chan struct{}
-}
+// publisher writes synthetic VP8 and Opus to the tracks it adds.
+type publisher struct{ src *synthmedia.Source }
 
 func publish(t *testing.T) *publisher {
-	p := &publisher{stop: make(chan struct{}), done: make(chan struct{})}
-	go p.run()
-	t.Cleanup(p.close)
+	p := &publisher{src: synthmedia.Start()}
+	t.Cleanup(p.src.Close)
 	return p
-}
-
-func (p *publisher) close() {
-	select {
-	case <-p.stop:
-	default:
-		close(p.stop)
-	}
-	<-p.done
 }
 
 // add publishes a new track of kind on c.
 func (p *publisher) add(t *testing.T, c *call.Call, kind webrtc.RTPCodecType) {
 	t.Helper()
-	codec := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
-	if kind == webrtc.RTPCodecTypeVideo {
-		codec = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
-	}
-	tr, err := webrtc.NewTrackLocalStaticSample(codec, kind.String(), "synthetic")
+	tr, err := synthmedia.NewTrack(kind)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.AddTrack(tr); err != nil {
 		t.Fatal(err)
 	}
-	p.mu.Lock()
-	p.tracks = append(p.tracks, tr)
-	p.mu.Unlock()
-}
-
-func (p *publisher) run() {
-	defer close(p.done)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	opus := []byte{0xf8, 0xff, 0xfe} // a 20 ms silent Opus frame
-	for n := 0; ; n++ {
-		select {
-		case <-p.stop:
-			return
-		case <-tick.C:
-		}
-		p.mu.Lock()
-		tracks := p.tracks
-		p.mu.Unlock()
-		for _, tr := range tracks {
-			data := opus
-			if tr.Kind() == webrtc.RTPCodecTypeVideo {
-				data = vp8Frame(n%10 == 0)
-			}
-			err := tr.WriteSample(media.Sample{Data: data, Duration: 20 * time.Millisecond})
-			if err != nil && !errors.Is(err, io.ErrClosedPipe) {
-				return
-			}
-		}
-	}
+	p.src.Add(tr)
 }
 
 // ended waits for c to end and returns its error.

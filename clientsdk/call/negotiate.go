@@ -65,6 +65,7 @@ func (c *Call) finish(ctx context.Context, err error) {
 		c.client.Signal(sctx, hangup, wire.SignalHangup)
 		cancel()
 	}
+	c.snapshot()
 	c.pc.Close()
 }
 

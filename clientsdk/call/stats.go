@@ -42,8 +42,27 @@ func (s Stats) LossPercent() float64 {
 	return 100 * float64(max(s.PacketsLost, 0)) / total
 }
 
-// Stats reports the call's media statistics now.
+// Stats reports the call's media statistics now; after the call ended, as
+// they were when it ended.
 func (c *Call) Stats() Stats {
+	c.statsMu.Lock()
+	defer c.statsMu.Unlock()
+	if c.closing {
+		return c.final
+	}
+	return c.stats()
+}
+
+// snapshot keeps the final statistics before the peer connection closes:
+// pion's GetStats must not run during its Close.
+func (c *Call) snapshot() {
+	c.statsMu.Lock()
+	defer c.statsMu.Unlock()
+	c.final, c.closing = c.stats(), true
+}
+
+// stats reads pion's statistics; statsMu is held.
+func (c *Call) stats() Stats {
 	var s Stats
 	for _, st := range c.pc.GetStats() {
 		switch st := st.(type) {

@@ -29,6 +29,13 @@
 //	listen                               the same lines as messages arrive, until SIGINT/SIGTERM;
 //	                                     session events and receipts go to stderr
 //	read SESSION SEQ                     move the read cursor
+//	call [--duration D] [--relay-only] [--loopback] SESSION
+//	                                     a test call with synthetic VP8 and Opus to the session's
+//	                                     other members; prints packets, loss, jitter, RTT and the
+//	                                     path (direct or turn) of what it received
+//	call --answer [--relay-only] [--loopback] SESSION
+//	                                     wait for a call in SESSION, answer it with the same
+//	                                     synthetic media until the caller hangs up
 //
 // The profile directory (default from BEDSIDE_PROFILE) holds the device's
 // private keys, the listener's cursors and profile.json with the server URL
@@ -83,6 +90,7 @@ commands:
   history SESSION
   listen
   read SESSION SEQ
+  call [--duration D] [--relay-only] [--loopback] [--answer] SESSION
 
 --profile defaults to $BEDSIDE_PROFILE; --token to $BEDSIDE_TOKEN.
 `
@@ -109,7 +117,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
-	if cmd != "listen" && e.timeout > 0 {
+	if cmd != "listen" && cmd != "call" && e.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, e.timeout)
 		defer cancel()
@@ -137,6 +145,8 @@ func (e *env) dispatch(ctx context.Context, cmd string, args []string) error {
 		return e.verifyCmd(ctx, args)
 	case "user-key":
 		return e.userKeyCmd(ctx, args)
+	case "call":
+		return e.callCmd(ctx, args)
 	}
 	return e.usageError("unknown command %q", cmd)
 }

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bedside/bedside/hub/wire"
+	"github.com/bedside/bedside/internal/testserver"
+)
+
+// TestCLICall: the clinician's bedsidectl calls the patient's, which
+// answers; both publish synthetic media over loopback, directly or through
+// the hub's TURN relay, and print what they received and its path.
+func TestCLICall(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "bedside.yaml")
+	// Both relayed candidates are on 127.0.0.1, which the relay's peer
+	// filter denies unless allowed.
+	if err := os.WriteFile(cfg, []byte("turn:\n  allow: [\"127.0.0.1/32\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := testserver.Start(t, testserver.Options{Args: []string{"--config", cfg}})
+	pat := newCLI(t, s, "pat", wire.RolePatient)
+	doc := newCLI(t, s, "doc", wire.RoleClinician)
+	pat.run(0, "consent", "grant")
+	pat.run(0, "consent", "grant", "--scope", "video")
+	sid := strings.TrimSpace(doc.run(0, "session", "create", "--with", "pat"))
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		path string
+	}{
+		{"direct", nil, "direct"},
+		{"relay only", []string{"--relay-only"}, "turn"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var aout, aerr testserver.SyncBuffer
+			done := make(chan int)
+			answer := append(append([]string{"--profile", pat.profile, "call", "--answer", "--loopback"},
+				tc.args...), sid)
+			go func() { done <- run(context.Background(), answer, func(string) string { return "" }, &aout, &aerr) }()
+			waitOutput(t, &aerr, "waiting for a call")
+
+			args := append(append([]string{"call", "--duration", "1s", "--loopback"}, tc.args...), sid)
+			out := doc.run(0, args...)
+			stats := regexp.MustCompile(`^packets: ([1-9][0-9]*)\nloss: [0-9.]+%\njitter: [0-9.]+ ms\n` +
+				`rtt: [0-9.]+ ms\npath: (\w+)\n$`)
+			m := stats.FindStringSubmatch(out)
+			if m == nil || m[2] != tc.path {
+				t.Errorf("caller printed %q, want packets > 0 and path %s", out, tc.path)
+			}
+			select {
+			case code := <-done:
+				if code != 0 || !stats.MatchString(aout.String()) {
+					t.Errorf("answering side exited %d, printed %q\nstderr: %s", code, aout.String(), aerr.String())
+				}
+			case <-time.After(eventually):
+				t.Fatalf("the answering side did not end after the hangup\nstderr: %s", aerr.String())
+			}
+		})
+	}
+}
+
+// waitOutput polls b until it holds want.
+func waitOutput(t *testing.T, b *testserver.SyncBuffer, want string) {
+	t.Helper()
+	deadline := time.Now().Add(eventually)
+	for !strings.Contains(b.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in %q", want, b.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
