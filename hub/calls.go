@@ -195,7 +195,7 @@ func (h *Hub) signal(ctx context.Context, c *conn, s *wire.Signal) error {
 		if !h.calls.exists(callKey{sess.ID, s.CallID}) {
 			return errNoCall
 		}
-	default: // offer, answer, candidate: between devices in the call
+	default: // offer, answer, candidate, key: between devices in the call
 		if err := h.calls.inCall(callKey{sess.ID, s.CallID}, from.device); err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ const (
 	SignalOffer     = "offer"     // sealed SDP offer; to one device
 	SignalAnswer    = "answer"    // sealed SDP answer; to one device
 	SignalCandidate = "candidate" // sealed ICE candidate; to one device
+	SignalKey       = "key"       // sealed media key of SFU media (docs/e2ee.md §13); to one device
 )
 
 // Reasons the hub gives when it hangs a call up itself (Signal.Reason on a
@@ -70,7 +71,7 @@ func SignalToOne(kind string) bool {
 func SignalKind(kind string) bool {
 	switch kind {
 	case SignalInvite, SignalRing, SignalAccept, SignalDecline, SignalHangup,
-		SignalOffer, SignalAnswer, SignalCandidate:
+		SignalOffer, SignalAnswer, SignalCandidate, SignalKey:
 		return true
 	}
 	return false
