@@ -11,6 +11,7 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -28,6 +29,12 @@ type sendTrack struct {
 	seq   uint16
 	ts    uint32
 	key   atomic.Bool // send a keyframe next (on a PLI)
+
+	// Simulcast: pion's sender leaves the mid and rid header extensions to
+	// the application. Set once negotiated; guarded by client.mu.
+	sender         *webrtc.RTPSender
+	rid, mid       string
+	midExt, ridExt uint8
 }
 
 // media is what a device publishes: audio, video, and the video's rids.
@@ -74,6 +81,31 @@ func (c *client) publish(m media) {
 	}); err != nil {
 		c.t.Fatal(err)
 	}
+	c.simulcastIDs()
+}
+
+// simulcastIDs finds the mid and the extension ids of the simulcast streams.
+func (c *client) simulcastIDs() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.ups {
+		if st.rid == "" {
+			continue
+		}
+		for _, ext := range st.sender.GetParameters().HeaderExtensions {
+			switch ext.URI {
+			case sdp.SDESMidURI:
+				st.midExt = uint8(ext.ID)
+			case sdp.SDESRTPStreamIDURI:
+				st.ridExt = uint8(ext.ID)
+			}
+		}
+		for _, tr := range c.pub.GetTransceivers() {
+			if tr.Sender() == st.sender {
+				st.mid = tr.Mid()
+			}
+		}
+	}
 }
 
 // addTrack adds a track of codec, with one encoding per rid.
@@ -102,39 +134,40 @@ func (c *client) addTrack(mime string, clock uint32, rids []string) {
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		st := &sendTrack{track: tr, video: mime == webrtc.MimeTypeVP8, layer: byte(i)}
+		st := &sendTrack{track: tr, video: mime == webrtc.MimeTypeVP8, layer: byte(i),
+			sender: sender}
 		if len(rids) == 0 {
 			st.layer = layerHigh
+		} else {
+			st.rid = rids[i]
 		}
 		c.mu.Lock()
 		c.ups = append(c.ups, st)
 		c.mu.Unlock()
+		c.wg.Add(1)
+		go c.readRTCP(st)
 	}
-	c.wg.Add(1)
-	go c.readRTCP(sender)
 }
 
 // readRTCP counts the PLIs the SFU sends and answers each with a keyframe.
-func (c *client) readRTCP(sender *webrtc.RTPSender) {
+func (c *client) readRTCP(st *sendTrack) {
 	defer c.wg.Done()
 	for {
-		pkts, _, err := sender.ReadRTCP()
+		var pkts []rtcp.Packet
+		var err error
+		if st.rid == "" {
+			pkts, _, err = st.sender.ReadRTCP()
+		} else {
+			pkts, _, err = st.sender.ReadSimulcastRTCP(st.rid)
+		}
 		if err != nil {
 			return
 		}
 		for _, p := range pkts {
-			pli, ok := p.(*rtcp.PictureLossIndication)
-			if !ok {
-				continue
+			if _, ok := p.(*rtcp.PictureLossIndication); ok && st.video {
+				c.plis.Add(1)
+				st.key.Store(true)
 			}
-			c.plis.Add(1)
-			c.mu.Lock()
-			for _, st := range c.ups {
-				if st.video && uint32(pli.MediaSSRC) != 0 {
-					st.key.Store(true) // the test sends keyframes on every layer
-				}
-			}
-			c.mu.Unlock()
 		}
 	}
 }
@@ -152,11 +185,10 @@ func (c *client) send() {
 		case <-tick.C:
 		}
 		c.mu.Lock()
-		ups := append([]*sendTrack(nil), c.ups...)
-		c.mu.Unlock()
-		for _, st := range ups {
+		for _, st := range c.ups {
 			st.sendOne(buf)
 		}
+		c.mu.Unlock()
 	}
 }
 
@@ -173,10 +205,15 @@ func (st *sendTrack) sendOne(buf []byte) {
 	}
 	buf[2] = st.layer
 	binary.BigEndian.PutUint64(buf[3:], uint64(time.Now().UnixNano()))
-	_ = st.track.WriteRTP(&rtp.Packet{
+	p := &rtp.Packet{
 		Header:  rtp.Header{Version: 2, Marker: true, SequenceNumber: st.seq, Timestamp: st.ts},
 		Payload: buf,
-	})
+	}
+	if st.midExt != 0 {
+		_ = p.Header.SetExtension(st.midExt, []byte(st.mid))
+		_ = p.Header.SetExtension(st.ridExt, []byte(st.rid))
+	}
+	_ = st.track.WriteRTP(p)
 }
 
 // recvTrack is what a test device receives on one track.

@@ -73,8 +73,8 @@ func (p *Peer) emit(ev Event) {
 	}
 }
 
-// watch removes the peer with ReasonICEFailed when pc fails, and calls
-// connected when it connects.
+// watch removes the peer with ReasonICEFailed when pc fails or the device
+// closes it, and calls connected when it connects.
 func (p *Peer) watch(pc *webrtc.PeerConnection, connected func()) {
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
@@ -82,8 +82,10 @@ func (p *Peer) watch(pc *webrtc.PeerConnection, connected func()) {
 			if connected != nil {
 				connected()
 			}
-		case webrtc.PeerConnectionStateFailed:
-			p.sfu.goLeave(p, ReasonICEFailed)
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			if !p.hasLeft() { // not closed by leave
+				p.sfu.goLeave(p, ReasonICEFailed)
+			}
 		}
 	})
 }

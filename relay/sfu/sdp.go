@@ -81,8 +81,8 @@ func offerRIDs(desc *webrtc.SessionDescription, mid string) []string {
 	if desc == nil {
 		return nil
 	}
-	parsed, err := desc.Unmarshal()
-	if err != nil {
+	var parsed sdp.SessionDescription // not desc.Unmarshal: it writes to pion's copy
+	if err := parsed.UnmarshalString(desc.SDP); err != nil {
 		return nil
 	}
 	for _, m := range parsed.MediaDescriptions {

@@ -21,7 +21,7 @@ import (
 // Reasons of a "left" Event that the SFU chooses itself (the hub chooses the
 // others, in Remove and CloseRoom).
 const (
-	ReasonICEFailed = "ice_failed" // a connection of the device failed
+	ReasonICEFailed = "ice_failed" // a connection of the device failed or was closed by it
 	ReasonClosed    = "sfu_closed" // the SFU was closed (the hub shuts down)
 )
 
