@@ -32,12 +32,16 @@ type downTrack struct {
 	started     bool     // the offsets and last* below are set
 	seqOff      uint16   // out = in + off, for cur
 	tsOff       uint32
-	baseSeq     uint16 // first sequence number of cur forwarded; older ones are dropped
+	baseSeq     uint16 // older sequence numbers of cur are dropped: at most maxLate behind
 	lastSeq     uint16 // newest sequence number sent
 	lastTS      uint32 // and its timestamp
 	lastAt      int64  // and when, unix ns
 	hdr         rtp.Header
 }
+
+// maxLate is how far behind the newest packet of a stream a late packet
+// (reordered or retransmitted by the publisher) is still forwarded.
+const maxLate = 1000
 
 func newDownTrack(pt *pubTrack, sub *Peer, layer int, serial uint64) *downTrack {
 	d := &downTrack{
@@ -111,8 +115,11 @@ func (d *downTrack) forward(u *upTrack, p *rtp.Packet, key bool, now int64) {
 	}
 	switch {
 	case u == d.cur:
-		if int16(p.SequenceNumber-d.baseSeq) < 0 {
-			return // from before the switch: its place is taken
+		switch behind := int16(p.SequenceNumber - d.baseSeq); {
+		case behind < 0:
+			return // from before the switch, or very late: its place is taken
+		case behind > maxLate:
+			d.baseSeq = p.SequenceNumber - maxLate // keep the comparison in range
 		}
 	case d.video && (!key || u != d.pt.layer(int(d.target.Load()))):
 		return

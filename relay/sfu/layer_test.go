@@ -4,6 +4,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -119,3 +120,47 @@ func (rt *recvTrack) count() int {
 	defer rt.mu.Unlock()
 	return rt.packets
 }
+
+// TestRewriteLongRun: a stream of more than 2^16 packets goes through the
+// rewrite without a drop (sequence numbers wrap), and a packet from before a
+// switch is dropped.
+func TestRewriteLongRun(t *testing.T) {
+	var sent []uint16
+	out := writerFunc(func(h *rtp.Header, _ []byte) { sent = append(sent, h.SequenceNumber) })
+	sub := &Peer{}
+	sub.connected.Store(true)
+	pt := &pubTrack{kind: webrtc.RTPCodecTypeAudio}
+	u := &upTrack{pt: pt}
+	pt.setLayer(layerHigh, u)
+	d := newDownTrack(pt, sub, layerHigh, 1)
+	d.out = out
+
+	var p rtp.Packet
+	for i := range 70000 {
+		p.SequenceNumber = uint16(1000 + i)
+		d.forward(u, &p, false, int64(i))
+	}
+	if len(sent) != 70000 {
+		t.Fatalf("forwarded %d of 70000", len(sent))
+	}
+	for i := 1; i < len(sent); i++ {
+		if sent[i] != sent[i-1]+1 {
+			t.Fatalf("packet %d: %d after %d", i, sent[i], sent[i-1])
+		}
+	}
+	p.SequenceNumber -= 2000 // too late
+	d.forward(u, &p, false, 0)
+	if len(sent) != 70000 {
+		t.Error("forwarded a packet 2000 behind")
+	}
+}
+
+// writerFunc is a webrtc.TrackLocalWriter calling a function.
+type writerFunc func(*rtp.Header, []byte)
+
+func (f writerFunc) WriteRTP(h *rtp.Header, payload []byte) (int, error) {
+	f(h, payload)
+	return len(payload) + 12, nil
+}
+
+func (f writerFunc) Write(b []byte) (int, error) { return len(b), nil }

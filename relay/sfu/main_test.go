@@ -89,6 +89,8 @@ type client struct {
 	pub    *webrtc.PeerConnection
 	wg     sync.WaitGroup
 	stop   chan struct{}
+	manual bool // publish sends nothing by itself (benchmarks call sendAll)
+	buf    [payloadSize]byte
 
 	mu     sync.Mutex
 	tracks map[string]*recvTrack // by track id

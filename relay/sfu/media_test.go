@@ -53,8 +53,10 @@ func (c *client) publish(m media) {
 			c.t.Fatal(err)
 		}
 		c.pub = pc
-		c.wg.Add(1)
-		go c.send()
+		if !c.manual {
+			c.wg.Add(1)
+			go c.send()
+		}
 	}
 	if m.audio {
 		c.addTrack(webrtc.MimeTypeOpus, 48000, nil)
@@ -229,6 +231,8 @@ type recvTrack struct {
 	tss      []uint32
 	seen     map[uint16]int // times each sequence number arrived
 	keys     int
+	lat      []int64 // send to receipt, ns
+	lastAt   time.Time
 }
 
 func (c *client) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
@@ -266,6 +270,10 @@ func (rt *recvTrack) record(p *rtp.Packet) {
 	rt.seqs = append(rt.seqs, p.SequenceNumber)
 	rt.tss = append(rt.tss, p.Timestamp)
 	rt.seen[p.SequenceNumber]++
+	rt.lastAt = time.Now()
+	if len(p.Payload) >= 11 {
+		rt.lat = append(rt.lat, time.Now().UnixNano()-int64(binary.BigEndian.Uint64(p.Payload[3:])))
+	}
 }
 
 // received returns the tracks received of kind with at least n packets.
