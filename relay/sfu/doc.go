@@ -56,6 +56,11 @@
 // high). A subscriber gets high by default, or the nearest layer present, and
 // may ask for another per publisher (Peer.SetLayer).
 //
+// TODO: the SFU estimates no bandwidth (no TWCC or REMB from subscribers), so
+// a subscriber on a slow link keeps the layer it asked for until it asks for
+// a lower one; automatic layer choice needs a congestion controller per
+// subscribe connection.
+//
 // # Leaving
 //
 // A device leaves when it asks (Peer.Leave), when the hub removes it
