@@ -8,6 +8,10 @@ import (
 	"github.com/pion/logging"
 )
 
+// PionLoggerFactory returns a pion LoggerFactory that writes to log, as the
+// TURN relay does (below); the SFU (relay/sfu) uses it too.
+func PionLoggerFactory(log *slog.Logger) logging.LoggerFactory { return pionLogs{log} }
+
 // pionLogs hands pion's loggers to slog. Everything pion says goes to Debug:
 // its errors are about single packets or clients (a bad message, a failed
 // write), which must not flood an operator's log; lifecycle lines come from

@@ -1,0 +1,110 @@
+package sfu
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// MaxSDP is the largest session description accepted (as wire.MaxSFUSDP).
+const MaxSDP = 64 << 10
+
+// Layer names (as wire.LayerLow…).
+const (
+	LayerLow  = "low"
+	LayerMid  = "mid"
+	LayerHigh = "high"
+)
+
+// maxRIDs is the number of simulcast encodings one media section may offer.
+const maxRIDs = numLayers
+
+// checkSDP validates a description from a device before pion sees it: size,
+// syntax, media of audio or video only, and with maxTracks > 0 (an offer) at
+// most maxTracks media sections of at most maxRIDs encodings each.
+func checkSDP(s string, maxTracks int) error {
+	if s == "" || len(s) > MaxSDP || !utf8.ValidString(s) {
+		return fmt.Errorf("%w: empty, over %d bytes or not UTF-8", ErrBadSDP, MaxSDP)
+	}
+	var desc sdp.SessionDescription
+	if err := desc.UnmarshalString(s); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadSDP, err)
+	}
+	if maxTracks > 0 && len(desc.MediaDescriptions) > maxTracks {
+		return fmt.Errorf("%w: %d media sections, at most %d", ErrBadSDP,
+			len(desc.MediaDescriptions), maxTracks)
+	}
+	for _, m := range desc.MediaDescriptions {
+		if kind := m.MediaName.Media; kind != "audio" && kind != "video" {
+			return fmt.Errorf("%w: media %q (audio and video only)", ErrBadSDP, kind)
+		}
+		if n := len(rids(m)); maxTracks > 0 && n > maxRIDs {
+			return fmt.Errorf("%w: %d simulcast encodings, at most %d", ErrBadSDP, n, maxRIDs)
+		}
+	}
+	return nil
+}
+
+// parseLayer returns the layer index of a layer name.
+func parseLayer(s string) (int, error) {
+	switch s {
+	case LayerLow:
+		return layerLow, nil
+	case LayerMid:
+		return layerMid, nil
+	case LayerHigh:
+		return layerHigh, nil
+	}
+	return 0, fmt.Errorf("%w: %q", ErrBadLayer, s)
+}
+
+// rids returns the rids a media section sends, in order.
+func rids(m *sdp.MediaDescription) []string {
+	var out []string
+	for _, a := range m.Attributes {
+		if a.Key != "rid" {
+			continue
+		}
+		f := strings.Fields(a.Value)
+		if len(f) >= 2 && f[1] == "send" {
+			out = append(out, f[0])
+		}
+	}
+	return out
+}
+
+// offerRIDs returns the rids the media section mid of desc sends.
+func offerRIDs(desc *webrtc.SessionDescription, mid string) []string {
+	if desc == nil {
+		return nil
+	}
+	var parsed sdp.SessionDescription // not desc.Unmarshal: it writes to pion's copy
+	if err := parsed.UnmarshalString(desc.SDP); err != nil {
+		return nil
+	}
+	for _, m := range parsed.MediaDescriptions {
+		if v, ok := m.Attribute("mid"); ok && v == mid {
+			return rids(m)
+		}
+	}
+	return nil
+}
+
+// ridLayer maps rid to a layer by its position in rids, spread over low to
+// high: one encoding is high; two are low and high; three low, mid, high.
+func ridLayer(rids []string, rid string) int {
+	n := len(rids)
+	for i, r := range rids {
+		if r != rid {
+			continue
+		}
+		if n == 1 {
+			return layerHigh
+		}
+		return (i*(numLayers-1)*2 + n - 1) / (2 * (n - 1)) // round(i*2/(n-1))
+	}
+	return layerHigh
+}
