@@ -25,9 +25,11 @@ import (
 const publishTimeout = 15 * time.Second
 
 var (
-	errNoSFU      = errorf(http.StatusServiceUnavailable, wire.CodeUnavailable, "this hub runs no SFU")
-	errNotInRoom  = errorf(http.StatusNotFound, wire.CodeNotFound, "this connection has not joined that call's SFU room")
-	errInRoom     = errorf(http.StatusConflict, wire.CodeConflict, "this connection is in that call's SFU room already")
+	errNoSFU     = errorf(http.StatusServiceUnavailable, wire.CodeUnavailable, "this hub runs no SFU")
+	errNotInRoom = errorf(http.StatusNotFound, wire.CodeNotFound,
+		"this connection has not joined that call's SFU room")
+	errInRoom = errorf(http.StatusConflict, wire.CodeConflict,
+		"this connection is in that call's SFU room already")
 	errBadSFUKind = badRequest("sfu kind must be join, publish, answer, layer or leave")
 )
 
@@ -275,7 +277,8 @@ func sfuError(err error) error {
 	case errors.Is(err, sfu.ErrBadSDP):
 		return badRequest("session description refused: %v", err)
 	case errors.Is(err, sfu.ErrStaleAnswer):
-		return errorf(http.StatusConflict, wire.CodeConflict, "the answer is to an offer that is not the latest")
+		return errorf(http.StatusConflict, wire.CodeConflict,
+			"the answer is to an offer that is not the latest")
 	case errors.Is(err, sfu.ErrUnknownPublisher):
 		return notFound("publisher")
 	case errors.Is(err, sfu.ErrBadLayer):

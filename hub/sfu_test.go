@@ -152,7 +152,7 @@ func (d *sfuDevice) publish() {
 	if _, err := d.pub.AddTrack(d.track); err != nil {
 		d.t.Fatal(err)
 	}
-	d.send(wire.SFUPublish, wire.SFU{SDP: complete(d.t, d.pub, func() (webrtc.SessionDescription, error) { return d.pub.CreateOffer(nil) })})
+	d.send(wire.SFUPublish, wire.SFU{SDP: complete(d.t, d.pub, offerOf(d.pub))})
 	answer := d.await(wire.SFUPublished)
 	if err := d.pub.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer,
 		SDP: answer.SDP}); err != nil {
@@ -190,8 +190,16 @@ func (d *sfuDevice) answer() wire.SFU {
 		SDP: offer.SDP}); err != nil {
 		d.t.Fatal(err)
 	}
-	d.send(wire.SFUAnswer, wire.SFU{Rev: offer.Rev, SDP: complete(d.t, d.sub, func() (webrtc.SessionDescription, error) { return d.sub.CreateAnswer(nil) })})
+	d.send(wire.SFUAnswer, wire.SFU{Rev: offer.Rev, SDP: complete(d.t, d.sub, answerOf(d.sub))})
 	return offer
+}
+
+func offerOf(pc *webrtc.PeerConnection) func() (webrtc.SessionDescription, error) {
+	return func() (webrtc.SessionDescription, error) { return pc.CreateOffer(nil) }
+}
+
+func answerOf(pc *webrtc.PeerConnection) func() (webrtc.SessionDescription, error) {
+	return func() (webrtc.SessionDescription, error) { return pc.CreateAnswer(nil) }
 }
 
 // complete makes a description with create, sets it and returns it once
