@@ -267,13 +267,7 @@ func (h *Hub) accept(ctx context.Context, c *conn, sess storage.Session, s *wire
 			Action: "call.join", Target: sess.ID, Outcome: audit.OK})
 	}
 	if first {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		err := h.recordCall(rctx, sess.ID)
-		cancel()
-		if err != nil {
-			// The call goes on; only the report misses it.
-			h.warns.warn(h.log, time.Now(), "call not counted in reports", "err", err)
-		}
+		h.countCall(ctx, sess.ID)
 	}
 	h.sendSignal(targets, s)
 	return nil
@@ -293,6 +287,7 @@ func (h *Hub) hangup(sess storage.Session, s *wire.Signal) error {
 	if err != nil {
 		return err
 	}
+	h.removeFromRoom(key, s.FromDevice, wire.HangupLeft)
 	h.sendTo(rest, s)
 	return nil
 }
@@ -359,6 +354,7 @@ func (h *Hub) pruneCall(sess storage.Session, callID string) {
 		return slices.ContainsFunc(sess.Members, func(m storage.Member) bool { return m.User == user })
 	})
 	for _, d := range gone {
+		h.removeFromRoom(callKey{sess.ID, callID}, d.device, wire.HangupAccessEnded)
 		h.sendTo([]callDevice{d}, &wire.Signal{SessionID: sess.ID, CallID: callID, Kind: wire.SignalHangup,
 			ID: newID("h"), Reason: wire.HangupAccessEnded})
 	}
@@ -368,6 +364,9 @@ func (h *Hub) pruneCall(sess storage.Session, callID string) {
 // tells every device in them why.
 func (h *Hub) endCalls(end func(session string) bool, reason string) {
 	for key, devs := range h.calls.end(end) {
+		if h.sfu != nil {
+			h.sfu.CloseRoom(roomOf(key), reason)
+		}
 		h.sendTo(devs, &wire.Signal{SessionID: key.session, CallID: key.id, Kind: wire.SignalHangup,
 			ID: newID("h"), Reason: reason})
 	}
@@ -404,6 +403,11 @@ func (h *Hub) leaveCalls(user, device string) {
 func (cs *calls) start(key callKey, from callDevice) (started bool, err error) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	return cs.startLocked(key, from)
+}
+
+// startLocked is start with cs.mu held.
+func (cs *calls) startLocked(key callKey, from callDevice) (started bool, err error) {
 	if cl, ok := cs.m[key]; ok {
 		if _, in := cl.joined[from.device]; !in {
 			return false, errorf(http.StatusConflict, wire.CodeConflict,
@@ -430,6 +434,11 @@ func (cs *calls) start(key callKey, from callDevice) (started bool, err error) {
 func (cs *calls) join(key callKey, d callDevice) (joined, first bool, err error) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
+	return cs.joinLocked(key, d)
+}
+
+// joinLocked is join with cs.mu held.
+func (cs *calls) joinLocked(key callKey, d callDevice) (joined, first bool, err error) {
 	cl, ok := cs.m[key]
 	if !ok {
 		return false, false, errNoCall

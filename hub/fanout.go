@@ -24,6 +24,7 @@ type Event struct {
 	Device  *wire.DeviceEvent
 	PreKeys *wire.PreKeyCounts // to the device whose prekeys they are
 	Signal  *wire.Signal       // queued by the call registry, never published
+	SFU     *wire.SFU          // queued by the SFU for one connection, never published
 }
 
 // Fanout carries events to every node that may hold a member's connection.

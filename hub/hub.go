@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/bedside/bedside/hub/wire"
+	"github.com/bedside/bedside/relay/sfu"
 	"github.com/bedside/bedside/storage"
 )
 
@@ -55,6 +56,9 @@ type Options struct {
 	Reports ReportConfig
 	// ICE is the TURN relay GET /v1/ice-servers hands out; zero for none.
 	ICE ICEConfig
+	// SFU forwards the media of calls in rooms devices join by sfu frames;
+	// nil for none. The caller closes it after Shutdown.
+	SFU *sfu.SFU
 }
 
 // Hub serves Bedside's API. Create it with New, serve Handler, stop it with
@@ -76,6 +80,7 @@ type Hub struct {
 	calls     *calls      // calls under way on this node
 	claims    claimBudget // bundle claims per user
 	ice       ICEConfig
+	sfu       *sfu.SFU // nil: sfu frames are refused
 
 	checkpoints *checkpointer
 
@@ -124,6 +129,7 @@ func New(opts Options) (*Hub, error) {
 		conns:    make(map[string]map[*conn]struct{}),
 		calls:    newCalls(opts.Config),
 		ice:      opts.ICE,
+		sfu:      opts.SFU,
 	}
 	if h.log == nil {
 		h.log = slog.Default()

@@ -68,7 +68,8 @@ type conn struct {
 	replaying bool            // writeLoop is replaying sessions from the store
 	dirty     map[string]bool // sessions with messages to replay from the store
 
-	signals signalBucket // only readLoop touches it
+	signals  signalBucket // only readLoop touches it
+	sfuRooms sfuPeers     // the SFU rooms this connection joined
 
 	// last is the newest seq written per session. Only writeLoop touches it
 	// after the connection starts.
@@ -303,6 +304,7 @@ func (h *Hub) unregister(c *conn) {
 		lastOfDevice = lastOfDevice && o.device != c.device
 	}
 	h.mu.Unlock()
+	c.leaveSFU()
 	if lastOfDevice {
 		// A device gone (disconnected, retired) leaves its calls.
 		h.leaveCalls(c.caller.user, c.device)
@@ -477,7 +479,7 @@ func (c *conn) readLoop(ctx context.Context) {
 			c.replyError(ctx, id, "", jsonError(err))
 			continue
 		}
-		if f.Type == wire.FrameSend || f.Type == wire.FrameSignal {
+		if f.Type == wire.FrameSend || f.Type == wire.FrameSignal || f.Type == wire.FrameSFU {
 			c.h.touch(c.caller.user)
 		}
 		switch f.Type {
@@ -485,6 +487,8 @@ func (c *conn) readLoop(ctx context.Context) {
 			c.handleSend(ctx, &f)
 		case wire.FrameSignal:
 			c.handleSignal(ctx, &f)
+		case wire.FrameSFU:
+			c.handleSFU(ctx, &f)
 		case wire.FramePing:
 			c.reply(ctx, wire.Frame{Type: wire.FramePong, ID: f.ID})
 		case wire.FramePong:
@@ -680,6 +684,8 @@ func (c *conn) deliver(ctx context.Context, ev *Event) error {
 	case ev.Signal != nil:
 		return c.write(ctx, wire.Frame{Type: wire.FrameSignal, SessionID: ev.Signal.SessionID,
 			Signal: ev.Signal})
+	case ev.SFU != nil:
+		return c.write(ctx, wire.Frame{Type: wire.FrameSFU, SessionID: ev.SFU.SessionID, SFU: ev.SFU})
 	}
 	return nil
 }

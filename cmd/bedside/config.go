@@ -42,6 +42,7 @@ type config struct {
 	Audit           hub.AuditConfig  `yaml:"audit"`
 	Reports         hub.ReportConfig `yaml:"reports"`
 	TURN            turnConfig       `yaml:"turn"`
+	SFU             sfuConfig        `yaml:"sfu"`
 }
 
 func defaultConfig() config {
@@ -52,13 +53,14 @@ func defaultConfig() config {
 	c.Log.Format = "text"
 	c.ShutdownTimeout = 30 * time.Second
 	c.TURN.Enabled = true
+	c.SFU.Enabled = true
 	return c
 }
 
 // serveFlags are the flags of `bedside serve`; empty means "not given".
 type serveFlags struct {
 	config, listen, data, tlsCert, tlsKey, domains, logLevel, logFormat string
-	turnListen                                                          string
+	turnListen, sfuListen                                               string
 	insecure                                                            bool
 }
 
@@ -74,6 +76,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.logFormat, "log-format", "", "text or json (env BEDSIDE_LOG_FORMAT)")
 	fs.StringVar(&f.turnListen, "turn-listen", "",
 		"TURN relay listen `address` (default the hub's host, port 3478; env BEDSIDE_TURN_LISTEN)")
+	fs.StringVar(&f.sfuListen, "sfu-listen", "",
+		"SFU media UDP `address` (default the hub's host, port 3479; env BEDSIDE_SFU_LISTEN)")
 	fs.BoolVar(&f.insecure, "insecure", false, "allow plain HTTP on a non-loopback address (env BEDSIDE_INSECURE)")
 }
 
@@ -116,6 +120,7 @@ func loadConfig(fs *flag.FlagSet, f *serveFlags, getenv func(string) string) (co
 	override(&c.Log.Level, "log-level", "BEDSIDE_LOG_LEVEL", f.logLevel)
 	override(&c.Log.Format, "log-format", "BEDSIDE_LOG_FORMAT", f.logFormat)
 	override(&c.TURN.Listen, "turn-listen", "BEDSIDE_TURN_LISTEN", f.turnListen)
+	override(&c.SFU.Listen, "sfu-listen", "BEDSIDE_SFU_LISTEN", f.sfuListen)
 	domains := strings.Join(c.TLS.AutocertDomains, ",")
 	override(&domains, "autocert", "BEDSIDE_AUTOCERT", f.domains)
 	c.TLS.AutocertDomains = splitList(domains)

@@ -178,8 +178,16 @@ func serveHub(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if turnSrv != nil {
 		defer turnSrv.Close() // after the hub's shutdown: calls under way keep their relay till then
 	}
+	sfuSrv, err := startSFU(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	if sfuSrv != nil {
+		defer sfuSrv.Close() // after the hub's shutdown, like the relay
+	}
 	h, err := hub.New(hub.Options{Store: store, TokenKey: key, Config: cfg.Limits, Logger: log,
-		Retention: cfg.Retention, AuditKey: auditKey, Audit: cfg.Audit, Reports: cfg.Reports, ICE: ice})
+		Retention: cfg.Retention, AuditKey: auditKey, Audit: cfg.Audit, Reports: cfg.Reports, ICE: ice,
+		SFU: sfuSrv})
 	if err != nil {
 		return err
 	}

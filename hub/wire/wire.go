@@ -37,6 +37,7 @@ const (
 	CodeInternal          = "internal"            // 500: a bug or a failing disk, never bad input
 	CodeDeviceOffline     = "device_offline"      // WebSocket only: a signal's device is not connected
 	CodeRateLimited       = "rate_limited"        // 429: too many requests (signals) in a short time
+	CodeRoomFull          = "room_full"           // WebSocket only: the call's SFU room has as many devices as it may
 )
 
 // Roles a token may carry.

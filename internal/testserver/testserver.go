@@ -138,7 +138,8 @@ func (s *Server) start(t testing.TB, listen string) {
 	// The TURN relay takes a free loopback port too, so that servers can run
 	// side by side; Args may say otherwise.
 	args := append([]string{"serve", "--listen", listen, "--data", s.DataDir,
-		"--log-format", "json", "--log-level", "debug", "--turn-listen", "127.0.0.1:0"}, s.opts.Args...)
+		"--log-format", "json", "--log-level", "debug", "--turn-listen", "127.0.0.1:0",
+		"--sfu-listen", "127.0.0.1:0"}, s.opts.Args...)
 	cmd := exec.Command(s.Bin, args...)
 	cmd.Env = append(os.Environ(), s.opts.Env...)
 	if s.logs == nil {
