@@ -248,14 +248,17 @@ func (c *conn) sfuSink(key callKey) func(sfu.Event) {
 	return func(ev sfu.Event) {
 		out := &wire.SFU{SessionID: key.session, CallID: key.id}
 		switch ev.Kind {
-		case "offer":
+		case sfu.EventOffer:
 			out.Kind, out.SDP, out.Rev = wire.SFUOffer, ev.SDP, ev.Rev
 			out.Streams = make(map[string]wire.SFUStream, len(ev.Streams))
 			for id, s := range ev.Streams {
 				out.Streams[id] = wire.SFUStream{User: s.User, Device: s.Device}
 			}
-		case "left":
+		case sfu.EventLeft:
+			// The SFU's own reasons (ice_failed, sfu_closed) leave the
+			// call too; after the hub's, the device has left it already.
 			c.sfuRooms.take(key)
+			c.h.leaveCall(key, callDevice{c.caller.user, c.device})
 			out.Kind, out.Reason = wire.SFULeft, ev.Reason
 		default:
 			return

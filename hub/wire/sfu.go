@@ -67,8 +67,9 @@ type SFU struct {
 	// Streams (offer) maps the stream ids of the offer's tracks to the
 	// devices that publish them.
 	Streams map[string]SFUStream `json:"streams,omitempty"`
-	// Reason (left) says why the hub removed the device: one of the Hangup
-	// reasons, or "room_closed".
+	// Reason (left) says why the device is out of the room: one of the
+	// Hangup reasons, or the SFU's own: "ice_failed" (its connection failed
+	// or closed), "sfu_closed" (the hub is shutting down).
 	Reason string `json:"reason,omitempty"`
 }
 
