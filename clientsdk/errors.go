@@ -78,7 +78,7 @@ var (
 	ErrDeviceOffline     = errors.New("clientsdk: device not connected")
 	ErrRateLimited       = errors.New("clientsdk: rate limited")
 
-	// ErrNotConnected is returned by Signal while no Listen holds a
+	// ErrNotConnected is returned by Signal and SendSFU while no Listen holds a
 	// connection the hub accepted.
 	ErrNotConnected = errors.New("clientsdk: not connected")
 )

@@ -39,6 +39,10 @@ const (
 	// from the hub itself (Signal.Reason set); Signal is set. Open its
 	// sealed payload, if any, with OpenSignal.
 	EventSignal
+	// EventSFU: an sfu frame from the hub's SFU (joined, published, offer,
+	// left); SFU is set, and SignalID names the frame it answers (joined,
+	// published). Package call's rooms route them (RouteSignals).
+	EventSFU
 )
 
 var kindNames = map[EventKind]string{
@@ -51,6 +55,7 @@ var kindNames = map[EventKind]string{
 	EventError:        "error",
 	EventDevice:       "device",
 	EventSignal:       "signal",
+	EventSFU:          "sfu",
 }
 
 func (k EventKind) String() string {
@@ -71,7 +76,9 @@ type Event struct {
 	Ready     *wire.Ready
 	Device    *wire.DeviceEvent
 	Signal    *Signal
-	// SignalID names the signal an EventError refuses, if it is about one.
+	SFU       *wire.SFU
+	// SignalID names the signal or sfu frame an EventError refuses, if it
+	// is about one, and the sfu frame an EventSFU answers.
 	SignalID string
 	Err      error
 }

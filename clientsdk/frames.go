@@ -61,6 +61,8 @@ func checkFrame(f wire.Frame) error {
 		return need(f.Registered != nil && f.Registered.User != "", "registered device")
 	case wire.FrameSignal:
 		return need(f.Signal != nil && validSessionID(f.Signal.SessionID) && f.Signal.Kind != "", "signal")
+	case wire.FrameSFU:
+		return need(f.SFU != nil && validSessionID(f.SFU.SessionID) && f.SFU.Kind != "", "sfu")
 	}
 	return nil
 }

@@ -18,6 +18,7 @@ func TestDecodeFrame(t *testing.T) {
 		{"session", `{"type":"session","session":{"sessionId":"s","reason":"created"}}`, true},
 		{"ping", `{"type":"ping"}`, true},
 		{"pong", `{"type":"pong"}`, true},
+		{"sfu", `{"type":"sfu","id":"j1","sfu":{"sessionId":"s","callId":"c","kind":"joined"}}`, true},
 		{"unknown type is tolerated", `{"type":"presence","whatever":1}`, true},
 
 		{"not json", `hello`, false},
@@ -34,6 +35,9 @@ func TestDecodeFrame(t *testing.T) {
 		{"gap negative seq", `{"type":"gap","gap":{"sessionId":"s","after":-1,"next":5}}`, false},
 		{"receipt without session", `{"type":"receipt","receipt":{"readSeq":3}}`, false},
 		{"error without body", `{"type":"error"}`, false},
+		{"sfu without body", `{"type":"sfu"}`, false},
+		{"sfu without session", `{"type":"sfu","sfu":{"callId":"c","kind":"offer"}}`, false},
+		{"sfu without kind", `{"type":"sfu","sfu":{"sessionId":"s","callId":"c"}}`, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

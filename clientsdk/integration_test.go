@@ -677,3 +677,51 @@ func TestIntegrationSignalOverWebSocket(t *testing.T) {
 		t.Fatalf("OpenSignal = %q, %v", plain, err)
 	}
 }
+
+// TestIntegrationSFUFrames: sfu frames go over the listener's WebSocket;
+// the hub's joined answer comes back as an EventSFU naming the join's id,
+// and its refusal of a publish as an EventError naming the publish's id,
+// both offered to the routes before the app's handler.
+func TestIntegrationSFUFrames(t *testing.T) {
+	s := testserver.Start(t)
+	ctx := context.Background()
+	patient, clinician, sid := chatPair(t, s)
+	if _, err := patient.GrantConsent(ctx, wire.ScopeVideo, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	join := wire.SFU{SessionID: sid, CallID: "c1", Kind: wire.SFUJoin}
+	if _, err := clinician.SendSFU(ctx, join); !errors.Is(err, ErrNotConnected) {
+		t.Fatalf("SendSFU before Listen: %v, want ErrNotConnected", err)
+	}
+	var routed, app recorder
+	remove := clinician.RouteSignals(func(ev Event) bool {
+		routed.handle(ev)
+		return true
+	})
+	defer remove()
+	listen(t, clinician, &app)
+	waitFor(t, 10*time.Second, "clinician connected", func() bool { return app.count(EventConnected, nil) > 0 })
+
+	id, err := clinician.SendSFU(ctx, join)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "joined", func() bool {
+		return routed.count(EventSFU, func(ev Event) bool {
+			return ev.SignalID == id && ev.SFU.Kind == wire.SFUJoined && ev.SFU.CallID == "c1"
+		}) == 1
+	})
+	bad := wire.SFU{SessionID: sid, CallID: "c1", Kind: wire.SFUPublish, SDP: "v=0\r\nnot a description"}
+	id, err = clinician.SendSFU(ctx, bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "the publish refused", func() bool {
+		return routed.count(EventError, func(ev Event) bool {
+			return ev.SignalID == id && errors.Is(ev.Err, ErrBadRequest)
+		}) == 1
+	})
+	if n := app.count(EventSFU, nil) + app.count(EventError, nil); n != 0 {
+		t.Fatalf("the app saw %d sfu events the route took", n)
+	}
+}

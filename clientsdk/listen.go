@@ -375,6 +375,8 @@ func (l *listener) frame(ctx context.Context, f wire.Frame) error {
 		l.handle(Event{Kind: EventSession, SessionID: sid, Session: f.Session})
 	case wire.FrameSignal:
 		l.handle(Event{Kind: EventSignal, SessionID: f.Signal.SessionID, Signal: receivedSignal(f.Signal)})
+	case wire.FrameSFU:
+		l.handle(Event{Kind: EventSFU, SessionID: f.SFU.SessionID, SFU: f.SFU, SignalID: clip(f.ID, maxEventText)})
 	case wire.FrameError:
 		l.errorFrame(f)
 	default:
@@ -415,6 +417,10 @@ func (l *listener) topUp(ctx context.Context) {
 	}
 }
 
+// maxEventText clips the ids, codes and messages of the hub's frames that
+// events carry.
+const maxEventText = 1024
+
 // errorFrame reports an error frame about a session, such as the hub
 // refusing to replay a resumed session while its patient's consent is
 // withdrawn, or a signal it refused (its ID then names the signal), as an
@@ -424,9 +430,8 @@ func (l *listener) errorFrame(f wire.Frame) {
 	if f.SessionID == "" {
 		return
 	}
-	const maxLen = 1024
-	apiErr := &APIError{Code: clip(f.Error.Code, maxLen), Message: clip(f.Error.Message, maxLen)}
-	l.handle(Event{Kind: EventError, SessionID: f.SessionID, SignalID: clip(f.ID, maxLen), Err: apiErr})
+	apiErr := &APIError{Code: clip(f.Error.Code, maxEventText), Message: clip(f.Error.Message, maxEventText)}
+	l.handle(Event{Kind: EventError, SessionID: f.SessionID, SignalID: clip(f.ID, maxEventText), Err: apiErr})
 }
 
 // save stores the cursors (and the pins with them), merged with what

@@ -9,11 +9,12 @@ import (
 )
 
 // A SignalRoute claims call events before the application's Listen handler
-// sees them: it is offered every EventSignal, and every EventError that
-// refuses a signal (SignalID set), and returns true for those it takes.
+// sees them: it is offered every EventSignal and EventSFU, and every
+// EventError that refuses a signal or sfu frame (SignalID set), and returns
+// true for those it takes.
 // It runs on the listener's goroutine, so it must return at once: queue the
 // event, do not open or answer it there. Package call routes its calls'
-// signals this way, so that an application using it keeps its one Listen
+// signals, and its SFU rooms their sfu frames, this way, so that an application using it keeps its one Listen
 // loop and sees only the invites it has not answered yet.
 type SignalRoute func(Event) bool
 
@@ -42,7 +43,7 @@ func (c *Client) RouteSignals(route SignalRoute) (remove func()) {
 
 // routed offers ev to the routes and reports whether one took it.
 func (c *Client) routed(ev Event) bool {
-	if ev.Kind != EventSignal && (ev.Kind != EventError || ev.SignalID == "") {
+	if ev.Kind != EventSignal && ev.Kind != EventSFU && (ev.Kind != EventError || ev.SignalID == "") {
 		return false
 	}
 	c.mu.Lock()

@@ -165,12 +165,6 @@ func receivedSignal(s *wire.Signal) *Signal {
 // SignalID is the id returned here (the device is offline, a patient has
 // no video consent, …): signals are relayed at once or not at all.
 func (c *Client) Signal(ctx context.Context, s SealedSignal, kind string) (string, error) {
-	c.mu.Lock()
-	conn := c.wsConn
-	c.mu.Unlock()
-	if conn == nil {
-		return "", ErrNotConnected
-	}
 	if s.ID == "" {
 		id, err := newID(c.cfg.Rand)
 		if err != nil {
@@ -180,10 +174,38 @@ func (c *Client) Signal(ctx context.Context, s SealedSignal, kind string) (strin
 	}
 	f := wire.Frame{Type: wire.FrameSignal, ID: s.ID, Signal: &wire.Signal{SessionID: s.SessionID,
 		CallID: s.CallID, Kind: kind, ID: s.ID, ToDevice: s.ToDevice, Header: s.Header, Body: s.Body}}
-	if err := writeFrame(ctx, conn, f); err != nil {
+	if err := c.writeWS(ctx, f); err != nil {
 		return "", fmt.Errorf("clientsdk: send signal: %w", err)
 	}
 	return s.ID, nil
+}
+
+// SendSFU sends an sfu frame (join, publish, answer, layer, leave) to the
+// hub's SFU over the WebSocket that Listen holds; ErrNotConnected while
+// there is none. It returns the frame's id, random: the hub's joined and
+// published answers come back as an EventSFU, and its refusal as an
+// EventError, each with SignalID set to it. Register a route
+// (RouteSignals) to take them; package call's rooms do.
+func (c *Client) SendSFU(ctx context.Context, m wire.SFU) (string, error) {
+	id, err := newID(c.cfg.Rand)
+	if err != nil {
+		return "", err
+	}
+	if err := c.writeWS(ctx, wire.Frame{Type: wire.FrameSFU, ID: id, SFU: &m}); err != nil {
+		return "", fmt.Errorf("clientsdk: send sfu %s: %w", m.Kind, err)
+	}
+	return id, nil
+}
+
+// writeWS writes f on the listener's connection.
+func (c *Client) writeWS(ctx context.Context, f wire.Frame) error {
+	c.mu.Lock()
+	conn := c.wsConn
+	c.mu.Unlock()
+	if conn == nil {
+		return ErrNotConnected
+	}
+	return writeFrame(ctx, conn, f)
 }
 
 // setConn records the listener's connection, for Signal; nil when it ends.
