@@ -690,7 +690,7 @@ func TestIntegrationSFUFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 	join := wire.SFU{SessionID: sid, CallID: "c1", Kind: wire.SFUJoin}
-	if _, err := clinician.SendSFU(ctx, join); !errors.Is(err, ErrNotConnected) {
+	if _, err := clinician.SendSFU(ctx, "", join); !errors.Is(err, ErrNotConnected) {
 		t.Fatalf("SendSFU before Listen: %v, want ErrNotConnected", err)
 	}
 	var routed, app recorder
@@ -702,7 +702,7 @@ func TestIntegrationSFUFrames(t *testing.T) {
 	listen(t, clinician, &app)
 	waitFor(t, 10*time.Second, "clinician connected", func() bool { return app.count(EventConnected, nil) > 0 })
 
-	id, err := clinician.SendSFU(ctx, join)
+	id, err := clinician.SendSFU(ctx, "", join)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -712,7 +712,7 @@ func TestIntegrationSFUFrames(t *testing.T) {
 		}) == 1
 	})
 	bad := wire.SFU{SessionID: sid, CallID: "c1", Kind: wire.SFUPublish, SDP: "v=0\r\nnot a description"}
-	id, err = clinician.SendSFU(ctx, bad)
+	id, err = clinician.SendSFU(ctx, "", bad)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -180,16 +180,19 @@ func (c *Client) Signal(ctx context.Context, s SealedSignal, kind string) (strin
 	return s.ID, nil
 }
 
-// SendSFU sends an sfu frame (join, publish, answer, layer, leave) to the
-// hub's SFU over the WebSocket that Listen holds; ErrNotConnected while
-// there is none. It returns the frame's id, random: the hub's joined and
-// published answers come back as an EventSFU, and its refusal as an
-// EventError, each with SignalID set to it. Register a route
-// (RouteSignals) to take them; package call's rooms do.
-func (c *Client) SendSFU(ctx context.Context, m wire.SFU) (string, error) {
-	id, err := newID(c.cfg.Rand)
-	if err != nil {
-		return "", err
+// SendSFU sends an sfu frame (join, publish, answer, layer, leave) with
+// frame id to the hub's SFU over the WebSocket that Listen holds;
+// ErrNotConnected while there is none. An empty id is filled with a random
+// one, which SendSFU returns. The hub's joined and published answers come
+// back as an EventSFU, and its refusal as an EventError, each with SignalID
+// set to the id: a route (RouteSignals) that knows the id before sending
+// takes them; package call's rooms do.
+func (c *Client) SendSFU(ctx context.Context, id string, m wire.SFU) (string, error) {
+	if id == "" {
+		var err error
+		if id, err = newID(c.cfg.Rand); err != nil {
+			return "", err
+		}
 	}
 	if err := c.writeWS(ctx, wire.Frame{Type: wire.FrameSFU, ID: id, SFU: &m}); err != nil {
 		return "", fmt.Errorf("clientsdk: send sfu %s: %w", m.Kind, err)

@@ -83,14 +83,8 @@ type Call struct {
 	opts    Options
 	pc      *webrtc.PeerConnection
 
-	kick        chan struct{} // wakes the call's goroutine; capacity 1
-	done        chan struct{} // closed by the call's goroutine when the call has ended
-	cancel      context.CancelFunc
 	removeRoute func()
-	// wg counts the RTCP readers and the OnTrack calls of early tracks,
-	// which the call's goroutine waits for before closing done. Add is
-	// called under mu while the call has not ended, so never after Wait.
-	wg sync.WaitGroup
+	worker
 
 	// statsMu guards closing and final, and keeps GetStats from running
 	// while the peer connection closes. Taken alone.
@@ -101,21 +95,11 @@ type Call struct {
 	mu      sync.Mutex // guards the fields below
 	remote  peer       // zero until a device accepted (caller)
 	sent    map[string]bool
-	queue   []item
-	ended   bool // no more items are taken
-	err     error
 	onTrack func(*webrtc.TrackRemote, *webrtc.RTPReceiver)
 	early   []remoteTrack // tracks that arrived before OnTrack
 	// askedFor holds the callee's transceivers it asked the caller to
 	// offer for.
 	askedFor map[*webrtc.RTPTransceiver]bool
-}
-
-// item is one thing for the call's goroutine to do.
-type item struct {
-	ev        *clientsdk.Event
-	negotiate bool  // pion says the session needs negotiating
-	end       error // end the call with this
 }
 
 // Start calls the other members of session: it invites toDevice, or every
@@ -193,7 +177,8 @@ func newCall(ctx context.Context, c *clientsdk.Client, session, callID string, c
 		return nil, err
 	}
 	cl := &Call{client: c, session: session, id: callID, caller: caller, opts: opts, pc: pc,
-		kick: make(chan struct{}, 1), done: make(chan struct{}), remote: remote, sent: map[string]bool{}}
+		remote: remote, sent: map[string]bool{}}
+	cl.init()
 	pc.OnTrack(cl.track)
 	pc.OnNegotiationNeeded(func() { cl.post(item{negotiate: true}) })
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
@@ -203,31 +188,37 @@ func newCall(ctx context.Context, c *clientsdk.Client, session, callID string, c
 	})
 
 	cl.removeRoute = c.RouteSignals(cl.route)
-	runCtx, cancel := context.WithCancel(context.Background())
-	cl.cancel = cancel
-	go func() {
-		defer close(cl.done)
-		cl.run(runCtx)
-		cl.wg.Wait()
-	}()
+	cl.start(cl.run)
 	return cl, nil
+}
+
+// withServers fills opts.ICEServers with the hub's relays for the session
+// (clientsdk.Client.ICEServers), with fresh credentials, unless set.
+func withServers(ctx context.Context, c *clientsdk.Client, session string, opts Options) (Options, error) {
+	if opts.ICEServers != nil {
+		return opts, nil
+	}
+	hubs, err := c.ICEServers(ctx, session)
+	if err != nil {
+		return opts, fmt.Errorf("call: ice servers: %w", err)
+	}
+	opts.ICEServers = make([]webrtc.ICEServer, 0, len(hubs))
+	for _, s := range hubs {
+		opts.ICEServers = append(opts.ICEServers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username,
+			Credential: s.Credential})
+	}
+	return opts, nil
 }
 
 // newPeerConnection builds a peer connection with pion's default codecs and
 // interceptors (NACK, RTCP reports, statistics) and the call's relays.
 func newPeerConnection(ctx context.Context, c *clientsdk.Client, session string,
 	opts Options) (*webrtc.PeerConnection, error) {
-	servers := opts.ICEServers
-	if servers == nil {
-		hubs, err := c.ICEServers(ctx, session)
-		if err != nil {
-			return nil, fmt.Errorf("call: ice servers: %w", err)
-		}
-		for _, s := range hubs {
-			servers = append(servers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username,
-				Credential: s.Credential})
-		}
+	opts, err := withServers(ctx, c, session, opts)
+	if err != nil {
+		return nil, err
 	}
+	servers := opts.ICEServers
 	cfg := webrtc.Configuration{ICEServers: servers}
 	se := webrtc.SettingEngine{}
 	if opts.SettingEngine != nil {
@@ -348,51 +339,6 @@ func (c *Call) Hangup(ctx context.Context) error {
 // Done is closed when the call has ended and its goroutines have returned
 // (but for OnTrack functions still reading, whose reads then fail).
 func (c *Call) Done() <-chan struct{} { return c.done }
-
-// Err returns nil while the call goes on, and why it ended afterwards.
-func (c *Call) Err() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.err
-}
-
-// goOwned counts one more goroutine of the call's, unless it has ended.
-func (c *Call) goOwned() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ended {
-		return false
-	}
-	c.wg.Add(1)
-	return true
-}
-
-// post queues it for the call's goroutine, unless the call is ending. It
-// never blocks: pion and the listener call it.
-func (c *Call) post(it item) {
-	c.mu.Lock()
-	switch {
-	case c.ended:
-	case len(c.queue) >= maxQueued:
-		c.queue = append(c.queue[:0], item{end: ErrBusy})
-	default:
-		c.queue = append(c.queue, it)
-	}
-	c.mu.Unlock()
-	select {
-	case c.kick <- struct{}{}:
-	default:
-	}
-}
-
-// take returns the queued items.
-func (c *Call) take() []item {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	q := c.queue
-	c.queue = nil
-	return q
-}
 
 // route is the call's clientsdk.SignalRoute: it takes the signals of this
 // call, and the hub's refusals of signals it sent.

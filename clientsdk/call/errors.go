@@ -34,6 +34,10 @@ var (
 	ErrNotInvite = errors.New("call: the event is not an invite")
 	// ErrNoRelay: RelayOnly was asked for but the hub hands out no relay.
 	ErrNoRelay = errors.New("call: relay only, but the hub runs no TURN relay")
+	// ErrLeft: this device left the room (Room.Leave).
+	ErrLeft = errors.New("call: left the room")
+	// ErrBadLayer: SetLayer was given a layer that is not low, mid or high.
+	ErrBadLayer = errors.New("call: unknown simulcast layer")
 	// ErrBusy: the hub sent more signals than the call's queue holds.
 	ErrBusy = errors.New("call: too many signals queued")
 
@@ -42,8 +46,11 @@ var (
 	errNotStarted = errors.New("call: not started")
 )
 
-// HubHangupError is how a call ends when the hub hangs it up itself.
-// Reason is the hub's (wire.HangupConsentWithdrawn, …).
+// HubHangupError is how a call ends when the hub hangs it up itself, and
+// how a room ends when the hub takes the device out of it. Reason is the
+// hub's (wire.HangupConsentWithdrawn, …), or for a room also the SFU's own
+// ("ice_failed": the SFU lost its connection with this device,
+// "sfu_closed": the hub shut down).
 type HubHangupError struct{ Reason string }
 
 var hubReasons = map[string]string{
@@ -51,7 +58,15 @@ var hubReasons = map[string]string{
 	wire.HangupSessionClosed:    "the session was closed",
 	wire.HangupAccessEnded:      "this user's emergency access ended",
 	wire.HangupLeft:             "a device left",
+	reasonICEFailed:             "the SFU lost its connection with this device",
+	reasonSFUClosed:             "the hub's SFU shut down",
 }
+
+// The SFU's own reasons in a left frame (hub/wire/sfu.go).
+const (
+	reasonICEFailed = "ice_failed"
+	reasonSFUClosed = "sfu_closed"
+)
 
 func (e *HubHangupError) Error() string {
 	why, ok := hubReasons[e.Reason]

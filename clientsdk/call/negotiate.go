@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 
@@ -16,21 +17,7 @@ import (
 
 // run is the call's goroutine: it takes queued items in order until one
 // ends the call, or ctx ends (abort).
-func (c *Call) run(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-c.kick:
-		}
-		for _, it := range c.take() {
-			if err := c.step(ctx, it); err != nil {
-				c.finish(ctx, err)
-				return
-			}
-		}
-	}
-}
+func (c *Call) run(ctx context.Context) { c.loop(ctx, c.step, c.finish) }
 
 // step does one item; an error ends the call with it.
 func (c *Call) step(ctx context.Context, it item) error {
@@ -48,13 +35,9 @@ func (c *Call) step(ctx context.Context, it item) error {
 // finish ends the call once: it stops taking signals, tells the other
 // device unless the hub ended the call or refused it, and closes the media.
 func (c *Call) finish(ctx context.Context, err error) {
-	c.mu.Lock()
-	if c.ended {
-		c.mu.Unlock()
+	if !c.end(err) {
 		return
 	}
-	c.ended, c.err, c.queue = true, err, nil
-	c.mu.Unlock()
 	c.removeRoute()
 
 	if !errors.Is(err, ErrHubHangup) && !errors.Is(err, ErrRefused) && !errors.Is(err, errNotStarted) {
@@ -260,21 +243,31 @@ func (c *Call) asked(t *webrtc.RTPTransceiver) bool {
 // describe sets a local description, waits for candidates (at most
 // GatherTimeout) and sends the description with them.
 func (c *Call) describe(ctx context.Context, d webrtc.SessionDescription, kind string) error {
-	gathered := webrtc.GatheringCompletePromise(c.pc)
-	if err := c.pc.SetLocalDescription(d); err != nil {
-		return fmt.Errorf("call: set local %s: %w", kind, err)
+	local, err := gather(ctx, c.pc, d, c.opts.GatherTimeout)
+	if err != nil {
+		return err
 	}
-	gctx, cancel := context.WithTimeout(ctx, c.opts.GatherTimeout)
+	return c.sendPayload(ctx, payload{Type: local.Type.String(), SDP: local.SDP}, kind)
+}
+
+// gather sets d as pc's local description and returns it complete, with
+// the candidates gathered within timeout.
+func gather(ctx context.Context, pc *webrtc.PeerConnection, d webrtc.SessionDescription,
+	timeout time.Duration) (*webrtc.SessionDescription, error) {
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(d); err != nil {
+		return nil, fmt.Errorf("call: set local %s: %w", d.Type, err)
+	}
+	gctx, cancel := context.WithTimeout(ctx, timeout)
 	select {
 	case <-gathered:
 	case <-gctx.Done():
 	}
 	cancel()
 	if ctx.Err() != nil {
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
-	local := c.pc.LocalDescription()
-	return c.sendPayload(ctx, payload{Type: local.Type.String(), SDP: local.SDP}, kind)
+	return pc.LocalDescription(), nil
 }
 
 // sendPayload seals p for the other device and sends it.

@@ -12,6 +12,9 @@ import (
 const (
 	PathDirect = "direct" // device to device
 	PathTURN   = "turn"   // through a TURN relay, on this side or the other
+
+	PathSFU        = "sfu direct"   // a room's media, straight to the hub's SFU
+	PathSFUViaTURN = "sfu via turn" // a room's media, through a TURN relay to the SFU
 )
 
 // Stats sums up the media this device receives and the path it takes.
@@ -25,12 +28,17 @@ type Stats struct {
 	// RTT is the round trip time of the selected candidate pair, as ICE
 	// consent checks measure it.
 	RTT time.Duration
-	// Path is PathDirect or PathTURN, or empty until a candidate pair is
-	// selected.
+	// Path is PathDirect or PathTURN for a call, PathSFU or PathSFUViaTURN
+	// for a room, or empty until a candidate pair is selected.
 	Path string
 	// LocalCandidate and RemoteCandidate are the selected pair's candidate
 	// types ("host", "srflx", "prflx", "relay").
 	LocalCandidate, RemoteCandidate string
+	// NoKey and Unopened count a room's packets dropped before the
+	// application saw them: received before their publisher's media key,
+	// or failing to open (unsealed, altered, under a key of another
+	// device). Zero for a peer-to-peer call.
+	NoKey, Unopened uint64
 }
 
 // LossPercent is the share of packets lost, 0 to 100.
@@ -63,8 +71,14 @@ func (c *Call) snapshot() {
 
 // stats reads pion's statistics; statsMu is held.
 func (c *Call) stats() Stats {
+	return readStats(c.pc, PathDirect, PathTURN)
+}
+
+// readStats sums up what pc receives; the path is direct or turn once a
+// candidate pair is selected.
+func readStats(pc *webrtc.PeerConnection, direct, turn string) Stats {
 	var s Stats
-	for _, st := range c.pc.GetStats() {
+	for _, st := range pc.GetStats() {
 		switch st := st.(type) {
 		case webrtc.InboundRTPStreamStats:
 			s.PacketsReceived += uint64(st.PacketsReceived)
@@ -76,19 +90,19 @@ func (c *Call) stats() Stats {
 			}
 		}
 	}
-	if pair := c.selectedPair(); pair != nil {
+	if pair := selectedPair(pc); pair != nil {
 		s.LocalCandidate, s.RemoteCandidate = pair.Local.Typ.String(), pair.Remote.Typ.String()
-		s.Path = PathDirect
+		s.Path = direct
 		if pair.Local.Typ == webrtc.ICECandidateTypeRelay || pair.Remote.Typ == webrtc.ICECandidateTypeRelay {
-			s.Path = PathTURN
+			s.Path = turn
 		}
 	}
 	return s
 }
 
 // selectedPair returns the candidate pair media flows on, or nil.
-func (c *Call) selectedPair() *webrtc.ICECandidatePair {
-	for _, t := range c.pc.GetTransceivers() {
+func selectedPair(pc *webrtc.PeerConnection) *webrtc.ICECandidatePair {
+	for _, t := range pc.GetTransceivers() {
 		r := t.Receiver()
 		if r == nil || r.Transport() == nil {
 			continue

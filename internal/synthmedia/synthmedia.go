@@ -11,6 +11,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,25 +63,38 @@ func NewTrack(kind webrtc.RTPCodecType) (*webrtc.TrackLocalStaticSample, error) 
 	return webrtc.NewTrackLocalStaticSample(codec, kind.String(), "synthetic")
 }
 
+// Track is where a Source writes: a pion sample track, or a call room's
+// sealing track.
+type Track interface {
+	Kind() webrtc.RTPCodecType
+	WriteSample(media.Sample) error
+}
+
 // Source writes frames to its tracks every FrameInterval, from one
 // goroutine of its own, until Close.
 type Source struct {
+	marker []byte
 	mu     sync.Mutex // guards tracks
-	tracks []*webrtc.TrackLocalStaticSample
+	tracks []Track
 	stop   chan struct{}
 	done   chan struct{}
 	once   sync.Once
 }
 
 // Start starts a source with no tracks.
-func Start() *Source {
-	s := &Source{stop: make(chan struct{}), done: make(chan struct{})}
+func Start() *Source { return StartMarked(nil) }
+
+// StartMarked starts a source whose every frame carries marker: in a VP8
+// frame after its header, after an Opus frame's silence. Tests look for it
+// where media must not be readable.
+func StartMarked(marker []byte) *Source {
+	s := &Source{marker: marker, stop: make(chan struct{}), done: make(chan struct{})}
 	go s.run()
 	return s
 }
 
 // Add makes s write to t too.
-func (s *Source) Add(t *webrtc.TrackLocalStaticSample) {
+func (s *Source) Add(t Track) {
 	s.mu.Lock()
 	s.tracks = append(s.tracks, t)
 	s.mu.Unlock()
@@ -106,9 +120,10 @@ func (s *Source) run() {
 		tracks := s.tracks
 		s.mu.Unlock()
 		for _, t := range tracks {
-			data := opusSilence
+			data := append(slices.Clone(opusSilence), s.marker...)
 			if t.Kind() == webrtc.RTPCodecTypeVideo {
 				data = VP8Frame(n%10 == 0)
+				copy(data[10:], s.marker)
 			}
 			err := t.WriteSample(media.Sample{Data: data, Duration: FrameInterval})
 			if err != nil && !errors.Is(err, io.ErrClosedPipe) {
@@ -132,15 +147,20 @@ func (c *Counter) Read(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 		if err != nil {
 			return
 		}
-		if t.Kind() == webrtc.RTPCodecTypeAudio {
-			c.Audio.Add(1)
-			continue
-		}
-		c.Video.Add(1)
-		var vp8 codecs.VP8Packet
-		b, err := vp8.Unmarshal(p.Payload)
-		if err == nil && vp8.S == 1 && vp8.PID == 0 && IsVP8Keyframe(b) {
-			c.Keyframes.Add(1)
-		}
+		c.Count(t.Kind(), p.Payload)
+	}
+}
+
+// Count counts one packet's payload of kind.
+func (c *Counter) Count(kind webrtc.RTPCodecType, payload []byte) {
+	if kind == webrtc.RTPCodecTypeAudio {
+		c.Audio.Add(1)
+		return
+	}
+	c.Video.Add(1)
+	var vp8 codecs.VP8Packet
+	b, err := vp8.Unmarshal(payload)
+	if err == nil && vp8.S == 1 && vp8.PID == 0 && IsVP8Keyframe(b) {
+		c.Keyframes.Add(1)
 	}
 }

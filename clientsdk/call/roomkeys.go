@@ -1,0 +1,142 @@
+//go:build !js
+
+package call
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+
+	"github.com/bedside/bedside/clientsdk"
+	"github.com/bedside/bedside/e2ee"
+	"github.com/bedside/bedside/hub/wire"
+)
+
+// keyType is the type of a key signal's payload.
+const keyType = "media-key"
+
+// keyPayload is what a sealed key signal carries, as JSON (docs/e2ee.md
+// section 13, Keys):
+//
+//	{"type":"media-key","id":7,"key":"<32 bytes, standard base64>"}
+//
+// with "reply":true when it answers a key received, so that the answer is
+// not answered again.
+type keyPayload struct {
+	Type  string `json:"type"`
+	ID    *int   `json:"id"`
+	Key   []byte `json:"key"`
+	Reply bool   `json:"reply,omitempty"`
+}
+
+// decodeKey parses and checks the opened payload of a key signal.
+func decodeKey(b []byte) (k e2ee.MediaKey, reply bool, err error) {
+	var p keyPayload
+	if err := json.Unmarshal(b, &p); err != nil {
+		return k, false, fmt.Errorf("%w: key payload: %w", ErrProtocol, err)
+	}
+	if p.Type != keyType || p.ID == nil || *p.ID < 0 || *p.ID > 255 || len(p.Key) != e2ee.MediaKeySize {
+		return k, false, fmt.Errorf("%w: malformed key payload", ErrProtocol)
+	}
+	return e2ee.MediaKey{ID: byte(*p.ID), Secret: p.Key}, p.Reply, nil
+}
+
+func encodeKey(k e2ee.MediaKey, reply bool) []byte {
+	id := int(k.ID)
+	b, _ := json.Marshal(keyPayload{Type: keyType, ID: &id, Key: k.Secret, Reply: reply})
+	return b
+}
+
+// newKey makes the room's media key, under a random id so that a device
+// joining the call again is told apart, and opens its own echo with it.
+func (r *Room) newKey() error {
+	var id [1]byte
+	rand.Read(id[:])
+	k, err := e2ee.NewMediaKey(nil, id[0])
+	if err != nil {
+		return fmt.Errorf("call: media key: %w", err)
+	}
+	r.key = k
+	if r.sealer, err = e2ee.NewMediaSealer(k, e2ee.MediaContext{Session: r.session, Call: r.id,
+		Device: r.self}); err != nil {
+		return fmt.Errorf("call: media key: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.openerLocked(r.self).SetKey(k)
+}
+
+// openerLocked returns the opener of device's media, made on first use;
+// mu is held.
+func (r *Room) openerLocked(device string) *e2ee.MediaOpener {
+	o := r.openers[device]
+	if o == nil {
+		o = e2ee.NewMediaOpener(e2ee.MediaContext{Session: r.session, Call: r.id, Device: device})
+		r.openers[device] = o
+	}
+	return o
+}
+
+// sendKeys sends this device's key to every device of every member of the
+// session but this one. Devices that are not in the call refuse it
+// (device_offline, say), which is no matter; those that join later send
+// their key and get this one in answer.
+func (r *Room) sendKeys(ctx context.Context) {
+	sess, err := r.client.Session(ctx, r.session)
+	if err != nil {
+		return // those in the call send their keys and get this one in answer
+	}
+	for _, m := range sess.Members {
+		devs, err := r.client.Devices(ctx, m.User)
+		if err != nil {
+			continue
+		}
+		for _, d := range devs {
+			if d.Err == nil && d.ID != r.self {
+				r.sendKey(ctx, m.User, d.ID, false)
+			}
+		}
+	}
+}
+
+// sendKey seals this device's key for device of user and sends it. A
+// device it cannot be sealed for (no prekeys, keys changed) goes without:
+// its media stays unreadable to it, as it should.
+func (r *Room) sendKey(ctx context.Context, user, device string, reply bool) {
+	sctx, cancel := context.WithTimeout(ctx, r.opts.SignalTimeout)
+	defer cancel()
+	s, err := r.client.SealSignal(sctx, r.session, r.id, user, device, encodeKey(r.key, reply))
+	if err != nil {
+		return
+	}
+	r.remember(s.ID, sent{kind: wire.SignalKey, device: device})
+	r.mu.Lock()
+	r.keySent[device] = true
+	r.mu.Unlock()
+	r.client.Signal(sctx, s, wire.SignalKey)
+}
+
+// keyReceived opens a key signal and keeps the key for its sender's
+// media; it answers with this device's key unless the key was itself an
+// answer to one this device sent. A key that does not open is dropped.
+func (r *Room) keyReceived(ctx context.Context, s clientsdk.SealedSignal) {
+	b, err := r.client.OpenSignal(ctx, s)
+	if err != nil {
+		return
+	}
+	k, reply, err := decodeKey(b)
+	if err != nil || s.FromDevice == r.self {
+		return
+	}
+	r.mu.Lock()
+	o := r.openerLocked(s.FromDevice)
+	answered := r.keySent[s.FromDevice]
+	r.mu.Unlock()
+	if o.SetKey(k) != nil {
+		return
+	}
+	if !reply || !answered {
+		r.sendKey(ctx, s.FromUser, s.FromDevice, true)
+	}
+}

@@ -1,0 +1,127 @@
+//go:build !js
+
+package call
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/pion/rtp"
+
+	"github.com/bedside/bedside/e2ee"
+)
+
+func TestDecodeKey(t *testing.T) {
+	key := `"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="` // 32 bytes of 01
+	for _, tc := range []struct {
+		name, in string
+		ok       bool
+		reply    bool
+	}{
+		{"key", `{"type":"media-key","id":7,"key":` + key + `}`, true, false},
+		{"reply", `{"type":"media-key","id":0,"key":` + key + `,"reply":true}`, true, true},
+		{"unknown field", `{"type":"media-key","id":255,"key":` + key + `,"later":1}`, true, false},
+		{"no id", `{"type":"media-key","key":` + key + `}`, false, false},
+		{"id too large", `{"type":"media-key","id":256,"key":` + key + `}`, false, false},
+		{"negative id", `{"type":"media-key","id":-1,"key":` + key + `}`, false, false},
+		{"short key", `{"type":"media-key","id":1,"key":"AQE="}`, false, false},
+		{"no key", `{"type":"media-key","id":1}`, false, false},
+		{"bad base64", `{"type":"media-key","id":1,"key":"!!"}`, false, false},
+		{"other type", `{"type":"offer","id":1,"key":` + key + `}`, false, false},
+		{"not json", `media-key`, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, reply, err := decodeKey([]byte(tc.in))
+			if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrProtocol)) {
+				t.Fatalf("decodeKey(%s) = %v, want ok %v", tc.in, err, tc.ok)
+			}
+			if tc.ok && (reply != tc.reply || len(k.Secret) != e2ee.MediaKeySize) {
+				t.Fatalf("decodeKey(%s) = %+v, reply %v", tc.in, k, reply)
+			}
+		})
+	}
+}
+
+// FuzzDecodeKey: whatever another device seals as a key, decoding it
+// returns a whole key or ErrProtocol, never panics, and a key decoded
+// encodes to a payload that decodes to it again.
+func FuzzDecodeKey(f *testing.F) {
+	f.Add([]byte(`{"type":"media-key","id":7,"key":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE="}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		k, reply, err := decodeKey(b)
+		if err != nil {
+			if !errors.Is(err, ErrProtocol) {
+				t.Fatalf("error %v is not ErrProtocol", err)
+			}
+			return
+		}
+		if len(k.Secret) != e2ee.MediaKeySize {
+			t.Fatalf("key of %d bytes accepted", len(k.Secret))
+		}
+		again, r2, err := decodeKey(encodeKey(k, reply))
+		if err != nil || again.ID != k.ID || !bytes.Equal(again.Secret, k.Secret) || r2 != reply {
+			t.Fatalf("round trip of %+v: %+v, %v", k, again, err)
+		}
+	})
+}
+
+// TestRemoteTrackOpen: what a remote track hands the application is only
+// ever a payload its publisher sealed under a key the room holds; the rest
+// is dropped and counted.
+func TestRemoteTrackOpen(t *testing.T) {
+	ctx := e2ee.MediaContext{Session: "s1", Call: "c1", Device: "pat-phone"}
+	key, err := e2ee.NewMediaKey(nil, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := e2ee.NewMediaSealer(key, ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := e2ee.NewMediaKey(nil, 4)
+	otherSealer, _ := e2ee.NewMediaSealer(other, ctx)
+	impostor, _ := e2ee.NewMediaSealer(key, e2ee.MediaContext{Session: "s1", Call: "c1", Device: "doc-phone"})
+	plain := []byte("hello, doctor")
+	seal := func(s *e2ee.MediaSealer) []byte {
+		b, err := s.Seal(nil, plain, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	tampered := seal(sealer)
+	tampered[2] ^= 1
+
+	for _, tc := range []struct {
+		name            string
+		payload         []byte
+		ok              bool
+		noKey, unopened uint64
+	}{
+		{"sealed", seal(sealer), true, 0, 0},
+		{"unsealed", plain, false, 0, 1},
+		{"tampered", tampered, false, 0, 1},
+		{"another device's", seal(impostor), false, 0, 1},
+		{"before its key", seal(otherSealer), false, 1, 0},
+		{"padding", nil, false, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := &Room{}
+			o := e2ee.NewMediaOpener(ctx)
+			if err := o.SetKey(key); err != nil {
+				t.Fatal(err)
+			}
+			tr := &RemoteTrack{opener: o, room: r}
+			p := &rtp.Packet{Payload: tc.payload}
+			ok := tr.open(p)
+			if ok != tc.ok || (ok && !bytes.Equal(p.Payload, plain)) {
+				t.Fatalf("open = %v, payload %q", ok, p.Payload)
+			}
+			if r.noKey.Load() != tc.noKey || r.unopened.Load() != tc.unopened {
+				t.Fatalf("counted %d without key, %d unopened; want %d, %d", r.noKey.Load(),
+					r.unopened.Load(), tc.noKey, tc.unopened)
+			}
+		})
+	}
+}

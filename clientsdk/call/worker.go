@@ -1,0 +1,130 @@
+//go:build !js
+
+package call
+
+import (
+	"context"
+	"sync"
+
+	"github.com/bedside/bedside/clientsdk"
+)
+
+// worker is the one goroutine of a call or a room and its queue: pion, the
+// listener and the application post items, which the goroutine takes in
+// order, so that negotiation never runs twice at once. worker.mu is taken
+// alone.
+type worker struct {
+	kick   chan struct{} // wakes the goroutine; capacity 1
+	done   chan struct{} // closed once the goroutine and those it owns have returned
+	cancel context.CancelFunc
+	// wg counts the goroutines the worker owns besides its own (RTCP
+	// readers, OnTrack calls), which it waits for before closing done. Add
+	// is called under mu while the worker has not ended, so never after
+	// Wait.
+	wg sync.WaitGroup
+
+	mu    sync.Mutex // guards the fields below
+	queue []item
+	ended bool // no more items are taken
+	err   error
+}
+
+// item is one thing for the goroutine to do.
+type item struct {
+	ev        *clientsdk.Event
+	negotiate bool  // pion says a connection needs negotiating
+	keys      bool  // (room) send this device's media key to the session's devices
+	end       error // end with this
+}
+
+// init readies the worker; before anything may post to it.
+func (w *worker) init() {
+	w.kick, w.done = make(chan struct{}, 1), make(chan struct{})
+}
+
+// start runs the goroutine: run takes items until one ends it, or ctx ends.
+func (w *worker) start(run func(ctx context.Context)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	w.cancel = cancel
+	go func() {
+		defer close(w.done)
+		run(ctx)
+		w.wg.Wait()
+	}()
+}
+
+// loop calls step on each item in order until it returns an error, which
+// goes to finish, or ctx ends.
+func (w *worker) loop(ctx context.Context, step func(context.Context, item) error,
+	finish func(context.Context, error)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.kick:
+		}
+		for _, it := range w.take() {
+			if err := step(ctx, it); err != nil {
+				finish(ctx, err)
+				return
+			}
+		}
+	}
+}
+
+// Err returns nil while the call or room goes on, and why it ended
+// afterwards.
+func (w *worker) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// end marks the worker ended with err; false if it had ended already.
+func (w *worker) end(err error) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ended {
+		return false
+	}
+	w.ended, w.err, w.queue = true, err, nil
+	return true
+}
+
+// goOwned counts one more goroutine of the worker's, unless it has ended.
+func (w *worker) goOwned() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ended {
+		return false
+	}
+	w.wg.Add(1)
+	return true
+}
+
+// post queues it, unless the worker has ended. It never blocks: pion and
+// the listener call it.
+func (w *worker) post(it item) {
+	w.mu.Lock()
+	switch {
+	case w.ended:
+	case len(w.queue) >= maxQueued:
+		w.queue = append(w.queue[:0], item{end: ErrBusy})
+	default:
+		w.queue = append(w.queue, it)
+	}
+	w.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the queued items.
+func (w *worker) take() []item {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	q := w.queue
+	w.queue = nil
+	return q
+}
