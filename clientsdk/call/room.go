@@ -73,10 +73,10 @@ type Room struct {
 	closing bool
 	final   Stats
 
-	mu         sync.Mutex        // guards the fields below
+	mu         sync.Mutex      // guards the fields below
 	sent       map[string]sent // this room's sfu frames and key signals, by id
-	publishing string            // the id of the publish awaiting its answer
-	republish  bool              // tracks changed while a publish was out
+	publishing string          // the id of the publish awaiting its answer
+	republish  bool            // tracks changed while a publish was out
 	streams    map[string]wire.SFUStream
 	keySent    map[string]bool              // devices this device sent its key to
 	openers    map[string]*e2ee.MediaOpener // by publishing device
