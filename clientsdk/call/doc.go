@@ -2,7 +2,8 @@
 
 // Package call is the Go SDK's call API: one peer-to-peer audio and video
 // call between two devices of a session's members, signalled through the
-// hub and sealed end to end.
+// hub and sealed end to end (Call), and calls of more devices through the
+// hub's SFU with their media sealed end to end (Room).
 //
 // It exists so that an application can start, answer and hang up a call
 // and publish and receive media without wiring WebRTC to the hub's
@@ -61,4 +62,47 @@
 //	if ev.Kind == clientsdk.EventSignal && ev.Signal.Kind == wire.SignalInvite {
 //		go func() { c, err := call.Answer(ctx, client, ev, call.Options{}); ... }()
 //	}
+//
+// # Rooms
+//
+// JoinRoom puts the device in the SFU room of a call (sfu frames over the
+// listener's WebSocket, clientsdk.Client.SendSFU, routed back like
+// signals). It holds two peer connections with the SFU, each with one
+// offerer, so negotiation cannot glare: on the publish connection the
+// device offers its tracks (NewTrack; each new track offers again) and the
+// SFU answers; on the subscribe connection the SFU offers the others'
+// tracks and the device answers each offer in order. Descriptions are
+// complete, as for calls. OnTrack hands over each track with the user and
+// device publishing it, from the offer's streams.
+//
+// The SFU ends DTLS, so it could read plain RTP. A room therefore seals
+// every RTP payload it publishes under a media key of its own
+// (e2ee.MediaSealer, docs/e2ee.md section 13), fresh for every join, and
+// sends the key to the other devices of the call only inside sealed key
+// signals. A VP8 payload keeps its descriptor and frame tag in clear, for
+// the SFU to find keyframes; an Opus payload keeps nothing. Packets are cut
+// so that, sealed, they stay within 1200 bytes. RemoteTrack.ReadRTP returns
+// only payloads that open under the publisher's key; those that arrive
+// before it, or do not open, are dropped and counted (Stats).
+//
+// A room ends with Leave (ErrLeft), when the hub takes the device out
+// (*HubHangupError: consent_withdrawn, session_closed, ice_failed, …), or
+// on ErrICEFailed. With Echo, the SFU sends the device its own media back,
+// opened with its own key: one device alone can check its path.
+//
+//	r, err := call.JoinRoom(ctx, client, sessionID, "visit-1", call.RoomOptions{})
+//	...
+//	r.OnTrack(func(t *call.RemoteTrack) {
+//		for {
+//			p, err := t.ReadRTP() // opened; t.Device() published it
+//			if err != nil {
+//				return
+//			}
+//			...
+//		}
+//	})
+//	camera, err := r.NewTrack(webrtc.RTPCodecTypeVideo, "camera")
+//	err = camera.WriteSample(media.Sample{Data: frame, Duration: 33 * time.Millisecond})
+//	...
+//	<-r.Done() // or r.Leave(ctx)
 package call

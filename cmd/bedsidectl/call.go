@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -19,16 +21,19 @@ import (
 // callSetup bounds the wait for a call to connect, on top of --duration.
 const callSetup = 30 * time.Second
 
-// callCmd runs a test call with synthetic VP8 and Opus: the caller calls
-// the session's other members for --duration and prints what it received;
-// with --answer it waits for an invite in the session, answers and
-// publishes until the caller hangs up.
+// callCmd runs a test call with synthetic VP8 and Opus. By default it
+// checks this device's path to the hub alone: it joins an echo room of
+// the hub's SFU, publishes for --duration, receives its own media back and
+// prints what came. With --p2p it calls the session's other members peer
+// to peer instead; with --answer it waits for such a call in the session,
+// answers and publishes until the caller hangs up.
 func (e *env) callCmd(ctx context.Context, args []string) error {
-	fs := e.flags("call", "[--duration D] [--relay-only] [--loopback] [--answer] SESSION")
-	duration := fs.Duration("duration", 10*time.Second, "how long the caller keeps the call up")
+	fs := e.flags("call", "[--duration D] [--relay-only] [--loopback] [--p2p | --answer] SESSION")
+	duration := fs.Duration("duration", 10*time.Second, "how long the media flows")
 	relayOnly := fs.Bool("relay-only", false, "send media only through the hub's TURN relay")
-	loopback := fs.Bool("loopback", false, "keep media on 127.0.0.1 (both ends on this machine)")
-	answer := fs.Bool("answer", false, "wait for a call in SESSION and answer it")
+	loopback := fs.Bool("loopback", false, "keep media on 127.0.0.1 (the hub on this machine)")
+	p2p := fs.Bool("p2p", false, "call the session's other members peer to peer instead of the SFU echo")
+	answer := fs.Bool("answer", false, "wait for a --p2p call in SESSION and answer it")
 	pos, err := e.parse(fs, args, 1)
 	if err != nil {
 		return err
@@ -66,11 +71,15 @@ func (e *env) callCmd(ctx context.Context, args []string) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if *answer {
+		switch {
+		case *answer:
 			fmt.Fprintf(e.stderr, "bedsidectl: waiting for a call in %s\n", pos[0])
 			return e.answerCall(ctx, c, invites, opts)
+		case *p2p:
+			return e.placeCall(ctx, c, pos[0], *duration, opts)
 		}
-		return e.placeCall(ctx, c, pos[0], *duration, opts)
+		return e.echoCall(ctx, c, pos[0], *duration, call.RoomOptions{Echo: true, RelayOnly: *relayOnly,
+			SettingEngine: opts.SettingEngine})
 	})
 }
 
@@ -180,8 +189,60 @@ func publishSynthetic(cl *call.Call, got *synthmedia.Counter) (*synthmedia.Sourc
 	return src, nil
 }
 
+// echoCall joins an echo room of the SFU, publishes synthetic media and
+// receives it back for d once it flows, then prints the statistics and
+// leaves.
+func (e *env) echoCall(ctx context.Context, c *clientsdk.Client, session string, d time.Duration,
+	opts call.RoomOptions) error {
+	id := make([]byte, 8)
+	rand.Read(id)
+	r, err := call.JoinRoom(ctx, c, session, "echo-"+hex.EncodeToString(id), opts)
+	if err != nil {
+		return err
+	}
+	defer r.Leave(context.WithoutCancel(ctx))
+	var got synthmedia.Counter
+	r.OnTrack(func(t *call.RemoteTrack) {
+		for {
+			p, err := t.ReadRTP()
+			if err != nil {
+				return
+			}
+			got.Count(t.Kind(), p.Payload)
+		}
+	})
+	src := synthmedia.Start()
+	defer src.Close()
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		t, err := r.NewTrack(k, k.String())
+		if err != nil {
+			return err
+		}
+		src.Add(t)
+	}
+
+	if err := waitMedia(ctx, r, &got); err != nil {
+		return err
+	}
+	select {
+	case <-time.After(d):
+	case <-r.Done():
+		return r.Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	printStats(e, r.Stats())
+	return nil
+}
+
+// ender is a call or a room: it ends, and says why.
+type ender interface {
+	Done() <-chan struct{}
+	Err() error
+}
+
 // waitMedia waits, at most callSetup, until packets arrive.
-func waitMedia(ctx context.Context, cl *call.Call, got *synthmedia.Counter) error {
+func waitMedia(ctx context.Context, cl ender, got *synthmedia.Counter) error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	deadline := time.After(callSetup)
@@ -200,8 +261,8 @@ func waitMedia(ctx context.Context, cl *call.Call, got *synthmedia.Counter) erro
 }
 
 // printStats prints what this device received. The path line reads
-// "direct" or "turn" for a peer-to-peer call; an SFU call will print
-// "sfu direct" or "sfu via turn".
+// "direct" or "turn" for a peer-to-peer call, "sfu direct" or "sfu via
+// turn" for the SFU echo.
 func printStats(e *env, s call.Stats) {
 	fmt.Fprintf(e.stdout, "packets: %d\nloss: %.1f%%\njitter: %.1f ms\nrtt: %.1f ms\npath: %s\n",
 		s.PacketsReceived, s.LossPercent(), ms(s.Jitter), ms(s.RTT), s.Path)

@@ -13,9 +13,14 @@ import (
 	"github.com/bedside/bedside/internal/testserver"
 )
 
-// TestCLICall: the clinician's bedsidectl calls the patient's, which
-// answers; both publish synthetic media over loopback, directly or through
-// the hub's TURN relay, and print what they received and its path.
+// stats is what bedsidectl call prints.
+var stats = regexp.MustCompile(`^packets: ([1-9][0-9]*)\nloss: [0-9.]+%\njitter: [0-9.]+ ms\n` +
+	`rtt: [0-9.]+ ms\npath: ([\w ]+)\n$`)
+
+// TestCLICall: the clinician's bedsidectl checks its path alone through
+// the hub's SFU (echo), then calls the patient's peer to peer, which
+// answers; media flows over loopback, directly or through the hub's TURN
+// relay, and each prints what it received and its path.
 func TestCLICall(t *testing.T) {
 	cfg := filepath.Join(t.TempDir(), "bedside.yaml")
 	// Both relayed candidates are on 127.0.0.1, which the relay's peer
@@ -35,8 +40,25 @@ func TestCLICall(t *testing.T) {
 		args []string
 		path string
 	}{
-		{"direct", nil, "direct"},
-		{"relay only", []string{"--relay-only"}, "turn"},
+		{"sfu echo", nil, "sfu direct"},
+		{"sfu echo relay only", []string{"--relay-only"}, "sfu via turn"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := append(append([]string{"call", "--duration", "1s", "--loopback"}, tc.args...), sid)
+			out := doc.run(0, args...)
+			if m := stats.FindStringSubmatch(out); m == nil || m[2] != tc.path {
+				t.Errorf("bedsidectl call printed %q, want packets > 0 and path %s", out, tc.path)
+			}
+		})
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		path string
+	}{
+		{"p2p direct", nil, "direct"},
+		{"p2p relay only", []string{"--relay-only"}, "turn"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var aout, aerr testserver.SyncBuffer
@@ -46,10 +68,8 @@ func TestCLICall(t *testing.T) {
 			go func() { done <- run(context.Background(), answer, func(string) string { return "" }, &aout, &aerr) }()
 			waitOutput(t, &aerr, "waiting for a call")
 
-			args := append(append([]string{"call", "--duration", "1s", "--loopback"}, tc.args...), sid)
+			args := append(append([]string{"call", "--p2p", "--duration", "1s", "--loopback"}, tc.args...), sid)
 			out := doc.run(0, args...)
-			stats := regexp.MustCompile(`^packets: ([1-9][0-9]*)\nloss: [0-9.]+%\njitter: [0-9.]+ ms\n` +
-				`rtt: [0-9.]+ ms\npath: (\w+)\n$`)
 			m := stats.FindStringSubmatch(out)
 			if m == nil || m[2] != tc.path {
 				t.Errorf("caller printed %q, want packets > 0 and path %s", out, tc.path)

@@ -30,11 +30,16 @@
 //	                                     session events and receipts go to stderr
 //	read SESSION SEQ                     move the read cursor
 //	call [--duration D] [--relay-only] [--loopback] SESSION
-//	                                     a test call with synthetic VP8 and Opus to the session's
-//	                                     other members; prints packets, loss, jitter, RTT and the
-//	                                     path (direct or turn) of what it received
+//	                                     check this device's path to the hub alone: synthetic VP8
+//	                                     and Opus through the hub's SFU and back (echo); prints
+//	                                     packets, loss, jitter, RTT and the path (sfu direct or
+//	                                     sfu via turn) of what came back
+//	call --p2p [--duration D] [--relay-only] [--loopback] SESSION
+//	                                     a peer-to-peer test call to the session's other members,
+//	                                     one of which runs call --answer; the path reads direct
+//	                                     or turn
 //	call --answer [--relay-only] [--loopback] SESSION
-//	                                     wait for a call in SESSION, answer it with the same
+//	                                     wait for a --p2p call in SESSION, answer it with the same
 //	                                     synthetic media until the caller hangs up
 //
 // The profile directory (default from BEDSIDE_PROFILE) holds the device's
@@ -90,7 +95,7 @@ commands:
   history SESSION
   listen
   read SESSION SEQ
-  call [--duration D] [--relay-only] [--loopback] [--answer] SESSION
+  call [--duration D] [--relay-only] [--loopback] [--p2p | --answer] SESSION
 
 --profile defaults to $BEDSIDE_PROFILE; --token to $BEDSIDE_TOKEN.
 `
