@@ -86,11 +86,7 @@ type Call struct {
 	removeRoute func()
 	worker
 
-	// statsMu guards closing and final, and keeps GetStats from running
-	// while the peer connection closes. Taken alone.
-	statsMu sync.Mutex
-	closing bool
-	final   Stats
+	finalStats
 
 	mu      sync.Mutex // guards the fields below
 	remote  peer       // zero until a device accepted (caller)
@@ -272,19 +268,9 @@ func (c *Call) AddTrack(track webrtc.TrackLocal) (*webrtc.RTPSender, error) {
 		}
 		return nil, fmt.Errorf("call: add track: %w", err)
 	}
-	// RTCP from the other side (NACKs, receiver reports) must be read for
-	// the interceptors to act on it.
-	if !c.goOwned() {
+	if !c.readRTCP(s) {
 		return nil, c.Err()
 	}
-	go func() {
-		defer c.wg.Done()
-		for {
-			if _, _, err := s.ReadRTCP(); err != nil {
-				return
-			}
-		}
-	}()
 	return s, nil
 }
 
@@ -298,15 +284,7 @@ func (c *Call) OnTrack(f func(*webrtc.TrackRemote, *webrtc.RTPReceiver)) {
 	early := c.early
 	c.early = nil
 	c.mu.Unlock()
-	for _, t := range early {
-		if !c.goOwned() {
-			return
-		}
-		go func() {
-			defer c.wg.Done()
-			f(t.track, t.receiver)
-		}()
-	}
+	handEarly(&c.worker, early, func(t remoteTrack) { f(t.track, t.receiver) })
 }
 
 // track is pion's OnTrack: it hands the track on or keeps it for OnTrack.

@@ -48,7 +48,7 @@ func (c *Call) finish(ctx context.Context, err error) {
 		c.client.Signal(sctx, hangup, wire.SignalHangup)
 		cancel()
 	}
-	c.snapshot()
+	c.keep(c.stats)
 	c.pc.Close()
 }
 

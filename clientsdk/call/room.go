@@ -67,11 +67,7 @@ type Room struct {
 	in              atomic.Bool   // the hub let the device in (joined)
 	noKey, unopened atomic.Uint64 // packets dropped unopened (Stats)
 
-	// statsMu guards closing and final, and keeps GetStats from running
-	// while the peer connections close. Taken alone.
-	statsMu sync.Mutex
-	closing bool
-	final   Stats
+	finalStats
 
 	mu         sync.Mutex      // guards the fields below
 	sent       map[string]sent // this room's sfu frames and key signals, by id
@@ -172,15 +168,7 @@ func (r *Room) OnTrack(f func(*RemoteTrack)) {
 	early := r.early
 	r.early = nil
 	r.mu.Unlock()
-	for _, t := range early {
-		if !r.goOwned() {
-			return
-		}
-		go func() {
-			defer r.wg.Done()
-			f(t)
-		}()
-	}
+	handEarly(&r.worker, early, f)
 }
 
 // track is pion's OnTrack of the subscribe connection: it names the
@@ -238,16 +226,9 @@ func (r *Room) Done() <-chan struct{} { return r.done }
 
 // Stats reports the media this device receives from the SFU and its path
 // (PathSFU or PathSFUViaTURN); after the room ended, as they were then.
-func (r *Room) Stats() Stats {
-	r.statsMu.Lock()
-	defer r.statsMu.Unlock()
-	if r.closing {
-		return r.final
-	}
-	return r.stats()
-}
+func (r *Room) Stats() Stats { return r.get(r.stats) }
 
-// stats reads the subscribe connection's statistics; statsMu is held.
+// stats reads the subscribe connection's statistics.
 func (r *Room) stats() Stats {
 	s := readStats(r.sub, PathSFU, PathSFUViaTURN)
 	s.NoKey, s.Unopened = r.noKey.Load(), r.unopened.Load()
@@ -331,9 +312,7 @@ func (r *Room) finish(ctx context.Context, err error) {
 		r.client.SendSFU(sctx, "", wire.SFU{SessionID: r.session, CallID: r.id, Kind: wire.SFULeave})
 		cancel()
 	}
-	r.statsMu.Lock()
-	r.final, r.closing = r.stats(), true
-	r.statsMu.Unlock()
+	r.keep(r.stats)
 	r.pub.Close()
 	r.sub.Close()
 }

@@ -57,22 +57,12 @@ func (r *Room) NewTrack(kind webrtc.RTPCodecType, id string) (*LocalTrack, error
 		}
 		return nil, fmt.Errorf("call: add track: %w", err)
 	}
-	// RTCP from the SFU (NACKs, PLIs, receiver reports) must be read for
-	// the interceptors to act on it.
-	// TODO: keyframe requests (PLI) are read and dropped; an application
-	// with a real encoder needs them to send a keyframe when a subscriber
-	// joins, or a late joiner waits for the encoder's next one.
-	if !r.goOwned() {
+	// TODO: keyframe requests (PLI) from the SFU are read and dropped; an
+	// application with a real encoder needs them to send a keyframe when a
+	// subscriber joins, or a late joiner waits for the encoder's next one.
+	if !r.readRTCP(s) {
 		return nil, r.Err()
 	}
-	go func() {
-		defer r.wg.Done()
-		for {
-			if _, _, err := s.ReadRTCP(); err != nil {
-				return
-			}
-		}
-	}()
 	mtu := uint16(maxPacket - e2ee.MediaOverhead)
 	return &LocalTrack{track: tr, sealer: r.sealer, vp8: kind == webrtc.RTPCodecTypeVideo,
 		rate: codec.ClockRate, packetizer: rtp.NewPacketizer(mtu, 0, 0, payloader,

@@ -52,24 +52,9 @@ func (s Stats) LossPercent() float64 {
 
 // Stats reports the call's media statistics now; after the call ended, as
 // they were when it ended.
-func (c *Call) Stats() Stats {
-	c.statsMu.Lock()
-	defer c.statsMu.Unlock()
-	if c.closing {
-		return c.final
-	}
-	return c.stats()
-}
+func (c *Call) Stats() Stats { return c.get(c.stats) }
 
-// snapshot keeps the final statistics before the peer connection closes:
-// pion's GetStats must not run during its Close.
-func (c *Call) snapshot() {
-	c.statsMu.Lock()
-	defer c.statsMu.Unlock()
-	c.final, c.closing = c.stats(), true
-}
-
-// stats reads pion's statistics; statsMu is held.
+// stats reads pion's statistics.
 func (c *Call) stats() Stats {
 	return readStats(c.pc, PathDirect, PathTURN)
 }

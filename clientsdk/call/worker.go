@@ -6,6 +6,8 @@ import (
 	"context"
 	"sync"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/bedside/bedside/clientsdk"
 )
 
@@ -127,4 +129,61 @@ func (w *worker) take() []item {
 	q := w.queue
 	w.queue = nil
 	return q
+}
+
+// readRTCP reads the RTCP that arrives for s (NACKs, PLIs, receiver
+// reports), on a goroutine of the worker's, so that pion's interceptors
+// act on it; false if the worker has ended.
+func (w *worker) readRTCP(s *webrtc.RTPSender) bool {
+	if !w.goOwned() {
+		return false
+	}
+	go func() {
+		defer w.wg.Done()
+		for {
+			if _, _, err := s.ReadRTCP(); err != nil {
+				return
+			}
+		}
+	}()
+	return true
+}
+
+// handEarly calls f, on goroutines of the worker's, for the tracks that
+// arrived before the application's OnTrack.
+func handEarly[T any](w *worker, early []T, f func(T)) {
+	for _, t := range early {
+		if !w.goOwned() {
+			return
+		}
+		go func() {
+			defer w.wg.Done()
+			f(t)
+		}()
+	}
+}
+
+// finalStats keeps statistics readable after the peer connections close:
+// pion's GetStats must not run during their Close.
+type finalStats struct {
+	mu      sync.Mutex // guards closing and final; taken alone
+	closing bool
+	final   Stats
+}
+
+// get returns read() while the connections are up, the final figures after.
+func (f *finalStats) get(read func() Stats) Stats {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closing {
+		return f.final
+	}
+	return read()
+}
+
+// keep takes the final figures, before the connections close.
+func (f *finalStats) keep(read func() Stats) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.final, f.closing = read(), true
 }
