@@ -226,6 +226,10 @@ func newPeerConnection(ctx context.Context, c *clientsdk.Client, session string,
 		quiet.DefaultLogLevel = logging.LogLevelDisabled
 		se.LoggerFactory = quiet
 	}
+	// The call closes its connections itself, when it ends: pion closing
+	// one on the other side's DTLS close_notify would race with the final
+	// GetStats (pion's statsGetter is not guarded against its own Close).
+	se.DisableCloseByDTLS(true)
 	if opts.RelayOnly {
 		if len(servers) == 0 {
 			return nil, ErrNoRelay
