@@ -239,6 +239,10 @@ func newPeerConnection(ctx context.Context, c *clientsdk.Client, session string,
 		quiet.DefaultLogLevel = logging.LogLevelDisabled
 		se.LoggerFactory = quiet
 	}
+	// On the peer's DTLS close_notify pion closes the connection by itself,
+	// racing GetStats (pion v4.2.26 writes statsGetter unlocked); the call
+	// closes its connection itself when it ends.
+	se.DisableCloseByDTLS(true)
 	if opts.RelayOnly {
 		if len(servers) == 0 {
 			return nil, ErrNoRelay
