@@ -138,7 +138,7 @@ func startEcho(t testing.TB) netip.AddrPort {
 
 // lookUclient finds turnutils_uclient, or skips the test without it (fails
 // under CI, where scripts/test-deps.sh installs it).
-func lookUclient(t *testing.T) string {
+func lookUclient(t testing.TB) string {
 	t.Helper()
 	uclient, err := exec.LookPath("turnutils_uclient")
 	if err != nil && os.Getenv("CI") != "" {
@@ -152,7 +152,7 @@ func lookUclient(t *testing.T) string {
 
 // uclientCounts reads the totals turnutils_uclient prints at the end (the
 // progress lines before them also name msz).
-func uclientCounts(t *testing.T, out string) (sent, recv int) {
+func uclientCounts(t testing.TB, out string) (sent, recv int) {
 	t.Helper()
 	m := regexp.MustCompile(`start_mclient: tot_send_msgs=(\d+), tot_recv_msgs=(\d+)\s*\n`).FindStringSubmatch(out)
 	if m == nil {

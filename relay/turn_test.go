@@ -18,13 +18,13 @@ import (
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
 
 // startTURN starts a relay on a free port of 127.0.0.1 that relays from there.
-func startTURN(t *testing.T, mutate func(*Config)) *TURN {
+func startTURN(t testing.TB, mutate func(*Config)) *TURN {
 	t.Helper()
 	return startTURNOn(t, netip.MustParseAddr("127.0.0.1"), mutate)
 }
 
 // startTURNOn starts a relay on a free port of the loopback address ip.
-func startTURNOn(t *testing.T, ip netip.Addr, mutate func(*Config)) *TURN {
+func startTURNOn(t testing.TB, ip netip.Addr, mutate func(*Config)) *TURN {
 	t.Helper()
 	cfg := Config{
 		Listen:       netip.AddrPortFrom(ip, 0).String(),
