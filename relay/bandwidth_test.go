@@ -31,7 +31,8 @@ func TestBucket(t *testing.T) {
 	var b bucket
 	for _, tt := range tests {
 		if got := b.take(r, tt.at, tt.n); got != tt.ok {
-			t.Fatalf("%s: take(%d at %v) = %v, want %v", tt.name, tt.n, time.Duration(tt.at), got, tt.ok)
+			t.Fatalf("%s: take(%d at %v) = %v, want %v",
+				tt.name, tt.n, time.Duration(tt.at), got, tt.ok)
 		}
 	}
 }
@@ -68,7 +69,8 @@ func TestLimiterUsers(t *testing.T) {
 	}
 
 	unlimited := newLimiter(-1, 0)
-	if u := unlimited.acquire("alice"); u != nil || !unlimited.sendUp(u, 1<<20) || unlimited.len() != 0 {
+	u := unlimited.acquire("alice")
+	if u != nil || !unlimited.sendUp(u, 1<<20) || unlimited.len() != 0 {
 		t.Fatal("a negative bandwidth limits")
 	}
 }

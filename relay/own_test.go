@@ -56,7 +56,8 @@ func TestTURNRelayToRelay(t *testing.T) {
 	srv := startTURN(t, nil)
 	ca, a := allocateUDPClient(t, srv, "alice")
 	cb, b := allocateUDPClient(t, srv, "bob")
-	if err := errors.Join(ca.CreatePermission(b.LocalAddr()), cb.CreatePermission(a.LocalAddr())); err != nil {
+	err := errors.Join(ca.CreatePermission(b.LocalAddr()), cb.CreatePermission(a.LocalAddr()))
+	if err != nil {
 		t.Fatalf("CreatePermission: %v", err)
 	}
 

@@ -63,7 +63,8 @@ func TestTURNPlan(t *testing.T) {
 func TestTURNPlanBandwidth(t *testing.T) {
 	tests := []struct{ bandwidth, burst int64 }{{0, 0}, {250_000, 100_000}, {-1, 0}}
 	for _, tt := range tests {
-		p, err := turnConfig{Enabled: true, Bandwidth: tt.bandwidth, Burst: tt.burst}.plan("127.0.0.1:8080")
+		tc := turnConfig{Enabled: true, Bandwidth: tt.bandwidth, Burst: tt.burst}
+		p, err := tc.plan("127.0.0.1:8080")
 		if err != nil || p.relay == nil {
 			t.Fatalf("plan: %v, %s", err, p.why)
 		}
