@@ -101,6 +101,26 @@ func (f *PeerFilter) Check(ip netip.Addr) error {
 	return nil
 }
 
+// isOwn reports whether ip is one of the hub's own addresses.
+func (f *PeerFilter) isOwn(ip netip.Addr) bool {
+	return f.own[normalise(ip)]
+}
+
+// ownDenied reports whether ip is an own address that no allow range covers:
+// the addresses relay sockets reach only on the ports of ownPorts.
+func (f *PeerFilter) ownDenied(ip netip.Addr) bool {
+	ip = normalise(ip)
+	if !f.own[ip] {
+		return false
+	}
+	for _, p := range f.allow {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
+}
+
 // normalise strips a zone and turns IPv4-mapped IPv6 (::ffff:a.b.c.d) into
 // IPv4, so that one address has one spelling before any range is matched.
 func normalise(ip netip.Addr) netip.Addr {
