@@ -59,6 +59,9 @@ type Options struct {
 	// SFU forwards the media of calls in rooms devices join by sfu frames;
 	// nil for none. The caller closes it after Shutdown.
 	SFU *sfu.SFU
+	// Collectors are more metrics /metrics serves beside the hub's (the TURN
+	// relay's counters, say).
+	Collectors []prometheus.Collector
 }
 
 // Hub serves Bedside's API. Create it with New, serve Handler, stop it with
@@ -143,6 +146,14 @@ func New(opts Options) (*Hub, error) {
 		h.registry = prometheus.NewRegistry()
 	}
 	h.metrics = newMetrics(h.registry, h.connCount)
+	if h.sfu != nil {
+		h.registry.MustRegister(sfuMetrics(h.sfu)...)
+	}
+	for _, c := range opts.Collectors {
+		if err := h.registry.Register(c); err != nil {
+			return nil, fmt.Errorf("%w: collector: %w", ErrConfig, err)
+		}
+	}
 	h.fanout = localFanout{h}
 	h.checkpoints = h.startCheckpointer(opts.AuditKey, opts.Audit)
 	h.audit = newAuditor(h.store, h.log, h.checkpoints.stored)

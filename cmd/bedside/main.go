@@ -190,7 +190,7 @@ func serveHub(ctx context.Context, cfg *config, log *slog.Logger) error {
 	}
 	h, err := hub.New(hub.Options{Store: store, TokenKey: key, Config: cfg.Limits, Logger: log,
 		Retention: cfg.Retention, AuditKey: auditKey, Audit: cfg.Audit, Reports: cfg.Reports, ICE: ice,
-		SFU: sfuSrv})
+		SFU: sfuSrv, Collectors: turnMetrics(turnSrv)})
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/bedside/bedside/hub"
 	"github.com/bedside/bedside/hub/auth"
 	"github.com/bedside/bedside/relay"
@@ -174,4 +176,23 @@ func interfaceAddrs() []netip.Addr {
 		}
 	}
 	return out
+}
+
+// turnMetrics are the relay's drop counters, read at scrape time; none when
+// no relay runs.
+func turnMetrics(t *relay.TURN) []prometheus.Collector {
+	if t == nil {
+		return nil
+	}
+	return []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bedside_turn_rate_dropped_total",
+			Help: "Datagrams the TURN relay dropped over a user's bandwidth limit.",
+		}, func() float64 { return float64(t.Stats().RateDropped) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bedside_turn_own_port_dropped_total",
+			Help: "Datagrams the TURN relay dropped to or from a port of the hub's own " +
+				"addresses that is neither an allocation nor the SFU's.",
+		}, func() float64 { return float64(t.Stats().OwnPortDropped) }),
+	}
 }

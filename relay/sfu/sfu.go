@@ -216,6 +216,19 @@ func (s *SFU) Rooms() int {
 	return len(s.rooms)
 }
 
+// Devices returns the number of devices in every room.
+func (s *SFU) Devices() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.rooms {
+		r.mu.Lock()
+		n += len(r.peers)
+		r.mu.Unlock()
+	}
+	return n
+}
+
 // Participants returns the number of devices in room.
 func (s *SFU) Participants(room string) int {
 	s.mu.Lock()
