@@ -43,6 +43,7 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 
 bench: ## benchmarks behind docs/benchmarks.md
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./storage/boltstore/ ./hub/ ./e2ee/
+	$(GO) test -run '^$$' -bench Forward -benchtime 3s ./relay/sfu/
 
 clean:
 	rm -rf bin
