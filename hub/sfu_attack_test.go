@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -82,4 +83,53 @@ func TestSFUGrantEndCutsMedia(t *testing.T) {
 		t.Fatalf("left %+v", m)
 	}
 	waitFor(t, func() bool { return s.Rooms() == 0 })
+}
+
+// TestSFUJoinLeaveStorm: a client sending joins and leaves as fast as it
+// can is slowed by the signal rate limit, every refusal is a clear code,
+// and nothing is left behind: no room, no call in the registry.
+func TestSFUJoinLeaveStorm(t *testing.T) {
+	ce, s, _ := newSFUEnv(t, 0)
+	for i := range 40 {
+		for _, kind := range []string{wire.SFUJoin, wire.SFULeave} {
+			ce.dws.writeFrame(wire.Frame{Type: wire.FrameSFU, ID: fmt.Sprintf("%s-%d", kind, i),
+				SFU: &wire.SFU{SessionID: ce.sid, CallID: "storm", Kind: kind}})
+		}
+	}
+	codes := map[string]int{}
+	for _, f := range ce.dws.barrier() {
+		if f.Type == wire.FrameError {
+			codes[f.Error.Code]++
+		}
+	}
+	for code := range codes {
+		if code != wire.CodeRateLimited && code != wire.CodeNotFound {
+			t.Errorf("error codes %v, want rate_limited and not_found only", codes)
+		}
+	}
+	if codes[wire.CodeRateLimited] == 0 {
+		t.Errorf("80 sfu frames at once were not rate limited: %v", codes)
+	}
+
+	// The last join may have passed and its leave not: leave once more,
+	// until the rate limit lets the leave through.
+	waitFor(t, func() bool {
+		ce.dws.writeFrame(wire.Frame{Type: wire.FrameSFU, ID: "last",
+			SFU: &wire.SFU{SessionID: ce.sid, CallID: "storm", Kind: wire.SFULeave}})
+		for _, f := range ce.dws.barrier() {
+			if f.Type == wire.FrameError && f.Error.Code == wire.CodeRateLimited {
+				return false
+			}
+		}
+		return true
+	})
+	if n := s.Rooms(); n != 0 {
+		t.Fatalf("%d rooms after the storm", n)
+	}
+
+	// The registry holds no call: the patient may start call "storm".
+	signalFrame(ce.pws, wire.Signal{SessionID: ce.sid, CallID: "storm", Kind: wire.SignalInvite, ID: "i1"})
+	if sig := ce.dws.nextSignal(); sig.Kind != wire.SignalInvite {
+		t.Fatalf("signal %+v, want the invite", sig)
+	}
 }
