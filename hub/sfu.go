@@ -177,7 +177,9 @@ func (c *conn) sfuJoin(ctx context.Context, id string, key callKey, echo bool) e
 	peer, err := h.sfu.Join(roomOf(key), sfu.Member{User: from.user, Device: from.device}, echo,
 		c.sfuSink(key))
 	if err != nil {
-		if added { // a device in the call already (another connection, a call peer to peer) stays
+		// A device in the call already (from another connection, or
+		// peer to peer) stays in it.
+		if added {
 			h.calls.leave(key, from.device)
 		}
 		return err

@@ -32,7 +32,7 @@ func (nackLimits) NewInterceptor(string) (interceptor.Interceptor, error) { retu
 // BindRTCPReader is called once per RTP sender, that is per down track.
 func (*nackLimit) BindRTCPReader(reader interceptor.RTCPReader) interceptor.RTCPReader {
 	b := &nackBudget{tokens: nackBurst, last: time.Now()}
-	return interceptor.RTCPReaderFunc(func(p []byte, a interceptor.Attributes) (int, interceptor.Attributes, error) {
+	return interceptor.RTCPReaderFunc(func(p []byte, a attrs) (int, attrs, error) {
 		n, a, err := reader.Read(p, a)
 		if err != nil {
 			return n, a, err
@@ -54,6 +54,8 @@ func (*nackLimit) BindRTCPReader(reader interceptor.RTCPReader) interceptor.RTCP
 		return n, a, nil
 	})
 }
+
+type attrs = interceptor.Attributes
 
 // nackBudget is a token bucket of NACKed packets.
 type nackBudget struct {
