@@ -95,6 +95,11 @@ func (f *PeerFilter) Check(ip netip.Addr) error {
 	if f.own[ip] {
 		return fmt.Errorf("%w: %s is the hub's own address", ErrPeerDenied, ip)
 	}
+	// A NAT64 or 6to4 spelling of an own address reaches the hub where the
+	// host routes those prefixes.
+	if v4, ok := embeddedV4(ip); ok && f.own[v4] {
+		return fmt.Errorf("%w: %s embeds the hub's own address %s", ErrPeerDenied, ip, v4)
+	}
 	if reason := deniedReason(ip); reason != "" {
 		return fmt.Errorf("%w: %s is %s", ErrPeerDenied, ip, reason)
 	}

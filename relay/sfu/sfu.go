@@ -108,6 +108,7 @@ func (s *SFU) newAPI() (*webrtc.API, error) {
 	}
 
 	reg := &interceptor.Registry{}
+	reg.Add(nackLimits{}) // before the responder, whose NACKs it trims
 	cache := nack.ResponderSize(uint16(s.cfg.PacketCache))
 	if err := webrtc.ConfigureNackWithOptions(m, reg, nil, cache); err != nil {
 		return nil, fmt.Errorf("sfu: NACK interceptors: %w", err)
