@@ -81,6 +81,7 @@ type Hub struct {
 	attrs     attrCache // users' report attributes as stored
 	reports   ReportConfig
 	calls     *calls      // calls under way on this node
+	grants    *grantWatch // ends calls of devices whose emergency grant ended
 	claims    claimBudget // bundle claims per user
 	ice       ICEConfig
 	sfu       *sfu.SFU // nil: sfu frames are refused
@@ -159,6 +160,7 @@ func New(opts Options) (*Hub, error) {
 	h.audit = newAuditor(h.store, h.log, h.checkpoints.stored)
 	h.retention = opts.Retention
 	h.sweeper = h.startSweeper()
+	h.grants = h.startGrantWatch()
 	return h, nil
 }
 
@@ -304,6 +306,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 	// Requests still running record their audit entries themselves.
 	h.sweeper.close()
+	h.grants.close()
 	h.audit.stop()
 	h.checkpoints.close()
 	if cp, ok, err := h.Checkpoint(ctx); err != nil {

@@ -185,6 +185,7 @@ func (c *conn) sfuJoin(ctx context.Context, id string, key callKey, echo bool) e
 		return err
 	}
 	c.sfuRooms.put(key, peer)
+	h.calls.arm(key, sess)
 
 	action := map[bool]string{true: "call.start", false: "call.join"}[started]
 	h.audit.record(ctx, audit.Record{Time: h.now(), Actor: from.user, Role: c.caller.role,

@@ -57,8 +57,6 @@ func TestSFUSocketCloseLeavesCall(t *testing.T) {
 // in an SFU room is taken out at once, told access_ended, without waiting
 // for a signal of the call.
 func TestSFUGrantEndCutsMedia(t *testing.T) {
-	t.Skip("TODO: the hub notices an ended grant at the call's next signal or join only " +
-		"(pruneCall); the SFU keeps forwarding to the grantee until then")
 	clock := newClock()
 	s, err := sfu.New(context.Background(), sfu.Config{UDP: "127.0.0.1:0"}, slog.New(slog.DiscardHandler))
 	if err != nil {
