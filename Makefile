@@ -4,7 +4,7 @@ WASM_EXEC ?= $(shell $(GO) env GOROOT)/lib/wasm/go_js_wasm_exec
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-go test-wasm test-crosscheck deps lint fuzz bench clean
+.PHONY: all build run test test-go test-wasm test-crosscheck deps lint fuzz bench bench-turn clean
 
 all: build
 
@@ -43,6 +43,10 @@ fuzz: ## run each fuzz target for FUZZTIME (default 20s)
 
 bench: ## benchmarks behind docs/benchmarks.md
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./storage/boltstore/ ./hub/ ./e2ee/
+	$(GO) test -run '^$$' -bench Forward -benchtime 3s ./relay/sfu/
 
 clean:
 	rm -rf bin
+
+bench-turn: ## TURN relayed messages/s with turnutils_uclient: this relay against coturn (docs/benchmarks.md)
+	$(GO) test -run '^$$' -bench 'TURNUclient' -benchtime 1x -timeout 30m ./relay/

@@ -67,6 +67,9 @@ type call struct {
 	inviter callDevice
 	joined  map[string]callDevice // device id → device: the inviter and those who accepted
 	counted bool                  // the first accept was counted in reports
+	// until holds, for devices in the call by an emergency grant, when the
+	// grant ends (grantwatch.go).
+	until map[string]time.Time
 }
 
 // calls is the registry of calls under way on this node. mu is taken
@@ -241,6 +244,7 @@ func (h *Hub) invite(ctx context.Context, c *conn, sess storage.Session, s *wire
 	if err != nil {
 		return err
 	}
+	h.calls.arm(callKey{sess.ID, s.CallID}, sess)
 	if started {
 		h.audit.record(ctx, audit.Record{Time: h.now(), Actor: s.FromUser, Role: c.caller.role,
 			Action: "call.start", Target: sess.ID, Outcome: audit.OK})
@@ -263,6 +267,7 @@ func (h *Hub) accept(ctx context.Context, c *conn, sess storage.Session, s *wire
 		return err
 	}
 	if joined {
+		h.calls.arm(callKey{sess.ID, s.CallID}, sess)
 		h.audit.record(ctx, audit.Record{Time: h.now(), Actor: s.FromUser, Role: c.caller.role,
 			Action: "call.join", Target: sess.ID, Outcome: audit.OK})
 	}
@@ -344,11 +349,8 @@ func (h *Hub) sendTo(devs []callDevice, s *wire.Signal) {
 }
 
 // pruneCall takes out of a call the devices whose user is no longer a
-// member of its session (an emergency grant ended) and tells them.
-//
-// TODO: a grant that ends during a call is noticed at the call's next
-// signal; with media relayed by the hub (the SFU), its end should cut the
-// media at once, by a timer at the grant's end.
+// member of its session (an emergency grant ended) and tells them. The
+// grant watch calls it when a grant ends; every signal and join too.
 func (h *Hub) pruneCall(sess storage.Session, callID string) {
 	gone := h.calls.prune(callKey{sess.ID, callID}, func(user string) bool {
 		return slices.ContainsFunc(sess.Members, func(m storage.Member) bool { return m.User == user })

@@ -59,6 +59,9 @@ type Options struct {
 	// SFU forwards the media of calls in rooms devices join by sfu frames;
 	// nil for none. The caller closes it after Shutdown.
 	SFU *sfu.SFU
+	// Collectors are more metrics /metrics serves beside the hub's (the TURN
+	// relay's counters, say).
+	Collectors []prometheus.Collector
 }
 
 // Hub serves Bedside's API. Create it with New, serve Handler, stop it with
@@ -78,6 +81,7 @@ type Hub struct {
 	attrs     attrCache // users' report attributes as stored
 	reports   ReportConfig
 	calls     *calls      // calls under way on this node
+	grants    *grantWatch // ends calls of devices whose emergency grant ended
 	claims    claimBudget // bundle claims per user
 	ice       ICEConfig
 	sfu       *sfu.SFU // nil: sfu frames are refused
@@ -143,11 +147,20 @@ func New(opts Options) (*Hub, error) {
 		h.registry = prometheus.NewRegistry()
 	}
 	h.metrics = newMetrics(h.registry, h.connCount)
+	if h.sfu != nil {
+		h.registry.MustRegister(sfuMetrics(h.sfu)...)
+	}
+	for _, c := range opts.Collectors {
+		if err := h.registry.Register(c); err != nil {
+			return nil, fmt.Errorf("%w: collector: %w", ErrConfig, err)
+		}
+	}
 	h.fanout = localFanout{h}
 	h.checkpoints = h.startCheckpointer(opts.AuditKey, opts.Audit)
 	h.audit = newAuditor(h.store, h.log, h.checkpoints.stored)
 	h.retention = opts.Retention
 	h.sweeper = h.startSweeper()
+	h.grants = h.startGrantWatch()
 	return h, nil
 }
 
@@ -293,6 +306,7 @@ func (h *Hub) Shutdown(ctx context.Context) error {
 	}
 	// Requests still running record their audit entries themselves.
 	h.sweeper.close()
+	h.grants.close()
 	h.audit.stop()
 	h.checkpoints.close()
 	if cp, ok, err := h.Checkpoint(ctx); err != nil {

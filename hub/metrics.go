@@ -1,6 +1,10 @@
 package hub
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bedside/bedside/relay/sfu"
+)
 
 // metrics are the hub's Prometheus series. None carries a user, session or
 // device label: cardinality stays bounded and metrics stay de-identified.
@@ -109,4 +113,18 @@ func newMetrics(reg *prometheus.Registry, conns func() float64) *metrics {
 		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
 	)
 	return m
+}
+
+// sfuMetrics are gauges of the SFU's rooms and devices, read at scrape time.
+func sfuMetrics(s *sfu.SFU) []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "bedside_sfu_rooms",
+			Help: "Calls with media through the SFU under way.",
+		}, func() float64 { return float64(s.Rooms()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "bedside_sfu_devices",
+			Help: "Devices in the SFU's rooms.",
+		}, func() float64 { return float64(s.Devices()) }),
+	}
 }

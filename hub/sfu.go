@@ -170,17 +170,22 @@ func (c *conn) sfuJoin(ctx context.Context, id string, key callKey, echo bool) e
 		return errInRoom
 	}
 
-	started, first, err := h.calls.enter(key, from)
+	started, added, first, err := h.calls.enter(key, from)
 	if err != nil {
 		return err
 	}
 	peer, err := h.sfu.Join(roomOf(key), sfu.Member{User: from.user, Device: from.device}, echo,
 		c.sfuSink(key))
 	if err != nil {
-		h.calls.leave(key, from.device)
+		// A device in the call already (from another connection, or
+		// peer to peer) stays in it.
+		if added {
+			h.calls.leave(key, from.device)
+		}
 		return err
 	}
 	c.sfuRooms.put(key, peer)
+	h.calls.arm(key, sess)
 
 	action := map[bool]string{true: "call.start", false: "call.join"}[started]
 	h.audit.record(ctx, audit.Record{Time: h.now(), Actor: from.user, Role: c.caller.role,
@@ -235,10 +240,12 @@ func (c *conn) sfuLeave(key callKey) error {
 	return nil
 }
 
-// leaveSFU takes c out of every room it is in; the connection is closing.
+// leaveSFU takes c out of every room it is in, and out of their calls,
+// telling the others; the connection is closing.
 func (c *conn) leaveSFU() {
-	for _, peer := range c.sfuRooms.takeAll() {
+	for key, peer := range c.sfuRooms.takeAll() {
 		peer.Leave()
+		c.h.leaveCall(key, callDevice{c.caller.user, c.device})
 	}
 }
 
@@ -314,17 +321,18 @@ func (h *Hub) countCall(ctx context.Context, session string) {
 }
 
 // enter adds d to the call of key, starting it if there is none.
-// started is true for a new call, first for the second device in, which
-// counts the call in reports as an accept does.
-func (cs *calls) enter(key callKey, d callDevice) (started, first bool, err error) {
+// started is true for a new call, added when d was not in it already, first
+// for the second device in, which counts the call in reports as an accept
+// does.
+func (cs *calls) enter(key callKey, d callDevice) (started, added, first bool, err error) {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
 	if _, ok := cs.m[key]; ok {
-		_, first, err = cs.joinLocked(key, d)
-		return false, first, err
+		added, first, err = cs.joinLocked(key, d)
+		return false, added, first, err
 	}
 	started, err = cs.startLocked(key, d)
-	return started, false, err
+	return started, started, false, err
 }
 
 // removeFromRoom takes device out of the SFU room of key, telling it why.

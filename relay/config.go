@@ -14,6 +14,10 @@ const (
 	DefaultRealm  = "bedside"
 	DefaultQuota  = 10
 	DefaultTTL    = time.Hour
+
+	// DefaultBandwidth is a user's relayed bytes per second in each direction:
+	// 4 Mbit/s, room for a video call at good quality with its audio.
+	DefaultBandwidth = 500_000
 )
 
 // Config configures the TURN relay. A zero field takes its documented default;
@@ -40,6 +44,16 @@ type Config struct {
 	OwnAddrs []netip.Addr
 	// Quota is the most allocations one user may hold at once (default 10).
 	Quota int
+	// Bandwidth is the most bytes per second one user may relay in each
+	// direction (to peers, and from peers), shared by all the user's
+	// allocations: 0 means DefaultBandwidth, a negative value no limit.
+	// Datagrams over the limit are dropped; TCP (RFC 6062) connections are
+	// slowed down instead.
+	Bandwidth int64
+	// Burst is how many bytes a user may relay at once above Bandwidth in
+	// each direction, after a pause (default one second of Bandwidth). It is
+	// at least 1600, one relayed datagram of the largest size relayed.
+	Burst int64
 	// Sockets is the number of UDP sockets sharing the listen port through
 	// SO_REUSEPORT (default GOMAXPROCS, capped at 8; always 1 where the
 	// platform lacks SO_REUSEPORT).
@@ -55,6 +69,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Quota == 0 {
 		c.Quota = DefaultQuota
+	}
+	if c.Bandwidth == 0 {
+		c.Bandwidth = DefaultBandwidth
+	}
+	if c.Burst == 0 && c.Bandwidth > 0 {
+		c.Burst = max(c.Bandwidth, MinBurst)
 	}
 	if c.Sockets == 0 {
 		c.Sockets = min(runtime.GOMAXPROCS(0), 8)
@@ -80,6 +100,9 @@ func (c Config) validate() error {
 	}
 	if c.Quota < 0 || c.Sockets < 0 {
 		return fmt.Errorf("%w: quota and sockets must not be negative", ErrConfig)
+	}
+	if c.Bandwidth > 0 && c.Burst < MinBurst {
+		return fmt.Errorf("%w: burst must be at least %d bytes", ErrConfig, MinBurst)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -56,29 +57,88 @@ func TestCoturnClient(t *testing.T) {
 	}
 }
 
-// TestCoturnClientRefused: without the allow-list, the same run gets its
-// permissions to the relay's loopback allocations refused and relays nothing.
+// TestCoturnClientRefused: a peer on a loopback address that is not the
+// relay's own is refused at ChannelBind; nothing is relayed. pion/turn
+// v5.1.3 answers a refused ChannelBind with 401 where RFC 8656 says 403;
+// either way uclient gives up before sending.
 func TestCoturnClientRefused(t *testing.T) {
 	uclient := lookUclient(t)
 	srv := startTURN(t, func(c *Config) { c.Secret = coturnSecret })
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-
-	out, err := exec.CommandContext(ctx, uclient, "-y", "-c", "-n", "5", "-m", "1", "-u", "uclient",
-		"-W", string(coturnSecret), "-p", strconv.Itoa(int(srv.Addr().Port())), "127.0.0.1").CombinedOutput()
-	// pion/turn answers a refused ChannelBind with 401 where RFC 8656 says
-	// 403; either way uclient gives up before sending.
-	if err == nil || !regexp.MustCompile(`channel bind: error 40[13]`).Match(out) {
-		t.Fatalf("turnutils_uclient was not refused: %v\n%s", err, out)
+	out := runUclient(t, uclient, srv, "-c", "-n", "5", "-m", "1", "-e", "127.0.0.2", "-r", "9")
+	if !regexp.MustCompile(`channel bind: error 40[13]`).MatchString(out) {
+		t.Fatalf("turnutils_uclient was not refused:\n%s", out)
 	}
-	if m := regexp.MustCompile(`tot_recv_msgs=[1-9]`).Find(out); m != nil {
+	if m := regexp.MustCompile(`tot_recv_msgs=[1-9]`).FindString(out); m != "" {
 		t.Fatalf("something was relayed: %s\n%s", m, out)
 	}
 }
 
+// TestCoturnClientOwnPort: without an allow range, uclient's clients reach
+// each other's relay allocations (-y), and a UDP echo of this test on the
+// relay's own address once it is registered with AllowOwnPort. (That it is
+// not reached before, TestTURNOwnPortDropped checks: uclient waits 10 s for
+// lost packets.)
+func TestCoturnClientOwnPort(t *testing.T) {
+	uclient := lookUclient(t)
+	srv := startTURN(t, func(c *Config) { c.Secret = coturnSecret })
+	echo := startEcho(t)
+	echoPort := strconv.Itoa(int(echo.Port()))
+
+	out := runUclient(t, uclient, srv, "-y", "-c", "-n", "20", "-m", "2")
+	if sent, recv := uclientCounts(t, out); sent == 0 || recv != sent {
+		t.Fatalf("relay to relay: sent %d, received %d\n%s", sent, recv, out)
+	}
+
+	if err := srv.AllowOwnPort(echo); err != nil {
+		t.Fatal(err)
+	}
+	out = runUclient(t, uclient, srv, "-c", "-n", "5", "-m", "1", "-e", "127.0.0.1", "-r", echoPort)
+	if sent, recv := uclientCounts(t, out); sent == 0 || recv != sent {
+		t.Fatalf("registered own port: sent %d, received %d\n%s", sent, recv, out)
+	}
+}
+
+// runUclient runs turnutils_uclient against srv with coturnSecret and
+// returns its output; a non-zero exit is left to the caller to judge.
+func runUclient(t *testing.T, uclient string, srv *TURN, flags ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	args := append([]string{"-u", "uclient", "-W", string(coturnSecret),
+		"-p", strconv.Itoa(int(srv.Addr().Port()))}, flags...)
+	out, _ := exec.CommandContext(ctx, uclient, append(args, "127.0.0.1")...).CombinedOutput()
+	return string(out)
+}
+
+// startEcho starts a UDP echo on a free port of 127.0.0.1, stopped at cleanup.
+func startEcho(t testing.TB) netip.AddrPort {
+	t.Helper()
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			_, _ = conn.WriteTo(buf[:n], from)
+		}
+	}()
+	t.Cleanup(func() {
+		_ = conn.Close()
+		<-done
+	})
+	return conn.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
 // lookUclient finds turnutils_uclient, or skips the test without it (fails
 // under CI, where scripts/test-deps.sh installs it).
-func lookUclient(t *testing.T) string {
+func lookUclient(t testing.TB) string {
 	t.Helper()
 	uclient, err := exec.LookPath("turnutils_uclient")
 	if err != nil && os.Getenv("CI") != "" {
@@ -92,7 +152,7 @@ func lookUclient(t *testing.T) string {
 
 // uclientCounts reads the totals turnutils_uclient prints at the end (the
 // progress lines before them also name msz).
-func uclientCounts(t *testing.T, out string) (sent, recv int) {
+func uclientCounts(t testing.TB, out string) (sent, recv int) {
 	t.Helper()
 	m := regexp.MustCompile(`start_mclient: tot_send_msgs=(\d+), tot_recv_msgs=(\d+)\s*\n`).FindStringSubmatch(out)
 	if m == nil {

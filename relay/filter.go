@@ -95,10 +95,35 @@ func (f *PeerFilter) Check(ip netip.Addr) error {
 	if f.own[ip] {
 		return fmt.Errorf("%w: %s is the hub's own address", ErrPeerDenied, ip)
 	}
+	// A NAT64 or 6to4 spelling of an own address reaches the hub where the
+	// host routes those prefixes.
+	if v4, ok := embeddedV4(ip); ok && f.own[v4] {
+		return fmt.Errorf("%w: %s embeds the hub's own address %s", ErrPeerDenied, ip, v4)
+	}
 	if reason := deniedReason(ip); reason != "" {
 		return fmt.Errorf("%w: %s is %s", ErrPeerDenied, ip, reason)
 	}
 	return nil
+}
+
+// isOwn reports whether ip is one of the hub's own addresses.
+func (f *PeerFilter) isOwn(ip netip.Addr) bool {
+	return f.own[normalise(ip)]
+}
+
+// ownDenied reports whether ip is an own address that no allow range covers:
+// the addresses relay sockets reach only on the ports of ownPorts.
+func (f *PeerFilter) ownDenied(ip netip.Addr) bool {
+	ip = normalise(ip)
+	if !f.own[ip] {
+		return false
+	}
+	for _, p := range f.allow {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
 }
 
 // normalise strips a zone and turns IPv4-mapped IPv6 (::ffff:a.b.c.d) into

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -16,12 +17,15 @@ import (
 )
 
 // TURN is a running TURN relay: UDP and TCP listeners on one port, REST
-// credentials, the peer-address filter and per-user allocation quotas.
+// credentials, the peer-address filter, per-user allocation quotas and
+// per-user bandwidth limits.
 //
-// TODO: per-user bandwidth limits (issue 5) are not enforced yet: pion/turn
-// offers no hook on relayed traffic, so they need a rate-limited wrapper
-// around the relay sockets its RelayAddressGenerator hands out. Until then a
-// user is bounded only by the allocation quota and the credentials' lifetime.
+// Own addresses: the filter denies the hub's own addresses, but a UDP
+// allocation is granted a permission for one, and its relay socket then
+// reaches only the ports there that are live UDP allocations of this relay
+// (two relay-only clients calling each other) or were registered with
+// AllowOwnPort (the SFU); every other datagram to or from an own address is
+// dropped. TCP allocations (RFC 6062) are refused own addresses outright.
 type TURN struct {
 	cfg    Config
 	log    *slog.Logger
@@ -33,8 +37,23 @@ type TURN struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	mu    sync.Mutex     // guards alloc
-	alloc map[string]int // live allocations per user part of the username
+	limits      *limiter
+	ports       *ownPorts
+	rateDropped atomic.Uint64
+	ownDropped  atomic.Uint64
+
+	mu        sync.Mutex      // guards alloc and udpClient
+	alloc     map[string]int  // live allocations per user part of the username
+	udpClient map[string]bool // clients (clientKey) holding a UDP allocation
+}
+
+// Stats are the relay's counters of dropped datagrams.
+type Stats struct {
+	// RateDropped counts datagrams dropped over a user's bandwidth limit.
+	RateDropped uint64
+	// OwnPortDropped counts datagrams to or from an own address on a port
+	// that is neither a live allocation nor registered with AllowOwnPort.
+	OwnPortDropped uint64
 }
 
 // NewTURN validates cfg, opens the listeners and starts relaying. The caller
@@ -45,10 +64,13 @@ func NewTURN(ctx context.Context, cfg Config, logger *slog.Logger) (*TURN, error
 		return nil, err
 	}
 	t := &TURN{
-		cfg:    cfg,
-		log:    logger.With("component", "turn"),
-		filter: NewPeerFilter(cfg.Allow, cfg.ownAddrs()),
-		alloc:  map[string]int{},
+		cfg:       cfg,
+		log:       logger.With("component", "turn"),
+		filter:    NewPeerFilter(cfg.Allow, cfg.ownAddrs()),
+		limits:    newLimiter(cfg.Bandwidth, cfg.Burst),
+		ports:     newOwnPorts(),
+		alloc:     map[string]int{},
+		udpClient: map[string]bool{},
 	}
 
 	if err := t.listen(ctx); err != nil {
@@ -63,7 +85,8 @@ func NewTURN(ctx context.Context, cfg Config, logger *slog.Logger) (*TURN, error
 	t.server = server
 
 	t.log.Info("TURN relay listening", "addr", t.Addr().String(), "udp_sockets", len(t.udp),
-		"relay_address", cfg.RelayAddress.String(), "realm", cfg.Realm, "quota", cfg.Quota)
+		"relay_address", cfg.RelayAddress.String(), "realm", cfg.Realm, "quota", cfg.Quota,
+		"bandwidth", cfg.Bandwidth, "burst", cfg.Burst)
 	return t, nil
 }
 
@@ -114,10 +137,10 @@ func (t *TURN) listenOnce(ctx context.Context) error {
 
 func (t *TURN) serverConfig() turn.ServerConfig {
 	gen := func() turn.RelayAddressGenerator {
-		return &turn.RelayAddressGeneratorStatic{
+		return &relayGenerator{t: t, static: &turn.RelayAddressGeneratorStatic{
 			RelayAddress: net.IP(t.cfg.RelayAddress.AsSlice()),
 			Address:      t.cfg.RelayBind.String(),
-		}
+		}}
 	}
 	sc := turn.ServerConfig{
 		LoggerFactory: pionLogs{t.log},
@@ -147,6 +170,28 @@ func (t *TURN) Addr() netip.AddrPort {
 
 // Filter returns the relay's peer-address filter.
 func (t *TURN) Filter() *PeerFilter { return t.filter }
+
+// Stats returns the relay's counters.
+func (t *TURN) Stats() Stats {
+	return Stats{RateDropped: t.rateDropped.Load(), OwnPortDropped: t.ownDropped.Load()}
+}
+
+// AllowOwnPort lets UDP allocations reach ap, a port on one of the hub's own
+// addresses that the filter otherwise denies: the SFU's UDP port, given as
+// the address clients use for it. It refuses an address that is not own.
+func (t *TURN) AllowOwnPort(ap netip.AddrPort) error {
+	ip := normalise(ap.Addr())
+	if !ap.IsValid() || ap.Port() == 0 || !t.filter.isOwn(ip) {
+		return fmt.Errorf("%w: %s is not a port on one of the relay's own addresses", ErrConfig, ap)
+	}
+	t.ports.register(netip.AddrPortFrom(ip, ap.Port()), true)
+	return nil
+}
+
+// ForgetOwnPort undoes AllowOwnPort.
+func (t *TURN) ForgetOwnPort(ap netip.AddrPort) {
+	t.ports.register(netip.AddrPortFrom(normalise(ap.Addr()), ap.Port()), false)
+}
 
 // Close stops the server, closes every listener and allocation, and waits for
 // pion's goroutines. It can be called more than once.
@@ -184,11 +229,16 @@ func (t *TURN) authenticate(ra *turn.RequestAttributes) (string, []byte, bool) {
 }
 
 // permit implements pion's PermissionHandler (CreatePermission, ChannelBind
-// and the TCP Connect of RFC 6062) with the peer-address filter.
+// and the TCP Connect of RFC 6062) with the peer-address filter. An own
+// address passes for a UDP allocation, whose relay socket then decides by
+// port (relayPacketConn); TURN permissions name no port.
 func (t *TURN) permit(client net.Addr, peer net.IP) bool {
 	ip, ok := netip.AddrFromSlice(peer)
 	if !ok {
 		return false
+	}
+	if t.filter.isOwn(ip) && t.hasUDPAllocation(client) {
+		return true
 	}
 	if err := t.filter.Check(ip); err != nil {
 		t.log.Debug("TURN permission refused", "remote", addrString(client), "err", err)
@@ -210,15 +260,19 @@ func (t *TURN) underQuota(user, _ string, _ net.Addr) bool {
 	return t.alloc[user] < t.cfg.Quota
 }
 
-func (t *TURN) allocated(_, _ net.Addr, _, user, _ string, _ net.Addr, _ int) {
-	t.mu.Lock()
-	t.alloc[user]++
-	t.mu.Unlock()
-}
-
-func (t *TURN) deallocated(_, _ net.Addr, _, user, _ string) {
+func (t *TURN) allocated(client, _ net.Addr, _, user, _ string, relay net.Addr, _ int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.alloc[user]++
+	if _, udp := relay.(*net.UDPAddr); udp {
+		t.udpClient[clientKey(client)] = true
+	}
+}
+
+func (t *TURN) deallocated(client, _ net.Addr, _, user, _ string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.udpClient, clientKey(client))
 	if t.alloc[user]--; t.alloc[user] <= 0 {
 		delete(t.alloc, user)
 	}
@@ -229,6 +283,21 @@ func (t *TURN) Allocations(user string) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.alloc[user]
+}
+
+// hasUDPAllocation reports whether client holds a UDP allocation. pion calls
+// the allocation event before it answers the Allocate request, so a client
+// that has its answer is known here.
+func (t *TURN) hasUDPAllocation(client net.Addr) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.udpClient[clientKey(client)]
+}
+
+// clientKey names a client's transport address, UDP and TCP apart; the
+// listeners all share one address, so it names the allocation's 5-tuple.
+func clientKey(a net.Addr) string {
+	return a.Network() + " " + a.String()
 }
 
 func addrString(a net.Addr) string {

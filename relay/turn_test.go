@@ -18,13 +18,13 @@ import (
 var testSecret = []byte("0123456789abcdef0123456789abcdef")
 
 // startTURN starts a relay on a free port of 127.0.0.1 that relays from there.
-func startTURN(t *testing.T, mutate func(*Config)) *TURN {
+func startTURN(t testing.TB, mutate func(*Config)) *TURN {
 	t.Helper()
 	return startTURNOn(t, netip.MustParseAddr("127.0.0.1"), mutate)
 }
 
 // startTURNOn starts a relay on a free port of the loopback address ip.
-func startTURNOn(t *testing.T, ip netip.Addr, mutate func(*Config)) *TURN {
+func startTURNOn(t testing.TB, ip netip.Addr, mutate func(*Config)) *TURN {
 	t.Helper()
 	cfg := Config{
 		Listen:       netip.AddrPortFrom(ip, 0).String(),
@@ -162,7 +162,8 @@ func TestIssueCredentials(t *testing.T) {
 // deniedPeers are the addresses issue 5 lists, and a few more, by the family
 // of the allocation they are asked from (a TURN server refuses a peer of the
 // other family before any filter, with 443). Permission requests for them must
-// be refused; nothing is ever sent to them.
+// be refused, except for the relay's own address (127.0.0.1 or ::1 here) from
+// a UDP allocation, whose relay socket then filters by port (own_test.go).
 var deniedPeers = map[string][]string{
 	"127.0.0.1": {
 		"127.0.0.1", "::ffff:127.0.0.1", "0.0.0.0", "10.0.0.1", "172.16.0.1",
@@ -176,20 +177,25 @@ func TestTURNPermissionRefused(t *testing.T) {
 		srv := startTURNOn(t, netip.MustParseAddr(family), nil)
 		for _, transport := range []string{"udp", "tcp"} {
 			t.Run(family+"/"+transport, func(t *testing.T) {
-				refuseAll(t, allocate(t, srv, transport, credentials(t, "u1", time.Hour)), peers)
+				client := allocate(t, srv, transport, credentials(t, "u1", time.Hour))
+				for _, peer := range peers {
+					own := srv.Filter().isOwn(netip.MustParseAddr(peer))
+					checkPermission(t, client, peer, own && transport == "udp")
+				}
 			})
 		}
 	}
 }
 
-func refuseAll(t *testing.T, client *turn.Client, peers []string) {
+// checkPermission asks for a permission to peer and checks the answer.
+func checkPermission(t *testing.T, client *turn.Client, peer string, granted bool) {
 	t.Helper()
-	for _, peer := range peers {
-		addr := &net.UDPAddr{IP: net.ParseIP(peer), Port: 9}
-		err := client.CreatePermission(addr)
-		if err == nil || !strings.Contains(err.Error(), "403") {
-			t.Errorf("CreatePermission(%s) = %v, want 403 Forbidden", peer, err)
-		}
+	err := client.CreatePermission(&net.UDPAddr{IP: net.ParseIP(peer), Port: 9})
+	switch {
+	case granted && err != nil:
+		t.Errorf("CreatePermission(%s) = %v, want granted", peer, err)
+	case !granted && (err == nil || !strings.Contains(err.Error(), "403")):
+		t.Errorf("CreatePermission(%s) = %v, want 403 Forbidden", peer, err)
 	}
 }
 
@@ -323,6 +329,8 @@ func TestTURNConfig(t *testing.T) {
 		{"no secret", Config{Listen: "127.0.0.1:0", RelayAddress: netip.MustParseAddr("127.0.0.1")}},
 		{"no relay address", Config{Listen: "127.0.0.1:0", Secret: testSecret}},
 		{"bad listen", Config{Listen: "nope", Secret: testSecret, RelayAddress: netip.MustParseAddr("127.0.0.1")}},
+		{"burst below a datagram", Config{Listen: "127.0.0.1:0", Secret: testSecret,
+			RelayAddress: netip.MustParseAddr("127.0.0.1"), Bandwidth: 1000, Burst: 1000}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -226,9 +226,9 @@ func newPeerConnection(ctx context.Context, c *clientsdk.Client, session string,
 		quiet.DefaultLogLevel = logging.LogLevelDisabled
 		se.LoggerFactory = quiet
 	}
-	// The call closes its connections itself, when it ends: pion closing
-	// one on the other side's DTLS close_notify would race with the final
-	// GetStats (pion's statsGetter is not guarded against its own Close).
+	// On the peer's DTLS close_notify pion closes the connection by itself,
+	// racing GetStats (pion v4.2.26 writes statsGetter unlocked); the call
+	// closes its connection itself when it ends.
 	se.DisableCloseByDTLS(true)
 	if opts.RelayOnly {
 		if len(servers) == 0 {

@@ -185,9 +185,12 @@ func serveHub(ctx context.Context, cfg *config, log *slog.Logger) error {
 	if sfuSrv != nil {
 		defer sfuSrv.Close() // after the hub's shutdown, like the relay
 	}
+	if sfuSrv != nil && turnSrv != nil {
+		allowSFU(turnSrv, sfuSrv, cfg.SFU, log)
+	}
 	h, err := hub.New(hub.Options{Store: store, TokenKey: key, Config: cfg.Limits, Logger: log,
 		Retention: cfg.Retention, AuditKey: auditKey, Audit: cfg.Audit, Reports: cfg.Reports, ICE: ice,
-		SFU: sfuSrv})
+		SFU: sfuSrv, Collectors: turnMetrics(turnSrv)})
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/bedside/bedside/relay"
 	"github.com/bedside/bedside/relay/sfu"
 )
 
@@ -66,4 +67,29 @@ func startSFU(ctx context.Context, cfg *config, log *slog.Logger) (*sfu.SFU, err
 	}
 	log.Info("SFU listening", "udp", s.Addr().String())
 	return s, nil
+}
+
+// allowSFU lets the TURN relay send to the SFU's port, which its peer filter
+// would refuse as one of the hub's own addresses: a device that may only
+// relay (relay-only, or behind a firewall that allows nothing but TURN)
+// reaches the SFU through it. The port is allowed on every own address the
+// SFU may advertise; the relay refuses those that are not its own.
+func allowSFU(t *relay.TURN, s *sfu.SFU, sc sfuConfig, log *slog.Logger) {
+	port := s.Addr().Port()
+	ips := interfaceAddrs()
+	if ip := s.Addr().Addr(); !ip.IsUnspecified() {
+		ips = []netip.Addr{ip}
+	}
+	for _, v := range sc.PublicIPs {
+		if ip, err := netip.ParseAddr(v); err == nil {
+			ips = append(ips, ip)
+		}
+	}
+	allowed := 0
+	for _, ip := range ips {
+		if t.AllowOwnPort(netip.AddrPortFrom(ip, port)) == nil {
+			allowed++
+		}
+	}
+	log.Debug("TURN relays to the SFU", "port", port, "addresses", allowed)
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/bedside/bedside/hub"
 	"github.com/bedside/bedside/hub/auth"
 	"github.com/bedside/bedside/relay"
@@ -31,6 +33,8 @@ type turnConfig struct {
 	Realm        string        `yaml:"realm"`
 	Allow        []string      `yaml:"allow"`
 	Quota        int           `yaml:"quota"`
+	Bandwidth    int64         `yaml:"bandwidth"`
+	Burst        int64         `yaml:"burst"`
 	Sockets      int           `yaml:"sockets"`
 	TTL          time.Duration `yaml:"ttl"`
 }
@@ -91,7 +95,7 @@ func (t turnConfig) plan(hubListen string) (turnPlan, error) {
 
 func (t turnConfig) relayConfig(listen string, relayAddr netip.Addr) (*relay.Config, error) {
 	cfg := &relay.Config{Listen: listen, RelayAddress: relayAddr, Realm: t.Realm, Quota: t.Quota,
-		Sockets: t.Sockets}
+		Sockets: t.Sockets, Bandwidth: t.Bandwidth, Burst: t.Burst}
 	if t.RelayBind != "" {
 		ip, err := netip.ParseAddr(t.RelayBind)
 		if err != nil {
@@ -111,6 +115,10 @@ func (t turnConfig) relayConfig(listen string, relayAddr netip.Addr) (*relay.Con
 	}
 	if t.Quota < 0 || t.Sockets < 0 {
 		return nil, fmt.Errorf("%w: turn.quota and turn.sockets must not be negative", errConfig)
+	}
+	if t.Burst < 0 || (t.Burst > 0 && t.Burst < relay.MinBurst && t.Bandwidth >= 0) {
+		return nil, fmt.Errorf("%w: turn.burst must be 0 (the default) or at least %d bytes",
+			errConfig, relay.MinBurst)
 	}
 	ice := hub.ICEConfig{URLs: []string{"turn:x"}, Secret: []byte{1}, TTL: t.TTL}
 	if err := ice.Validate(); err != nil {
@@ -168,4 +176,23 @@ func interfaceAddrs() []netip.Addr {
 		}
 	}
 	return out
+}
+
+// turnMetrics are the relay's drop counters, read at scrape time; none when
+// no relay runs.
+func turnMetrics(t *relay.TURN) []prometheus.Collector {
+	if t == nil {
+		return nil
+	}
+	return []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bedside_turn_rate_dropped_total",
+			Help: "Datagrams the TURN relay dropped over a user's bandwidth limit.",
+		}, func() float64 { return float64(t.Stats().RateDropped) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bedside_turn_own_port_dropped_total",
+			Help: "Datagrams the TURN relay dropped to or from a port of the hub's own " +
+				"addresses that is neither an allocation nor the SFU's.",
+		}, func() float64 { return float64(t.Stats().OwnPortDropped) }),
+	}
 }

@@ -58,6 +58,22 @@ func TestTURNPlan(t *testing.T) {
 	}
 }
 
+// TestTURNPlanBandwidth: turn.bandwidth and turn.burst reach the relay as
+// given; zero stays zero for the relay's defaults.
+func TestTURNPlanBandwidth(t *testing.T) {
+	tests := []struct{ bandwidth, burst int64 }{{0, 0}, {250_000, 100_000}, {-1, 0}}
+	for _, tt := range tests {
+		tc := turnConfig{Enabled: true, Bandwidth: tt.bandwidth, Burst: tt.burst}
+		p, err := tc.plan("127.0.0.1:8080")
+		if err != nil || p.relay == nil {
+			t.Fatalf("plan: %v, %s", err, p.why)
+		}
+		if p.relay.Bandwidth != tt.bandwidth || p.relay.Burst != tt.burst {
+			t.Fatalf("relay config %+v, want bandwidth %d burst %d", p.relay, tt.bandwidth, tt.burst)
+		}
+	}
+}
+
 func TestTURNConfigRefusals(t *testing.T) {
 	dir := t.TempDir()
 	for name, body := range map[string]string{
@@ -66,6 +82,8 @@ func TestTURNConfigRefusals(t *testing.T) {
 		"bind.yaml":    "turn: {relayBind: nowhere}\n",
 		"listen.yaml":  "turn: {listen: nowhere}\n",
 		"quota.yaml":   "turn: {quota: -1}\n",
+		"burst.yaml":   "turn: {bandwidth: 100000, burst: 1000}\n",
+		"burst2.yaml":  "turn: {burst: -5}\n",
 		"ttl.yaml":     "turn: {ttl: 48h}\n",
 		"typo.yaml":    "turn: {enable: false}\n",
 	} {

@@ -13,7 +13,7 @@ func FuzzCheckSDP(f *testing.F) {
 	f.Add("")
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, max := range []int{0, 8} {
-			if err := checkSDP(s, max); err != nil && !errors.Is(err, ErrBadSDP) {
+			if _, err := checkSDP(s, max); err != nil && !errors.Is(err, ErrBadSDP) {
 				t.Fatalf("checkSDP: %v is not ErrBadSDP", err)
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -94,7 +95,8 @@ func (p *Peer) watch(pc *webrtc.PeerConnection, connected func()) {
 // the first call) and returns the SFU's answer, once ICE gathering is
 // complete. The device calls it again to add or remove tracks.
 func (p *Peer) Publish(ctx context.Context, offer string) (string, error) {
-	if err := checkSDP(offer, p.sfu.cfg.MaxTracks); err != nil {
+	desc, err := checkSDP(offer, p.sfu.cfg.MaxTracks)
+	if err != nil {
 		return "", err
 	}
 	p.pubMu.Lock()
@@ -103,8 +105,10 @@ func (p *Peer) Publish(ctx context.Context, offer string) (string, error) {
 		return "", ErrClosed
 	}
 	pc := p.pub.Load()
+	if err := p.checkTransceivers(pc, desc); err != nil {
+		return "", err
+	}
 	if pc == nil {
-		var err error
 		if pc, err = p.sfu.api.NewPeerConnection(webrtc.Configuration{}); err != nil {
 			return "", fmt.Errorf("sfu: new publish connection: %w", err)
 		}
@@ -113,8 +117,8 @@ func (p *Peer) Publish(ctx context.Context, offer string) (string, error) {
 		p.pub.Store(pc)
 	}
 
-	desc := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}
-	if err := pc.SetRemoteDescription(desc); err != nil {
+	remote := webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}
+	if err := pc.SetRemoteDescription(remote); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
 	answer, err := pc.CreateAnswer(nil)
@@ -122,6 +126,27 @@ func (p *Peer) Publish(ctx context.Context, offer string) (string, error) {
 		return "", fmt.Errorf("%w: answer: %w", ErrBadSDP, err)
 	}
 	return p.setLocal(ctx, pc, answer)
+}
+
+// checkTransceivers refuses an offer that would take the publish connection
+// pc (nil before the first offer) over MaxTracks transceivers: pion keeps
+// the transceivers of earlier offers, so new mids in each offer would add
+// tracks without end.
+func (p *Peer) checkTransceivers(pc *webrtc.PeerConnection, desc *sdp.SessionDescription) error {
+	all := map[string]bool{}
+	if pc != nil {
+		for _, t := range pc.GetTransceivers() {
+			all[t.Mid()] = true
+		}
+	}
+	for _, mid := range mids(desc) {
+		all[mid] = true
+	}
+	if n := len(all); n > p.sfu.cfg.MaxTracks {
+		return fmt.Errorf("%w: %d media sections on the publish connection, at most %d",
+			ErrBadSDP, n, p.sfu.cfg.MaxTracks)
+	}
+	return nil
 }
 
 // setLocal sets desc on pc and waits for ICE gathering, so that the
@@ -146,7 +171,7 @@ func (p *Peer) setLocal(ctx context.Context, pc *webrtc.PeerConnection,
 // Answer applies the device's answer to the subscribe offer of revision rev.
 // Any revision but the outstanding offer's fails with ErrStaleAnswer.
 func (p *Peer) Answer(rev uint64, answer string) error {
-	if err := checkSDP(answer, 0); err != nil {
+	if _, err := checkSDP(answer, 0); err != nil {
 		return err
 	}
 	p.negMu.Lock()

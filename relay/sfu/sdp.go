@@ -24,28 +24,52 @@ const maxRIDs = numLayers
 
 // checkSDP validates a description from a device before pion sees it: size,
 // syntax, media of audio or video only, and with maxTracks > 0 (an offer) at
-// most maxTracks media sections of at most maxRIDs encodings each.
-func checkSDP(s string, maxTracks int) error {
+// most maxTracks media sections of at most maxRIDs encodings each. It
+// returns the parsed description.
+func checkSDP(s string, maxTracks int) (*sdp.SessionDescription, error) {
 	if s == "" || len(s) > MaxSDP || !utf8.ValidString(s) {
-		return fmt.Errorf("%w: empty, over %d bytes or not UTF-8", ErrBadSDP, MaxSDP)
+		return nil, fmt.Errorf("%w: empty, over %d bytes or not UTF-8", ErrBadSDP, MaxSDP)
 	}
 	var desc sdp.SessionDescription
 	if err := desc.UnmarshalString(s); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadSDP, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
 	if maxTracks > 0 && len(desc.MediaDescriptions) > maxTracks {
-		return fmt.Errorf("%w: %d media sections, at most %d", ErrBadSDP,
+		return nil, fmt.Errorf("%w: %d media sections, at most %d", ErrBadSDP,
 			len(desc.MediaDescriptions), maxTracks)
 	}
 	for _, m := range desc.MediaDescriptions {
 		if kind := m.MediaName.Media; kind != "audio" && kind != "video" {
-			return fmt.Errorf("%w: media %q (audio and video only)", ErrBadSDP, kind)
+			return nil, fmt.Errorf("%w: media %q (audio and video only)", ErrBadSDP, kind)
 		}
-		if n := len(rids(m)); maxTracks > 0 && n > maxRIDs {
-			return fmt.Errorf("%w: %d simulcast encodings, at most %d", ErrBadSDP, n, maxRIDs)
+		// pion receives every rid declared, whatever its direction.
+		if n := countRIDs(m); maxTracks > 0 && n > maxRIDs {
+			return nil, fmt.Errorf("%w: %d simulcast encodings, at most %d", ErrBadSDP, n, maxRIDs)
 		}
 	}
-	return nil
+	return &desc, nil
+}
+
+// countRIDs returns the number of rid attributes of a media section.
+func countRIDs(m *sdp.MediaDescription) int {
+	n := 0
+	for _, a := range m.Attributes {
+		if a.Key == "rid" {
+			n++
+		}
+	}
+	return n
+}
+
+// mids returns the mids of desc's media sections.
+func mids(desc *sdp.SessionDescription) []string {
+	var out []string
+	for _, m := range desc.MediaDescriptions {
+		if v, ok := m.Attribute("mid"); ok {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // parseLayer returns the layer index of a layer name.

@@ -108,6 +108,7 @@ func (s *SFU) newAPI() (*webrtc.API, error) {
 	}
 
 	reg := &interceptor.Registry{}
+	reg.Add(nackLimits{}) // before the responder, whose NACKs it trims
 	cache := nack.ResponderSize(uint16(s.cfg.PacketCache))
 	if err := webrtc.ConfigureNackWithOptions(m, reg, nil, cache); err != nil {
 		return nil, fmt.Errorf("sfu: NACK interceptors: %w", err)
@@ -214,6 +215,19 @@ func (s *SFU) Rooms() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.rooms)
+}
+
+// Devices returns the number of devices in every room.
+func (s *SFU) Devices() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.rooms {
+		r.mu.Lock()
+		n += len(r.peers)
+		r.mu.Unlock()
+	}
+	return n
 }
 
 // Participants returns the number of devices in room.
