@@ -16,6 +16,7 @@ import (
 
 	"github.com/bedside/bedside/hub"
 	"github.com/bedside/bedside/hub/wire"
+	"github.com/bedside/bedside/internal/testserver"
 	"github.com/bedside/bedside/relay/sfu"
 )
 
@@ -23,8 +24,14 @@ import (
 // on a loopback port; it returns the patient's video consent too.
 func newSFUEnv(t *testing.T, max int) (*callEnv, *sfu.SFU, wire.Consent) {
 	t.Helper()
+	return newSFUEnvLogs(t, max, io.Discard)
+}
+
+// newSFUEnvLogs is newSFUEnv with the SFU logging at Debug to logs.
+func newSFUEnvLogs(t *testing.T, max int, logs io.Writer) (*callEnv, *sfu.SFU, wire.Consent) {
+	t.Helper()
 	s, err := sfu.New(context.Background(), sfu.Config{UDP: "127.0.0.1:0", MaxParticipants: max},
-		slog.New(slog.DiscardHandler))
+		slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,9 +259,11 @@ func streamOf(t *testing.T, offer wire.SFU, device string) string {
 
 // TestSFUCall: two devices join a room by sfu frames, publish VP8 and
 // receive each other's media through the hub's SFU; when one leaves, the
-// SFU's room shrinks, and when the other's socket closes, it is gone.
+// SFU's room shrinks, and when the other's socket closes, it is gone. The
+// SFU's debug log never holds a device's ICE password.
 func TestSFUCall(t *testing.T) {
-	ce, s, _ := newSFUEnv(t, 0)
+	logs := &testserver.SyncBuffer{}
+	ce, s, _ := newSFUEnvLogs(t, 0, logs)
 	doc := newSFUDevice(t, ce.dws, ce.sid, "c1")
 	pat := newSFUDevice(t, ce.pws, ce.sid, "c1")
 	doc.join()
@@ -273,6 +282,26 @@ func TestSFUCall(t *testing.T) {
 	waitFor(t, func() bool { return s.Participants(ce.sid+"/c1") == 1 })
 	pat.ws.ws.CloseNow()
 	waitFor(t, func() bool { return s.Rooms() == 0 })
+
+	if !strings.Contains(logs.String(), "scope=ice") {
+		t.Fatal("the SFU logged nothing of ICE at Debug: the check below proves nothing")
+	}
+	for _, pc := range []*webrtc.PeerConnection{doc.pub, doc.sub, pat.pub, pat.sub} {
+		pwd := iceValue(pc.LocalDescription().SDP, "a=ice-pwd:")
+		if pwd == "" || strings.Contains(logs.String(), pwd) {
+			t.Fatalf("ICE password %q missing from the SDP or in the SFU's log", pwd)
+		}
+	}
+}
+
+// iceValue returns the value of the first SDP line starting with prefix.
+func iceValue(sdp, prefix string) string {
+	for _, line := range strings.Split(sdp, "\r\n") {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // TestSFURefused: who may not join, and frames of the wrong shape, get

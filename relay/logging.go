@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 
 	"github.com/pion/logging"
 )
@@ -24,12 +25,25 @@ func (p pionLogs) NewLogger(scope string) logging.LeveledLogger {
 
 type pionLogger struct{ log *slog.Logger }
 
-func (l pionLogger) debug(msg string) { l.log.Debug(msg) }
+func (l pionLogger) debug(msg string) { l.log.Debug(withheld(msg)) }
 
 func (l pionLogger) debugf(format string, args ...any) {
 	if l.log.Enabled(context.Background(), slog.LevelDebug) {
-		l.log.Debug(fmt.Sprintf(format, args...))
+		l.log.Debug(withheld(fmt.Sprintf(format, args...)))
 	}
+}
+
+// withheld returns msg, or a stand-in when msg may name a credential: pion
+// logs ICE passwords when an agent starts ("remotePwd: …"), and a log must
+// never hold one.
+func withheld(msg string) string {
+	lower := strings.ToLower(msg)
+	for _, w := range []string{"pwd", "password", "credential", "integrity"} {
+		if strings.Contains(lower, w) {
+			return "pion message withheld: it may name a credential"
+		}
+	}
+	return msg
 }
 
 func (l pionLogger) Trace(string)                 {}

@@ -235,6 +235,9 @@ func newPeerConnection(ctx context.Context, c *clientsdk.Client, session string,
 			return nil, ErrNoRelay
 		}
 		cfg.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+		// pion holds relayed pairs back 2 s in case a better path turns
+		// up; with only relayed candidates none will.
+		se.SetRelayAcceptanceMinWait(0)
 	}
 
 	m := &webrtc.MediaEngine{}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -133,6 +134,12 @@ func (s *SFU) settings() (webrtc.SettingEngine, error) {
 	se.SetIncludeLoopbackCandidate(s.Addr().Addr().IsLoopback())
 	disconnected := min(s.cfg.ICEFailedTimeout/3, DefaultICEFailedTimeout/3)
 	se.SetICETimeouts(disconnected, s.cfg.ICEFailedTimeout, disconnected/2)
+	// The SFU has host candidates only, so a device's relayed candidate is
+	// the whole path of a relay-only device: pion would hold such pairs
+	// back 2 s (1 s for peer-reflexive ones) in case a better path turns
+	// up. Direct pairs, checked first, still win when they work.
+	se.SetRelayAcceptanceMinWait(250 * time.Millisecond)
+	se.SetPrflxAcceptanceMinWait(250 * time.Millisecond)
 	if len(s.cfg.PublicIPs) == 0 {
 		return se, nil
 	}
