@@ -6,7 +6,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bedside/bedside/hub/wire"
 	"github.com/bedside/bedside/internal/testserver"
 )
 
@@ -178,6 +181,15 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatalf("the nurse's history ends with %q", line)
 	}
 
+	// A video visit needs the patient's video consent; the clinician's
+	// device checks its path alone, through the hub's SFU and back.
+	pat.must("consent", "grant", "--scope", "video")
+	if out := doc.must("call", "--duration", "2s", sid); !strings.Contains(out, "path: sfu direct") ||
+		strings.Contains(out, "packets: 0\n") {
+		t.Fatalf("call printed:\n%s", out)
+	}
+	turnCredential := iceCredential(t, s.URL, sid, docTok)
+
 	// Withdrawal takes effect at once.
 	pat.must("consent", "withdraw", grant)
 	if _, errOut, err := doc.run("send", sid, "after withdrawal"); err == nil || !strings.Contains(errOut, "consent") {
@@ -194,7 +206,8 @@ func TestWalkthrough(t *testing.T) {
 	s.Stop(t)
 
 	// Canary: nothing secret on the server's disk or in its logs.
-	secrets := map[string]string{"plaintext marker": marker, "clinician token": docTok, "patient token": patTok}
+	secrets := map[string]string{"plaintext marker": marker, "clinician token": docTok, "patient token": patTok,
+		"TURN credential": turnCredential}
 	for what, secret := range secrets {
 		if strings.Contains(s.Logs(), secret) {
 			t.Errorf("the %s appears in the server log", what)
@@ -218,6 +231,25 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatal("the marker never reached the patient's history")
 	}
 	assertPrivate(t, s.DataDir)
+}
+
+// iceCredential asks the hub for TURN credentials in session sid, as a
+// calling app does, and returns the password.
+func iceCredential(t *testing.T, url, sid, token string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url+"/v1/ice-servers?session="+sid, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ice wire.ICEServers
+	if err := json.NewDecoder(resp.Body).Decode(&ice); err != nil || resp.StatusCode != 200 ||
+		len(ice.ICEServers) == 0 || ice.ICEServers[0].Credential == "" {
+		t.Fatalf("ice servers: %d %+v %v", resp.StatusCode, ice, err)
+	}
+	return ice.ICEServers[0].Credential
 }
 
 // assertPrivate checks that the server's files are readable by their owner only.
