@@ -275,7 +275,7 @@ func (c *Call) AddTrack(track webrtc.TrackLocal) (*webrtc.RTPSender, error) {
 		}
 		return nil, fmt.Errorf("call: add track: %w", err)
 	}
-	if !c.readRTCP(s) {
+	if !c.readRTCP(s, nil) {
 		return nil, c.Err()
 	}
 	return s, nil

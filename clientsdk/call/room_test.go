@@ -76,16 +76,22 @@ func join(t *testing.T, d *device, sid string, opts call.RoomOptions, from ...*d
 	return m
 }
 
-// publishTo publishes synthetic VP8 and Opus from src in m's room.
-func publishTo(t *testing.T, src *synthmedia.Source, m *member) {
+// publishTo publishes synthetic VP8 and Opus from src in m's room and
+// returns the video track.
+func publishTo(t *testing.T, src *synthmedia.Source, m *member) *call.LocalTrack {
 	t.Helper()
+	var video *call.LocalTrack
 	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
 		tr, err := m.room.NewTrack(k, k.String())
 		if err != nil {
 			t.Fatal(err)
 		}
+		if k == webrtc.RTPCodecTypeVideo {
+			video = tr
+		}
 		src.Add(tr)
 	}
+	return video
 }
 
 // receiving waits until m received audio, video and VP8 keyframes from
@@ -164,9 +170,16 @@ func TestRoomEcho(t *testing.T) {
 			m := join(t, clinician, sid, opts, clinician)
 			src := synthmedia.StartMarked(marker)
 			t.Cleanup(src.Close)
-			publishTo(t, src, m)
+			video := publishTo(t, src, m)
 
 			receiving(t, "the clinician", m)
+			// The SFU asked for a keyframe for its new subscriber: the
+			// application's encoder hears of it.
+			select {
+			case <-video.KeyframeRequests():
+			case <-time.After(eventually):
+				t.Fatal("no keyframe request reached the video track")
+			}
 			var st call.Stats
 			waitFor(t, eventually, "stats", func() bool {
 				st = m.room.Stats()

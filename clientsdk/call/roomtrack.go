@@ -32,6 +32,8 @@ type LocalTrack struct {
 	vp8    bool
 	rate   uint32 // clock rate
 
+	keyframes chan struct{} // capacity 1: a keyframe request waits unread
+
 	mu         sync.Mutex // guards packetizer
 	packetizer rtp.Packetizer
 }
@@ -57,16 +59,28 @@ func (r *Room) NewTrack(kind webrtc.RTPCodecType, id string) (*LocalTrack, error
 		}
 		return nil, fmt.Errorf("call: add track: %w", err)
 	}
-	// TODO: keyframe requests (PLI) from the SFU are read and dropped; an
-	// application with a real encoder needs them to send a keyframe when a
-	// subscriber joins, or a late joiner waits for the encoder's next one.
-	if !r.readRTCP(s) {
+	mtu := uint16(maxPacket - e2ee.MediaOverhead)
+	t := &LocalTrack{track: tr, sealer: r.sealer, vp8: kind == webrtc.RTPCodecTypeVideo,
+		rate: codec.ClockRate, keyframes: make(chan struct{}, 1),
+		packetizer: rtp.NewPacketizer(mtu, 0, 0, payloader, rtp.NewRandomSequencer(), codec.ClockRate)}
+	if !r.readRTCP(s, t.askKeyframe) {
 		return nil, r.Err()
 	}
-	mtu := uint16(maxPacket - e2ee.MediaOverhead)
-	return &LocalTrack{track: tr, sealer: r.sealer, vp8: kind == webrtc.RTPCodecTypeVideo,
-		rate: codec.ClockRate, packetizer: rtp.NewPacketizer(mtu, 0, 0, payloader,
-			rtp.NewRandomSequencer(), codec.ClockRate)}, nil
+	return t, nil
+}
+
+// KeyframeRequests tells the application's encoder to make a keyframe: a
+// value arrives when the SFU asks for one (a subscriber joined, switched
+// layer or lost a frame). Requests that arrive while one waits unread are
+// folded into it. An encoder that makes keyframes on its own schedule may
+// ignore it; late joiners then wait for the next one.
+func (t *LocalTrack) KeyframeRequests() <-chan struct{} { return t.keyframes }
+
+func (t *LocalTrack) askKeyframe() {
+	select {
+	case t.keyframes <- struct{}{}:
+	default:
+	}
 }
 
 // Kind returns the track's kind.

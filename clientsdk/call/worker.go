@@ -6,6 +6,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/bedside/bedside/clientsdk"
@@ -133,20 +134,36 @@ func (w *worker) take() []item {
 
 // readRTCP reads the RTCP that arrives for s (NACKs, PLIs, receiver
 // reports), on a goroutine of the worker's, so that pion's interceptors
-// act on it; false if the worker has ended.
-func (w *worker) readRTCP(s *webrtc.RTPSender) bool {
+// act on it, and calls keyframe, if set, for each keyframe request (PLI or
+// FIR); false if the worker has ended.
+func (w *worker) readRTCP(s *webrtc.RTPSender, keyframe func()) bool {
 	if !w.goOwned() {
 		return false
 	}
 	go func() {
 		defer w.wg.Done()
 		for {
-			if _, _, err := s.ReadRTCP(); err != nil {
+			pkts, _, err := s.ReadRTCP()
+			if err != nil {
 				return
+			}
+			if keyframe != nil && asksKeyframe(pkts) {
+				keyframe()
 			}
 		}
 	}()
 	return true
+}
+
+// asksKeyframe reports whether pkts hold a keyframe request.
+func asksKeyframe(pkts []rtcp.Packet) bool {
+	for _, p := range pkts {
+		switch p.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			return true
+		}
+	}
+	return false
 }
 
 // handEarly calls f, on goroutines of the worker's, for the tracks that
