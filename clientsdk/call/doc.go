@@ -83,7 +83,9 @@
 // the SFU to find keyframes; an Opus payload keeps nothing. Packets are cut
 // so that, sealed, they stay within 1200 bytes. RemoteTrack.ReadRTP returns
 // only payloads that open under the publisher's key; those that arrive
-// before it, or do not open, are dropped and counted (Stats).
+// before it, or do not open, are dropped and counted (Stats). When the SFU
+// asks for a keyframe (a subscriber joined or lost a frame), the track's
+// KeyframeRequests channel says so; an encoder should make one then.
 //
 // A room ends with Leave (ErrLeft), when the hub takes the device out
 // (*HubHangupError: consent_withdrawn, session_closed, ice_failed, …), or
@@ -103,6 +105,7 @@
 //	})
 //	camera, err := r.NewTrack(webrtc.RTPCodecTypeVideo, "camera")
 //	err = camera.WriteSample(media.Sample{Data: frame, Duration: 33 * time.Millisecond})
+//	// and, beside the encoding loop: <-camera.KeyframeRequests() → encode a keyframe next
 //	...
 //	<-r.Done() // or r.Leave(ctx)
 package call
