@@ -517,6 +517,11 @@ func (cs *calls) rest(key callKey, cl *call) []callDevice {
 		delete(cs.m, key)
 		return nil
 	}
+	return cl.list()
+}
+
+// list returns the devices in cl.
+func (cl *call) list() []callDevice {
 	out := make([]callDevice, 0, len(cl.joined))
 	for _, d := range cl.joined {
 		out = append(out, d)

@@ -111,8 +111,8 @@ func validSFU(m *wire.SFU) error {
 		return errorf(http.StatusRequestEntityTooLarge, wire.CodeTooLarge,
 			"a session description has at most %d bytes", wire.MaxSFUSDP)
 	}
-	if m.Streams != nil || m.Reason != "" {
-		return badRequest("streams and reason are set by the hub")
+	if m.Streams != nil || m.Devices != nil || m.Reason != "" {
+		return badRequest("streams, devices and reason are set by the hub")
 	}
 	withSDP := m.Kind == wire.SFUPublish || m.Kind == wire.SFUAnswer
 	switch {
@@ -193,8 +193,13 @@ func (c *conn) sfuJoin(ctx context.Context, id string, key callKey, echo bool) e
 	if first {
 		h.countCall(ctx, key.session)
 	}
-	c.reply(ctx, wire.Frame{Type: wire.FrameSFU, ID: id, SessionID: key.session,
-		SFU: &wire.SFU{SessionID: key.session, CallID: key.id, Kind: wire.SFUJoined}})
+	joined := &wire.SFU{SessionID: key.session, CallID: key.id, Kind: wire.SFUJoined}
+	for _, d := range h.calls.devices(key) {
+		if d.device != from.device {
+			joined.Devices = append(joined.Devices, wire.SFUStream{User: d.user, Device: d.device})
+		}
+	}
+	c.reply(ctx, wire.Frame{Type: wire.FrameSFU, ID: id, SessionID: key.session, SFU: joined})
 	return nil
 }
 
@@ -340,4 +345,15 @@ func (h *Hub) removeFromRoom(key callKey, device, reason string) {
 	if h.sfu != nil {
 		h.sfu.Remove(roomOf(key), device, reason)
 	}
+}
+
+// devices lists the devices in the call of key.
+func (cs *calls) devices(key callKey) []callDevice {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	cl, ok := cs.m[key]
+	if !ok {
+		return nil
+	}
+	return cl.list()
 }

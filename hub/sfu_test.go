@@ -141,10 +141,10 @@ func (d *sfuDevice) await(kind string) wire.SFU {
 	}
 }
 
-func (d *sfuDevice) join() {
+func (d *sfuDevice) join() wire.SFU {
 	d.t.Helper()
 	d.send(wire.SFUJoin, wire.SFU{})
-	d.await(wire.SFUJoined)
+	return d.await(wire.SFUJoined)
 }
 
 // publish offers one VP8 track and starts sending packets on it.
@@ -266,8 +266,12 @@ func TestSFUCall(t *testing.T) {
 	ce, s, _ := newSFUEnvLogs(t, 0, logs)
 	doc := newSFUDevice(t, ce.dws, ce.sid, "c1")
 	pat := newSFUDevice(t, ce.pws, ce.sid, "c1")
-	doc.join()
-	pat.join()
+	if j := doc.join(); len(j.Devices) != 0 {
+		t.Fatalf("the first device in the call was told of others: %+v", j.Devices)
+	}
+	if j := pat.join(); len(j.Devices) != 1 || j.Devices[0] != (wire.SFUStream{User: "doc", Device: ce.doc.device}) {
+		t.Fatalf("the second device was told of %+v, want the doctor's", j.Devices)
+	}
 	doc.publish()
 	pat.publish()
 
@@ -329,6 +333,8 @@ func TestSFURefused(t *testing.T) {
 			wire.CodeBadRequest},
 		{"streams set by client", ce.dws, wire.SFU{Kind: wire.SFUJoin,
 			Streams: map[string]wire.SFUStream{"x": {}}}, wire.CodeBadRequest},
+		{"devices set by client", ce.dws, wire.SFU{Kind: wire.SFUJoin,
+			Devices: []wire.SFUStream{{User: "x", Device: "y"}}}, wire.CodeBadRequest},
 		{"bad call id", ce.dws, wire.SFU{Kind: wire.SFUJoin, CallID: "../x"}, wire.CodeBadRequest},
 	}
 	for _, tt := range tests {

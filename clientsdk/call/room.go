@@ -75,6 +75,7 @@ type Room struct {
 	republish  bool            // tracks changed while a publish was out
 	streams    map[string]wire.SFUStream
 	keySent    map[string]bool              // devices this device sent its key to
+	inCall     []wire.SFUStream             // the other devices in the call when this one joined
 	openers    map[string]*e2ee.MediaOpener // by publishing device
 	onTrack    func(*RemoteTrack)
 	early      []*RemoteTrack // tracks that arrived before OnTrack

@@ -78,24 +78,18 @@ func (r *Room) openerLocked(device string) *e2ee.MediaOpener {
 	return o
 }
 
-// sendKeys sends this device's key to every device of every member of the
-// session but this one. Devices that are not in the call refuse it
-// (device_offline, say), which is no matter; those that join later send
-// their key and get this one in answer.
+// sendKeys sends this device's key to the other devices in the call when
+// it joined, as the hub listed them; those that join later send their key
+// and get this one in answer. A device the hub lists falsely cannot open
+// the key unless it is a device of a member this device acknowledged
+// (SealSignal's rule).
 func (r *Room) sendKeys(ctx context.Context) {
-	sess, err := r.client.Session(ctx, r.session)
-	if err != nil {
-		return // those in the call send their keys and get this one in answer
-	}
-	for _, m := range sess.Members {
-		devs, err := r.client.Devices(ctx, m.User)
-		if err != nil {
-			continue
-		}
-		for _, d := range devs {
-			if d.Err == nil && d.ID != r.self {
-				r.sendKey(ctx, m.User, d.ID, false)
-			}
+	r.mu.Lock()
+	devs := r.inCall
+	r.mu.Unlock()
+	for _, d := range devs {
+		if d.Device != r.self {
+			r.sendKey(ctx, d.User, d.Device, false)
 		}
 	}
 }

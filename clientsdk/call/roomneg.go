@@ -60,6 +60,9 @@ func (r *Room) sfuFrame(ctx context.Context, id string, m *wire.SFU) error {
 	switch m.Kind {
 	case wire.SFUJoined:
 		if s, ok := r.forget(id); ok && s.kind == wire.SFUJoin {
+			r.mu.Lock()
+			r.inCall = m.Devices
+			r.mu.Unlock()
 			r.in.Store(true)
 			r.joined <- nil
 		}

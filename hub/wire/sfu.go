@@ -67,6 +67,10 @@ type SFU struct {
 	// Streams (offer) maps the stream ids of the offer's tracks to the
 	// devices that publish them.
 	Streams map[string]SFUStream `json:"streams,omitempty"`
+	// Devices (joined) lists the other devices in the call when the device
+	// joined: those the SDK sends its media key to (later ones send theirs
+	// and get it in answer).
+	Devices []SFUStream `json:"devices,omitempty"`
 	// Reason (left) says why the device is out of the room: one of the
 	// Hangup reasons, or the SFU's own: "ice_failed" (its connection failed
 	// or closed), "sfu_closed" (the hub is shutting down).
