@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -211,4 +212,34 @@ func FuzzMediaOpen(f *testing.F) {
 			t.Fatalf("opened %d bytes of %d", len(out), len(sealed))
 		}
 	})
+}
+
+// BenchmarkMedia seals and opens a 1176-byte payload, the largest the SDK
+// sends (1200 bytes sealed), and a 100-byte Opus frame.
+func BenchmarkMedia(b *testing.B) {
+	k := e2ee.MediaKey{ID: 1, Secret: bytes.Repeat([]byte{1}, 32)}
+	s, _ := e2ee.NewMediaSealer(k, mediaCtx)
+	o := e2ee.NewMediaOpener(mediaCtx)
+	o.SetKey(k)
+	for _, size := range []int{100, 1200 - e2ee.MediaOverhead} {
+		payload := bytes.Repeat([]byte{0x55}, size)
+		sealed, _ := s.Seal(nil, payload, 0)
+		buf := make([]byte, 0, 1300)
+		b.Run(fmt.Sprintf("seal-%d", size), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if _, err := s.Seal(buf[:0], payload, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("open-%d", size), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			for b.Loop() {
+				if _, err := o.Open(buf[:0], sealed); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
