@@ -25,12 +25,33 @@ func (p pionLogs) NewLogger(scope string) logging.LeveledLogger {
 
 type pionLogger struct{ log *slog.Logger }
 
-func (l pionLogger) debug(msg string) { l.log.Debug(withheld(msg)) }
+func (l pionLogger) debug(msg string) {
+	if !perPacket[msg] {
+		l.log.Debug(withheld(msg))
+	}
+}
 
 func (l pionLogger) debugf(format string, args ...any) {
-	if l.log.Enabled(context.Background(), slog.LevelDebug) {
+	if !perPacket[format] && l.log.Enabled(context.Background(), slog.LevelDebug) {
 		l.log.Debug(withheld(fmt.Sprintf(format, args...)))
 	}
+}
+
+// perPacket holds the messages pion/turn (v5.1.3) logs for every datagram
+// it receives or relays, by their format: a relayed call would write
+// thousands of lines a minute, and anyone who can send to the relay could
+// fill the log. They are dropped, even at Debug; pion's lines per
+// allocation, permission and channel stay.
+var perPacket = map[string]bool{
+	"Received %d bytes of udp from %s on %s":                  true,
+	"Received DataPacket from %s":                             true,
+	"Handling TURN packet":                                    true,
+	"Received ChannelData from %s":                            true,
+	"Received SendIndication from %s":                         true,
+	"Received BindingRequest from %s":                         true,
+	"Relay socket %s received %d bytes from %s":               true,
+	"Relaying message from %s to client at %s":                true,
+	"No Permission or Channel exists for %v on allocation %v": true,
 }
 
 // withheld returns msg, or a stand-in when msg may name a credential: pion

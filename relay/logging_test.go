@@ -2,9 +2,14 @@ package relay
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/bedside/bedside/internal/testserver"
 )
 
 // TestPionLogsWithholdCredentials: pion logs an ICE agent's remote password
@@ -27,3 +32,38 @@ func TestPionLogsWithholdCredentials(t *testing.T) {
 		t.Errorf("log:\n%s", out)
 	}
 }
+
+// TestTURNLogsNothingPerPacket: a relay at Debug logs its allocations,
+// permissions and channels, but not every datagram it relays.
+func TestTURNLogsNothingPerPacket(t *testing.T) {
+	var logs testserver.SyncBuffer
+	cfg := Config{Listen: "127.0.0.1:0", RelayAddress: netip.MustParseAddr("127.0.0.1"),
+		Secret: testSecret, Sockets: 2}
+	srv, err := NewTURN(context.Background(), cfg,
+		slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	ca, a := allocateUDPClient(t, srv, "alice")
+	cb, b := allocateUDPClient(t, srv, "bob")
+	if err := errors.Join(ca.CreatePermission(b.LocalAddr()), cb.CreatePermission(a.LocalAddr())); err != nil {
+		t.Fatalf("CreatePermission: %v", err)
+	}
+	roundTrip(t, a, b, b.LocalAddr(), "first")
+	before := lines(&logs)
+
+	const packets = 50
+	for range packets {
+		roundTrip(t, a, b, b.LocalAddr(), "ping")
+		roundTrip(t, b, a, a.LocalAddr(), "pong")
+	}
+	if added := lines(&logs) - before; added > 5 {
+		t.Errorf("%d round trips added %d log lines, want none:\n%s", packets, added, logs.String())
+	}
+	if !strings.Contains(logs.String(), "Adding permission") {
+		t.Errorf("pion's per-permission line is missing:\n%s", logs.String())
+	}
+}
+
+func lines(b *testserver.SyncBuffer) int { return strings.Count(b.String(), "\n") }

@@ -103,9 +103,14 @@ type Call struct {
 // returns at once. The first device to accept gets the offer; others that
 // accept later are hung up on. callID names the call in the session (1-64
 // of A-Z a-z 0-9 . _ -; empty picks a random one). The client must be
-// listening (clientsdk.ErrNotConnected otherwise), and every patient member
-// must hold video consent, or the hub refuses and the call ends with
-// ErrRefused.
+// listening (clientsdk.ErrNotConnected otherwise; wait for Listen's
+// clientsdk.EventConnected), and every patient member must hold video
+// consent: otherwise Start fails with an error wrapping
+// clientsdk.ErrConsentRequired from the hub's relay credentials
+// (clientsdk.Client.ICEServers). With Options.ICEServers set, the hub
+// refuses the invite instead and the call ends (Done, Err) with ErrRefused
+// wrapping it, as it does when no device of theirs is connected
+// (device_offline).
 func Start(ctx context.Context, c *clientsdk.Client, session, callID, toDevice string,
 	opts Options) (*Call, error) {
 	if callID == "" {

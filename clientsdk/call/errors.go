@@ -22,9 +22,10 @@ var (
 	// ErrHubHangup: the hub ended the call itself; the error is a
 	// *HubHangupError naming the reason.
 	ErrHubHangup = errors.New("call: ended by the hub")
-	// ErrRefused: the hub refused a signal of this call; the error wraps
-	// the hub's *clientsdk.APIError (consent_required, device_offline, …).
-	ErrRefused = errors.New("call: the hub refused a signal")
+	// ErrRefused: the hub refused a signal of this call, or an sfu frame
+	// of this room; the error wraps the hub's *clientsdk.APIError
+	// (consent_required, device_offline, room_full, …).
+	ErrRefused = errors.New("call: refused by the hub")
 	// ErrICEFailed: no media path could be found or kept.
 	ErrICEFailed = errors.New("call: no media path (ICE failed)")
 	// ErrProtocol: the other device sent a signal this call cannot take.

@@ -83,9 +83,14 @@ type Room struct {
 
 // JoinRoom joins this device to the SFU room of call callID in session
 // (1-64 of A-Z a-z 0-9 . _ -) and returns once the hub has let it in. The
-// client must be listening (clientsdk.ErrNotConnected otherwise), and every
-// patient member must hold video consent, or the hub refuses and JoinRoom
-// fails with ErrRefused wrapping the hub's *clientsdk.APIError. Joining
+// client must be listening (clientsdk.ErrNotConnected otherwise; wait for
+// Listen's clientsdk.EventConnected), and every patient member must hold
+// video consent: otherwise JoinRoom fails with an error wrapping
+// clientsdk.ErrConsentRequired, from the hub's relay credentials
+// (clientsdk.Client.ICEServers) or, with RoomOptions.ICEServers set, from
+// the join. A join the hub refuses (room_full, unavailable: no SFU or
+// sfu.maxRooms reached) fails with ErrRefused wrapping the hub's
+// *clientsdk.APIError. Joining
 // makes a fresh media key and sends it, sealed, to the devices of the
 // session's members.
 func JoinRoom(ctx context.Context, c *clientsdk.Client, session, callID string,

@@ -6,6 +6,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -226,5 +229,25 @@ func TestRoomConsentWithdrawn(t *testing.T) {
 	_, err := call.JoinRoom(context.Background(), devs["clinician"].Client, sid, "group-2", opts)
 	if !errors.Is(err, clientsdk.ErrConsentRequired) {
 		t.Errorf("JoinRoom without consent: %v, want ErrConsentRequired", err)
+	}
+}
+
+// TestRoomNoSFU: a hub whose SFU is off refuses the join, and the error
+// (what bedsidectl call prints) names the refused sfu frame, not a signal.
+func TestRoomNoSFU(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "nosfu.yaml")
+	if err := os.WriteFile(conf, []byte("sfu:\n  enabled: false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := testserver.Start(t, testserver.Options{Args: []string{"--config", conf}})
+	_, clinician, sid, _ := visit(t, s)
+
+	_, err := call.JoinRoom(context.Background(), clinician.Client, sid, "group-1",
+		call.RoomOptions{SettingEngine: loopback()})
+	if !errors.Is(err, call.ErrRefused) || !errors.Is(err, clientsdk.ErrUnavailable) {
+		t.Fatalf("JoinRoom on a hub without SFU: %v, want ErrRefused and ErrUnavailable", err)
+	}
+	if msg := err.Error(); !strings.HasPrefix(msg, "call: refused by the hub: sfu join: ") {
+		t.Errorf("JoinRoom on a hub without SFU says %q", msg)
 	}
 }

@@ -48,7 +48,7 @@ func (r *Room) refused(ev *clientsdk.Event) error {
 	case wire.SFULayer, wire.SFULeave:
 		return nil
 	}
-	err := fmt.Errorf("%w: %s: %w", ErrRefused, s.kind, ev.Err)
+	err := fmt.Errorf("%w: sfu %s: %w", ErrRefused, s.kind, ev.Err)
 	if s.kind == wire.SFUJoin {
 		r.joined <- err
 	}

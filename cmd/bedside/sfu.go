@@ -59,13 +59,16 @@ func (s sfuConfig) plan(hubListen string) (*sfu.Config, error) {
 func startSFU(ctx context.Context, cfg *config, log *slog.Logger) (*sfu.SFU, error) {
 	sc, err := cfg.SFU.plan(cfg.Listen)
 	if err != nil || sc == nil {
+		if err == nil {
+			log.Info("SFU off (sfu.enabled: false)")
+		}
 		return nil, err
 	}
+	// relay/sfu logs its address and limits once it listens.
 	s, err := sfu.New(ctx, *sc, log)
 	if err != nil {
 		return nil, fmt.Errorf("sfu: %w", err)
 	}
-	log.Info("SFU listening", "udp", s.Addr().String())
 	return s, nil
 }
 

@@ -137,6 +137,8 @@ func startTURN(
 	if err != nil || p.relay == nil {
 		if p.why != "" {
 			log.Warn("TURN relay not started", "reason", p.why)
+		} else if err == nil {
+			log.Info("TURN relay off (turn.enabled: false)")
 		}
 		return nil, hub.ICEConfig{}, err
 	}

@@ -58,6 +58,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -108,7 +109,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	fs.StringVar(&e.profile, "profile", getenv("BEDSIDE_PROFILE"), "profile `directory`")
 	fs.DurationVar(&e.timeout, "timeout", 30*time.Second,
-		"give up on a command (not listen) after `duration`")
+		"give up on a command (not listen or call) after `duration`")
 	if err := fs.Parse(args); err != nil {
 		return exitCode(stderr, errUsage)
 	}
@@ -190,8 +191,24 @@ func (e *env) parse(fs *flag.FlagSet, args []string, positional int) ([]string, 
 		return nil, errUsage
 	}
 	if fs.NArg() != positional {
+		e.argCount(fs, positional)
 		fs.Usage()
 		return nil, errUsage
 	}
 	return fs.Args(), nil
+}
+
+// argCount says what is wrong with the positional arguments of fs: Go's
+// flag package stops at the first of them, so a flag after one is taken as
+// one more argument.
+func (e *env) argCount(fs *flag.FlagSet, want int) {
+	hint := ""
+	for _, a := range fs.Args() {
+		if strings.HasPrefix(a, "-") {
+			hint = fmt.Sprintf(" (%s: flags go before the arguments)", a)
+			break
+		}
+	}
+	fmt.Fprintf(e.stderr, "bedsidectl: %s takes %d argument(s), got %d%s\n",
+		fs.Name(), want, fs.NArg(), hint)
 }

@@ -236,3 +236,28 @@ func FuzzDecodeProfile(f *testing.F) {
 		}
 	})
 }
+
+// TestUsageArguments: a wrong number of arguments says how many the command
+// takes, and a flag given after them says that flags go first.
+func TestUsageArguments(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"call", "s_1", "--relay-only"},
+			"bedsidectl: call takes 1 argument(s), got 2 (--relay-only: flags go before the arguments)"},
+		{[]string{"call"}, "bedsidectl: call takes 1 argument(s), got 0\n"},
+		{[]string{"send", "s_1"}, "bedsidectl: send takes 2 argument(s), got 1\n"},
+		{[]string{"session", "add", "s_1", "ava", "--x"},
+			"bedsidectl: session add takes 2 argument(s), got 3 (--x: flags go before the arguments)"},
+	} {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			var stdout, stderr testserver.SyncBuffer
+			code := run(context.Background(), append([]string{"--profile", t.TempDir()}, c.args...),
+				func(string) string { return "" }, &stdout, &stderr)
+			if code != 2 || !strings.HasPrefix(stderr.String(), c.want) {
+				t.Errorf("exit %d, stderr:\n%s\nwant exit 2 and first %q", code, stderr.String(), c.want)
+			}
+		})
+	}
+}

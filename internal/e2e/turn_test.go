@@ -3,6 +3,7 @@ package e2e
 import (
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -94,4 +95,37 @@ func allocateVia(t *testing.T, url string, s wire.ICEServer) {
 		t.Fatalf("%s: Allocate: %v", url, err)
 	}
 	relayConn.Close()
+}
+
+// TestCallsOff: a hub with turn.enabled and sfu.enabled false says so once
+// at start, hands out no relay, and a hub with both on names each listener
+// once.
+func TestCallsOff(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "bedside.yaml")
+	os.WriteFile(cfg, []byte("turn: {enabled: false}\nsfu: {enabled: false}\n"), 0o600)
+	off := testserver.Start(t, testserver.Options{Args: []string{"--config", cfg}})
+	a := newAPI(t, off)
+	doc, pat := a.user("doc", "clinician"), a.user("pat", "patient")
+	a.must(201, "POST", "/v1/consents", pat.token, wire.ConsentRequest{Scope: "video", PolicyVersion: "v1"}, nil)
+	var ice wire.ICEServers
+	a.must(200, "GET", "/v1/ice-servers?session="+a.session(doc, pat), pat.token, nil, &ice)
+	if len(ice.ICEServers) != 0 {
+		t.Errorf("ice-servers of a hub without relay = %+v", ice)
+	}
+
+	on := testserver.Start(t)
+	for _, c := range []struct {
+		name, logs, line string
+		want             int
+	}{
+		{"off", off.Logs(), "TURN relay off (turn.enabled: false)", 1},
+		{"off", off.Logs(), "SFU off (sfu.enabled: false)", 1},
+		{"on", on.Logs(), `"SFU listening"`, 1},
+		{"on", on.Logs(), `"TURN relay listening"`, 1},
+		{"on", on.Logs(), " off (", 0},
+	} {
+		if got := strings.Count(c.logs, c.line); got != c.want {
+			t.Errorf("hub %s: %q logged %d times, want %d:\n%s", c.name, c.line, got, c.want, c.logs)
+		}
+	}
 }
