@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/pion/logging"
 )
@@ -32,9 +34,41 @@ func (l pionLogger) debug(msg string) {
 }
 
 func (l pionLogger) debugf(format string, args ...any) {
-	if !perPacket[format] && l.log.Enabled(context.Background(), slog.LevelDebug) {
-		l.log.Debug(withheld(fmt.Sprintf(format, args...)))
+	if perPacket[format] || !l.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
 	}
+	if refusals[format] && !refusalLogs.allow(time.Now()) {
+		return
+	}
+	l.log.Debug(withheld(fmt.Sprintf(format, args...)))
+}
+
+// refusals holds pion's messages about one bad datagram each, which anyone
+// who can reach the relay can send: useful when a client cannot connect,
+// so they are kept, but at most refusalBurst a second, all together.
+var refusals = map[string]bool{
+	"Failed to handle datagram: %v": true,
+}
+
+const refusalBurst = 5
+
+var refusalLogs rateWindow
+
+// rateWindow allows refusalBurst events per wall-clock second.
+type rateWindow struct {
+	mu     sync.Mutex
+	second int64
+	n      int
+}
+
+func (w *rateWindow) allow(now time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if s := now.Unix(); s != w.second {
+		w.second, w.n = s, 0
+	}
+	w.n++
+	return w.n <= refusalBurst
 }
 
 // perPacket holds the messages pion/turn (v5.1.3) logs for every datagram

@@ -67,3 +67,17 @@ func TestTURNLogsNothingPerPacket(t *testing.T) {
 }
 
 func lines(b *testserver.SyncBuffer) int { return strings.Count(b.String(), "\n") }
+
+// TestPionRefusalsLimited: pion's line for each datagram it cannot handle
+// is kept, but no more than a few a second, however many arrive.
+func TestPionRefusalsLimited(t *testing.T) {
+	var buf bytes.Buffer
+	l := PionLoggerFactory(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))).
+		NewLogger("turn")
+	for range 1000 {
+		l.Debugf("Failed to handle datagram: %v", "bad message")
+	}
+	if n := strings.Count(buf.String(), "Failed to handle datagram"); n < 1 || n > 2*refusalBurst {
+		t.Fatalf("%d lines for 1000 bad datagrams", n)
+	}
+}
