@@ -333,6 +333,9 @@ func (c *Call) Done() <-chan struct{} { return c.done }
 // route is the call's clientsdk.SignalRoute: it takes the signals of this
 // call, and the hub's refusals of signals it sent.
 func (c *Call) route(ev clientsdk.Event) bool {
+	if ev.Kind != clientsdk.EventError && c.hasEnded() {
+		return false // a new call of the same id is another's
+	}
 	switch {
 	case ev.Kind == clientsdk.EventSignal:
 		s := ev.Signal.Sealed

@@ -46,6 +46,7 @@ type device struct {
 	*clientsdk.Client
 	invites chan clientsdk.Event
 	other   atomic.Int64 // signal events the app saw that were not invites
+	errors  atomic.Int64 // error events the app saw
 }
 
 func newDevice(t *testing.T, s *testserver.Server, name, role string) *device {
@@ -79,6 +80,8 @@ func newDevice(t *testing.T, s *testserver.Server, name, role string) *device {
 				d.invites <- ev
 			case ev.Kind == clientsdk.EventSignal:
 				d.other.Add(1)
+			case ev.Kind == clientsdk.EventError:
+				d.errors.Add(1)
 			}
 		})
 	}()

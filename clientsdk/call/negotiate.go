@@ -38,7 +38,7 @@ func (c *Call) finish(ctx context.Context, err error) {
 	if !c.end(err) {
 		return
 	}
-	c.removeRoute()
+	retireRoute(c.removeRoute)
 
 	if !errors.Is(err, ErrHubHangup) && !errors.Is(err, ErrRefused) && !errors.Is(err, errNotStarted) {
 		// Best effort: the hub takes a device out of its calls when it

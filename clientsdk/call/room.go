@@ -244,6 +244,9 @@ func (r *Room) stats() Stats {
 // route is the room's clientsdk.SignalRoute: it takes the sfu frames and
 // signals of this call, and the hub's refusals of what the room sent.
 func (r *Room) route(ev clientsdk.Event) bool {
+	if ev.Kind != clientsdk.EventError && r.hasEnded() {
+		return false // a new room of the same call id is another's
+	}
 	switch {
 	case ev.Kind == clientsdk.EventSFU:
 		if ev.SFU.SessionID != r.session || ev.SFU.CallID != r.id {
@@ -310,7 +313,7 @@ func (r *Room) finish(ctx context.Context, err error) {
 	if !r.end(err) {
 		return
 	}
-	r.removeRoute()
+	retireRoute(r.removeRoute)
 	if r.in.Load() && !errors.Is(err, ErrHubHangup) {
 		// Best effort: the hub takes a device out of its rooms when it
 		// disconnects anyway.

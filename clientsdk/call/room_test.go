@@ -230,6 +230,13 @@ func TestRoomConsentWithdrawn(t *testing.T) {
 	if !errors.Is(err, clientsdk.ErrConsentRequired) {
 		t.Errorf("JoinRoom without consent: %v, want ErrConsentRequired", err)
 	}
+	// The hub's refusals of frames the rooms had in flight when it ended
+	// them are the rooms' own: the applications see none.
+	for who, d := range devs {
+		if n := d.errors.Load(); n != 0 {
+			t.Errorf("%s's app saw %d error events", who, n)
+		}
+	}
 }
 
 // TestRoomNoSFU: a hub whose SFU is off refuses the join, and the error

@@ -5,6 +5,7 @@ package call
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
@@ -92,6 +93,22 @@ func (w *worker) end(err error) bool {
 	}
 	w.ended, w.err, w.queue = true, err, nil
 	return true
+}
+
+// routeGrace is how long the route of a call or room outlives it: the
+// hub's refusals of its last frames (an answer or a hangup still in flight
+// when the hub ended it) are taken then, not handed to the application.
+const routeGrace = 10 * time.Second
+
+// retireRoute removes a route after routeGrace. Meanwhile an ended call's
+// or room's route takes only the hub's errors about what it sent.
+func retireRoute(remove func()) { time.AfterFunc(routeGrace, remove) }
+
+// hasEnded reports whether the worker has ended.
+func (w *worker) hasEnded() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.ended
 }
 
 // goOwned counts one more goroutine of the worker's, unless it has ended.
