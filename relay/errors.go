@@ -10,4 +10,6 @@ var (
 	ErrConfig = errors.New("relay: invalid configuration")
 	// ErrCredentials is returned for malformed, expired or forged TURN credentials.
 	ErrCredentials = errors.New("relay: invalid credentials")
+	// ErrQuota is returned when a user's relay sockets would exceed the quota.
+	ErrQuota = errors.New("relay: allocation quota reached")
 )

@@ -22,8 +22,12 @@ func (g *relayGenerator) Validate() error { return g.static.Validate() }
 func (g *relayGenerator) AllocatePacketConn(
 	c turn.AllocateListenerConfig,
 ) (net.PacketConn, net.Addr, error) {
+	if !g.t.reserve(c.UserID) {
+		return nil, nil, ErrQuota
+	}
 	conn, addr, err := g.static.AllocatePacketConn(c)
 	if err != nil {
+		g.t.unreserve(c.UserID)
 		return nil, nil, err
 	}
 	ua, _ := addr.(*net.UDPAddr) // the static generator returns one or an error
@@ -38,8 +42,12 @@ func (g *relayGenerator) AllocatePacketConn(
 func (g *relayGenerator) AllocateListener(
 	c turn.AllocateListenerConfig,
 ) (net.Listener, net.Addr, error) {
+	if !g.t.reserve(c.UserID) {
+		return nil, nil, ErrQuota
+	}
 	ln, addr, err := g.static.AllocateListener(c)
 	if err != nil {
+		g.t.unreserve(c.UserID)
 		return nil, nil, err
 	}
 	return &relayListener{Listener: ln, t: g.t, user: c.UserID}, addr, nil
@@ -99,6 +107,7 @@ func (c *relayPacketConn) Close() error {
 	c.closeOnce.Do(func() {
 		c.t.ports.removeRelay(c.addr)
 		c.t.limits.release(c.user, c.buckets)
+		c.t.unreserve(c.user)
 	})
 	return c.PacketConn.Close()
 }
@@ -109,6 +118,13 @@ type relayListener struct {
 	net.Listener
 	t    *TURN
 	user string
+
+	closeOnce sync.Once
+}
+
+func (l *relayListener) Close() error {
+	l.closeOnce.Do(func() { l.t.unreserve(l.user) })
+	return l.Listener.Close()
 }
 
 func (l *relayListener) Accept() (net.Conn, error) {

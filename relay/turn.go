@@ -42,8 +42,9 @@ type TURN struct {
 	rateDropped atomic.Uint64
 	ownDropped  atomic.Uint64
 
-	mu        sync.Mutex      // guards alloc and udpClient
+	mu        sync.Mutex      // guards alloc, sockets and udpClient
 	alloc     map[string]int  // live allocations per user part of the username
+	sockets   map[string]int  // relay sockets per user, reserved by the generator
 	udpClient map[string]bool // clients (clientKey) holding a UDP allocation
 }
 
@@ -71,6 +72,7 @@ func NewTURN(ctx context.Context, cfg Config, logger *slog.Logger) (*TURN, error
 		ports:     newOwnPorts(),
 		alloc:     map[string]int{},
 		udpClient: map[string]bool{},
+		sockets:   map[string]int{},
 	}
 
 	if err := t.listen(ctx); err != nil {
@@ -248,16 +250,35 @@ func (t *TURN) permit(client net.Addr, peer net.IP) bool {
 }
 
 // underQuota implements pion's QuotaHandler; user is the user part returned by
-// authenticate.
-//
-// TODO: two Allocate requests of one user racing on different sockets can
-// both pass the check before either allocation exists, so a user may briefly
-// exceed the quota by the number of UDP sockets; reserving here needs a hook
-// pion does not offer for allocations that then fail.
+// authenticate. It answers most requests over the quota (486 Allocation Quota
+// Reached); two requests racing on different sockets can both pass it before
+// either allocation exists, and the second then fails in the generator, which
+// reserves every relay socket (reserve), with 508 Insufficient Capacity.
 func (t *TURN) underQuota(user, _ string, _ net.Addr) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.alloc[user] < t.cfg.Quota
+}
+
+// reserve counts one more relay socket for user, unless the user holds the
+// quota already: the exact count, taken under one lock.
+func (t *TURN) reserve(user string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.sockets[user] >= t.cfg.Quota {
+		return false
+	}
+	t.sockets[user]++
+	return true
+}
+
+// unreserve gives back a relay socket of user.
+func (t *TURN) unreserve(user string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.sockets[user]--; t.sockets[user] <= 0 {
+		delete(t.sockets, user)
+	}
 }
 
 func (t *TURN) allocated(client, _ net.Addr, _, user, _ string, relay net.Addr, _ int) {

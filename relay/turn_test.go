@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -318,6 +319,65 @@ func TestTURNQuota(t *testing.T) {
 	_ = conns[0].Close()
 	waitFor(t, "the quota to free up", func() bool { return srv.Allocations("u1") == 1 })
 	_ = conns[1].Close()
+}
+
+// TestTURNQuotaRace: however many Allocate requests of one user race on
+// the relay's sockets, no more than the quota get a relay socket. The race
+// past pion's quota check is rare; TestRelayGeneratorQuota shows the
+// backstop that closes it.
+func TestTURNQuotaRace(t *testing.T) {
+	srv := startTURN(t, func(c *Config) { c.Quota = 2; c.Sockets = 4 })
+	cred := credentials(t, "u1", time.Hour)
+	clients := make([]*turn.Client, 16)
+	for i := range clients {
+		clients[i] = udpClient(t, srv, cred)
+	}
+
+	var mu sync.Mutex
+	var granted []net.PacketConn
+	var wg sync.WaitGroup
+	for _, c := range clients {
+		wg.Go(func() {
+			if conn, err := c.Allocate(); err == nil {
+				mu.Lock()
+				granted = append(granted, conn)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(granted) > 2 || srv.Allocations("u1") > 2 {
+		t.Errorf("%d of 16 racing Allocates granted (%d live), quota 2", len(granted), srv.Allocations("u1"))
+	}
+	for _, c := range granted {
+		c.Close()
+	}
+}
+
+// TestRelayGeneratorQuota: the generator reserves each relay socket against
+// the quota and gives it back when the socket closes.
+func TestRelayGeneratorQuota(t *testing.T) {
+	srv := startTURN(t, func(c *Config) { c.Quota = 1 })
+	g := &relayGenerator{t: srv, static: &turn.RelayAddressGeneratorStatic{
+		RelayAddress: net.IPv4(127, 0, 0, 1), Address: "127.0.0.1"}}
+	if err := g.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	req := turn.AllocateListenerConfig{Network: "udp4", UserID: "u1"}
+
+	first, _, err := g.AllocatePacketConn(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := g.AllocatePacketConn(req); !errors.Is(err, ErrQuota) {
+		t.Fatalf("second socket over quota 1: %v, want ErrQuota", err)
+	}
+	first.Close()
+	second, _, err := g.AllocatePacketConn(req)
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	second.Close()
 }
 
 func TestTURNConfig(t *testing.T) {
