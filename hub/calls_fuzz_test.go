@@ -36,15 +36,27 @@ func FuzzSignalFrame(f *testing.F) {
 	} {
 		f.Add([]byte(`{"type":"signal","id":"f","signal":` + s + `}`))
 	}
+	fuzzCallFrames(f, e, doc, sid, wire.FrameSignal, known)
+}
+
+// fuzzCallFrames sends each fuzzed frame over a new connection of u's and
+// checks the answers: error frames with known codes (for frames of type
+// typ), never an internal error, and a pong after them; or a protocol close
+// for what is not a JSON frame. Frames naming session "SID" get sid.
+func fuzzCallFrames(f *testing.F, e *env, u user, sid, typ string, known map[string]bool) {
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		te := *e
 		te.t = t
-		c := te.dial(doc, nil)
+		c := te.dial(u, nil)
 		defer c.ws.CloseNow()
-		// Seeds name the session by a placeholder: its id is random.
 		var fr wire.Frame
-		if json.Unmarshal(frame, &fr) == nil && fr.Signal != nil && fr.Signal.SessionID == "SID" {
-			fr.Signal.SessionID = sid
+		if json.Unmarshal(frame, &fr) == nil {
+			switch {
+			case fr.Signal != nil && fr.Signal.SessionID == "SID":
+				fr.Signal.SessionID = sid
+			case fr.SFU != nil && fr.SFU.SessionID == "SID":
+				fr.SFU.SessionID = sid
+			}
 			frame, _ = json.Marshal(fr)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -65,7 +77,7 @@ func FuzzSignalFrame(f *testing.F) {
 			if got.Type == wire.FrameError && got.Error.Code == wire.CodeInternal {
 				t.Fatalf("internal error for %q", frame)
 			}
-			if got.Type == wire.FrameError && fr.Type == wire.FrameSignal && !known[got.Error.Code] {
+			if got.Type == wire.FrameError && fr.Type == typ && !known[got.Error.Code] {
 				t.Fatalf("unexpected code %q for %q", got.Error.Code, frame)
 			}
 			if got.Type == wire.FramePong && got.ID == "fuzz" {
@@ -73,4 +85,26 @@ func FuzzSignalFrame(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzSFUFrame sends arbitrary sfu frames to a hub with a real SFU, in a
+// session where a call may be made: joins, publishes of any description,
+// answers, layers and leaves get known codes, never an internal error.
+func FuzzSFUFrame(f *testing.F) {
+	ce, _, _ := newSFUEnv(f, 0)
+	known := map[string]bool{wire.CodeBadRequest: true, wire.CodeNotFound: true, wire.CodeConflict: true,
+		wire.CodeTooLarge: true, wire.CodeRateLimited: true, wire.CodeConsentRequired: true,
+		wire.CodeRoomFull: true, wire.CodeUnavailable: true}
+	for _, s := range []string{
+		`{"sessionId":"SID","callId":"c1","kind":"join"}`,
+		`{"sessionId":"SID","callId":"c1","kind":"join","echo":true}`,
+		`{"sessionId":"SID","callId":"c1","kind":"publish","sdp":"v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"}`,
+		`{"sessionId":"SID","callId":"c1","kind":"answer","rev":1,"sdp":"v=0"}`,
+		`{"sessionId":"SID","callId":"c1","kind":"layer","publisher":"pat-phone","layer":"low"}`,
+		`{"sessionId":"SID","callId":"c1","kind":"leave"}`,
+		`{"sessionId":"SID","callId":"c1","kind":"offer","streams":{"x":{"user":"a","device":"b"}}}`,
+	} {
+		f.Add([]byte(`{"type":"sfu","id":"f","sfu":` + s + `}`))
+	}
+	fuzzCallFrames(f, ce.env, ce.doc, ce.sid, wire.FrameSFU, known)
 }

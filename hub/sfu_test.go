@@ -22,13 +22,13 @@ import (
 
 // newSFUEnv is newCallEnv with an SFU of room size max (0: the default)
 // on a loopback port; it returns the patient's video consent too.
-func newSFUEnv(t *testing.T, max int) (*callEnv, *sfu.SFU, wire.Consent) {
+func newSFUEnv(t testing.TB, max int) (*callEnv, *sfu.SFU, wire.Consent) {
 	t.Helper()
 	return newSFUEnvLogs(t, max, io.Discard)
 }
 
 // newSFUEnvLogs is newSFUEnv with the SFU logging at Debug to logs.
-func newSFUEnvLogs(t *testing.T, max int, logs io.Writer) (*callEnv, *sfu.SFU, wire.Consent) {
+func newSFUEnvLogs(t testing.TB, max int, logs io.Writer) (*callEnv, *sfu.SFU, wire.Consent) {
 	t.Helper()
 	s, err := sfu.New(context.Background(), sfu.Config{UDP: "127.0.0.1:0", MaxParticipants: max},
 		slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
