@@ -10,6 +10,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/bedside/bedside/e2ee"
+	"github.com/bedside/bedside/hub/wire"
 )
 
 func TestDecodeKey(t *testing.T) {
@@ -121,6 +122,56 @@ func TestRemoteTrackOpen(t *testing.T) {
 			if r.noKey.Load() != tc.noKey || r.unopened.Load() != tc.unopened {
 				t.Fatalf("counted %d without key, %d unopened; want %d, %d", r.noKey.Load(),
 					r.unopened.Load(), tc.noKey, tc.unopened)
+			}
+		})
+	}
+}
+
+// TestRoomKeysByUser: device ids are unique only by the hub's word. A
+// hostile hub lets mallory register a device under the id of alice's and
+// names alice as the publisher of mallory's stream: mallory's key must
+// neither open that stream as alice's nor push alice's key out.
+func TestRoomKeysByUser(t *testing.T) {
+	r := &Room{session: "s1", id: "c1", self: "me-phone"}
+	r.initMaps()
+	r.streams["alice-cam"] = wire.SFUStream{User: "alice", Device: "dev-1"}
+	mctx := e2ee.MediaContext{Session: "s1", Call: "c1", Device: "dev-1"}
+	keyOf := func(id byte) (e2ee.MediaKey, *e2ee.MediaSealer) {
+		k, err := e2ee.NewMediaKey(nil, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := e2ee.NewMediaSealer(k, mctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k, s
+	}
+	alice, aliceSealer := keyOf(1)
+	r.takeKey(peer{user: "alice", device: "dev-1"}, alice, false)
+	var mallory *e2ee.MediaSealer
+	for id := byte(2); id < 4; id++ { // two keys: an opener keeps two
+		var k e2ee.MediaKey
+		k, mallory = keyOf(id)
+		r.takeKey(peer{user: "mallory", device: "dev-1"}, k, false)
+	}
+
+	tr := r.remoteTrack("alice-cam")
+	for _, tc := range []struct {
+		name   string
+		sealer *e2ee.MediaSealer
+		ok     bool
+	}{
+		{"alice's media", aliceSealer, true},
+		{"mallory's media labelled alice's", mallory, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, err := tc.sealer.Seal(nil, []byte("frame"), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok := tr.open(&rtp.Packet{Payload: b}); ok != tc.ok {
+				t.Fatalf("opened as %s/%s: %v, want %v", tr.User(), tr.Device(), ok, tc.ok)
 			}
 		})
 	}

@@ -42,7 +42,7 @@ func (r *Room) refused(ev *clientsdk.Event) error {
 	switch s.kind {
 	case wire.SignalKey:
 		r.mu.Lock()
-		delete(r.keySent, s.device)
+		delete(r.keySent, s.to)
 		r.mu.Unlock()
 		return nil
 	case wire.SFULayer, wire.SFULeave:
@@ -146,7 +146,7 @@ func (r *Room) offered(ctx context.Context, m *wire.SFU) error {
 	var missing []wire.SFUStream
 	for id, s := range m.Streams {
 		r.streams[id] = s
-		if s.Device != r.self && !r.keySent[s.Device] {
+		if s.Device != r.self && !r.keySent[peer{user: s.User, device: s.Device}] {
 			missing = append(missing, s)
 		}
 	}
