@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+	"golang.org/x/time/rate"
 
 	"github.com/bedside/bedside/clientsdk"
 	"github.com/bedside/bedside/e2ee"
@@ -60,7 +61,8 @@ type Room struct {
 	pub, sub    *webrtc.PeerConnection
 	key         e2ee.MediaKey
 	sealer      *e2ee.MediaSealer
-	joined      chan error // the hub's answer to the join; capacity 1
+	joined      chan error    // the hub's answer to the join; capacity 1
+	answers     *rate.Limiter // keys sent in answer to keys received
 	removeRoute func()
 	worker
 
@@ -163,6 +165,7 @@ func newRoom(ctx context.Context, c *clientsdk.Client, session, callID string,
 func (r *Room) initMaps() {
 	r.sent, r.streams = map[string]sent{}, map[string]wire.SFUStream{}
 	r.keySent, r.openers = map[peer]bool{}, map[peer]*e2ee.MediaOpener{}
+	r.answers = rate.NewLimiter(keyAnswerRate, keyAnswerBurst)
 }
 
 // ID returns the call's id within its session.
@@ -308,6 +311,8 @@ func (r *Room) sendSFU(ctx context.Context, m wire.SFU) (string, error) {
 	return id, nil
 }
 
+// TODO: bound sent: an sfu answer or key signal the hub never refuses stays
+// in it until the room ends, so a hub sending offer after offer grows it.
 func (r *Room) remember(id string, s sent) {
 	r.mu.Lock()
 	r.sent[id] = s

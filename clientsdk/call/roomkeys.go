@@ -16,6 +16,16 @@ import (
 // keyType is the type of a key signal's payload.
 const keyType = "media-key"
 
+// keyAnswerRate and keyAnswerBurst bound the keys a room sends in answer to
+// keys received. The hub lets a connection send 20 signals and sfu frames
+// a second (burst 50); without a bound, members flooding this device with
+// keys would spend that budget on answers, and the hub's refusal of the
+// room's next publish or answer would end the room.
+const (
+	keyAnswerRate  = 5 // per second
+	keyAnswerBurst = 10
+)
+
 // keyPayload is what a sealed key signal carries, as JSON (docs/e2ee.md
 // section 13, Keys):
 //
@@ -131,6 +141,8 @@ func (r *Room) keyReceived(ctx context.Context, s clientsdk.SealedSignal) {
 
 // takeKey keeps k, opened from a key signal of device from, for that
 // device's media; it reports whether to answer with this device's key.
+// Beyond keyAnswerRate answers a second it does not answer: a device that
+// joined during a key flood may then miss this device's key.
 func (r *Room) takeKey(from peer, k e2ee.MediaKey, reply bool) bool {
 	r.mu.Lock()
 	o := r.openerLocked(from)
@@ -139,5 +151,5 @@ func (r *Room) takeKey(from peer, k e2ee.MediaKey, reply bool) bool {
 	if o.SetKey(k) != nil {
 		return false
 	}
-	return !reply || !answered
+	return (!reply || !answered) && r.answers.Allow()
 }
