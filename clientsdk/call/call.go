@@ -79,7 +79,8 @@ type Call struct {
 	client  *clientsdk.Client
 	session string
 	id      string
-	caller  bool // this device invited: it makes every offer
+	caller  bool   // this device invited: it makes every offer
+	invited string // the device invited (caller), empty for every device of the others
 	opts    Options
 	pc      *webrtc.PeerConnection
 
@@ -120,6 +121,7 @@ func Start(ctx context.Context, c *clientsdk.Client, session, callID, toDevice s
 	if err != nil {
 		return nil, err
 	}
+	cl.invited = toDevice
 	invite := clientsdk.SealedSignal{SessionID: session, CallID: callID, ToDevice: toDevice}
 	if err := cl.send(ctx, invite, wire.SignalInvite); err != nil {
 		cl.abort()

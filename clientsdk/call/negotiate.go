@@ -84,19 +84,14 @@ func (c *Call) signal(ctx context.Context, s *clientsdk.Signal) error {
 	return nil // ring, or an invite to a call this device is in
 }
 
-// accepted takes the first device to accept as the other end and offers
-// to it; it hangs up on devices that accept later.
+// accepted takes the first device to accept (the invited one, if the call
+// was started for one) as the other end and offers to it; it hangs up on
+// the others that accept.
 func (c *Call) accepted(ctx context.Context, from peer) error {
 	if !c.caller {
 		return nil
 	}
-	c.mu.Lock()
-	first := c.remote == (peer{})
-	if first {
-		c.remote = from
-	}
-	c.mu.Unlock()
-	if !first {
+	if !c.claim(from) {
 		if from != c.remoteDevice() {
 			return c.send(ctx, clientsdk.SealedSignal{SessionID: c.session, CallID: c.id, ToDevice: from.device},
 				wire.SignalHangup)
@@ -112,6 +107,22 @@ func (c *Call) accepted(ctx context.Context, from peer) error {
 		}
 	}
 	return c.negotiate(ctx)
+}
+
+// claim takes from as the other end if it is the first device to accept,
+// and the device invited if the call was started for one: an accept is not
+// sealed, so the hub could name any device of a member.
+func (c *Call) claim(from peer) bool {
+	if c.invited != "" && from.device != c.invited {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	first := c.remote == (peer{})
+	if first {
+		c.remote = from
+	}
+	return first
 }
 
 func (c *Call) remoteDevice() peer {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+	"golang.org/x/time/rate"
 
 	"github.com/bedside/bedside/clientsdk"
 	"github.com/bedside/bedside/e2ee"
@@ -60,7 +61,8 @@ type Room struct {
 	pub, sub    *webrtc.PeerConnection
 	key         e2ee.MediaKey
 	sealer      *e2ee.MediaSealer
-	joined      chan error // the hub's answer to the join; capacity 1
+	joined      chan error    // the hub's answer to the join; capacity 1
+	answers     *rate.Limiter // keys sent in answer to keys received
 	removeRoute func()
 	worker
 
@@ -74,11 +76,14 @@ type Room struct {
 	publishing string          // the id of the publish awaiting its answer
 	republish  bool            // tracks changed while a publish was out
 	streams    map[string]wire.SFUStream
-	keySent    map[string]bool              // devices this device sent its key to
-	inCall     []wire.SFUStream             // the other devices in the call when this one joined
-	openers    map[string]*e2ee.MediaOpener // by publishing device
-	onTrack    func(*RemoteTrack)
-	early      []*RemoteTrack // tracks that arrived before OnTrack
+	// keySent and openers go by user and device: device ids are unique
+	// only by the hub's word, and a member's device named like another's
+	// must not take its place.
+	keySent map[peer]bool              // devices this device sent its key to
+	inCall  []wire.SFUStream           // the other devices in the call when this one joined
+	openers map[peer]*e2ee.MediaOpener // by publishing device; this device's own under self
+	onTrack func(*RemoteTrack)
+	early   []*RemoteTrack // tracks that arrived before OnTrack
 }
 
 // JoinRoom joins this device to the SFU room of call callID in session
@@ -128,9 +133,8 @@ func newRoom(ctx context.Context, c *clientsdk.Client, session, callID string,
 		return nil, err
 	}
 	r := &Room{client: c, session: session, id: callID, self: c.DeviceID(), opts: opts, echo: ro.Echo,
-		rawPayload: ro.rawPayload, joined: make(chan error, 1), sent: map[string]sent{},
-		streams: map[string]wire.SFUStream{}, keySent: map[string]bool{},
-		openers: map[string]*e2ee.MediaOpener{}}
+		rawPayload: ro.rawPayload, joined: make(chan error, 1)}
+	r.initMaps()
 	r.init()
 	if err := r.newKey(); err != nil {
 		return nil, err
@@ -157,6 +161,13 @@ func newRoom(ctx context.Context, c *clientsdk.Client, session, callID string,
 	return r, nil
 }
 
+// initMaps makes the room's maps.
+func (r *Room) initMaps() {
+	r.sent, r.streams = map[string]sent{}, map[string]wire.SFUStream{}
+	r.keySent, r.openers = map[peer]bool{}, map[peer]*e2ee.MediaOpener{}
+	r.answers = rate.NewLimiter(keyAnswerRate, keyAnswerBurst)
+}
+
 // ID returns the call's id within its session.
 func (r *Room) ID() string { return r.id }
 
@@ -181,10 +192,9 @@ func (r *Room) OnTrack(f func(*RemoteTrack)) {
 // track's publisher from the offer's streams and hands it on, or keeps it
 // for OnTrack.
 func (r *Room) track(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	rt := r.remoteTrack(t.StreamID())
+	rt.track = t
 	r.mu.Lock()
-	pub := r.streams[t.StreamID()]
-	rt := &RemoteTrack{track: t, user: pub.User, device: pub.Device, opener: r.openerLocked(pub.Device),
-		room: r}
 	f := r.onTrack
 	if f == nil {
 		r.early = append(r.early, rt)
@@ -193,6 +203,19 @@ func (r *Room) track(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
 	if f != nil {
 		f(rt)
 	}
+}
+
+// remoteTrack returns the track of stream id as the offer's streams name
+// its publisher, with the opener of that publisher's media.
+func (r *Room) remoteTrack(stream string) *RemoteTrack {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pub := r.streams[stream]
+	from := peer{user: pub.User, device: pub.Device}
+	if pub.Device == r.self {
+		from = peer{device: r.self} // its echo opens with its own key alone
+	}
+	return &RemoteTrack{user: pub.User, device: pub.Device, opener: r.openerLocked(from), room: r}
 }
 
 // SetLayer asks the SFU for publisherDevice's simulcast video at layer
@@ -273,7 +296,10 @@ func (r *Room) route(ev clientsdk.Event) bool {
 
 // sent is a frame or signal the room sent, kept by id so that the hub's
 // answer or refusal comes to the room.
-type sent struct{ kind, device string }
+type sent struct {
+	kind string
+	to   peer // a key signal's recipient
+}
 
 // sendSFU sends an sfu frame of this room and returns its id.
 func (r *Room) sendSFU(ctx context.Context, m wire.SFU) (string, error) {
@@ -285,6 +311,8 @@ func (r *Room) sendSFU(ctx context.Context, m wire.SFU) (string, error) {
 	return id, nil
 }
 
+// TODO: bound sent: an sfu answer or key signal the hub never refuses stays
+// in it until the room ends, so a hub sending offer after offer grows it.
 func (r *Room) remember(id string, s sent) {
 	r.mu.Lock()
 	r.sent[id] = s

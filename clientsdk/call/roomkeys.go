@@ -16,6 +16,16 @@ import (
 // keyType is the type of a key signal's payload.
 const keyType = "media-key"
 
+// keyAnswerRate and keyAnswerBurst bound the keys a room sends in answer to
+// keys received. The hub lets a connection send 20 signals and sfu frames
+// a second (burst 50); without a bound, members flooding this device with
+// keys would spend that budget on answers, and the hub's refusal of the
+// room's next publish or answer would end the room.
+const (
+	keyAnswerRate  = 5 // per second
+	keyAnswerBurst = 10
+)
+
 // keyPayload is what a sealed key signal carries, as JSON (docs/e2ee.md
 // section 13, Keys):
 //
@@ -64,16 +74,16 @@ func (r *Room) newKey() error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.openerLocked(r.self).SetKey(k)
+	return r.openerLocked(peer{device: r.self}).SetKey(k)
 }
 
-// openerLocked returns the opener of device's media, made on first use;
-// mu is held.
-func (r *Room) openerLocked(device string) *e2ee.MediaOpener {
-	o := r.openers[device]
+// openerLocked returns the opener of from's media, made on first use; mu
+// is held.
+func (r *Room) openerLocked(from peer) *e2ee.MediaOpener {
+	o := r.openers[from]
 	if o == nil {
-		o = e2ee.NewMediaOpener(e2ee.MediaContext{Session: r.session, Call: r.id, Device: device})
-		r.openers[device] = o
+		o = e2ee.NewMediaOpener(e2ee.MediaContext{Session: r.session, Call: r.id, Device: from.device})
+		r.openers[from] = o
 	}
 	return o
 }
@@ -104,9 +114,10 @@ func (r *Room) sendKey(ctx context.Context, user, device string, reply bool) {
 	if err != nil {
 		return
 	}
-	r.remember(s.ID, sent{kind: wire.SignalKey, device: device})
+	to := peer{user: user, device: device}
+	r.remember(s.ID, sent{kind: wire.SignalKey, to: to})
 	r.mu.Lock()
-	r.keySent[device] = true
+	r.keySent[to] = true
 	r.mu.Unlock()
 	r.client.Signal(sctx, s, wire.SignalKey)
 }
@@ -123,14 +134,22 @@ func (r *Room) keyReceived(ctx context.Context, s clientsdk.SealedSignal) {
 	if err != nil || s.FromDevice == r.self {
 		return
 	}
-	r.mu.Lock()
-	o := r.openerLocked(s.FromDevice)
-	answered := r.keySent[s.FromDevice]
-	r.mu.Unlock()
-	if o.SetKey(k) != nil {
-		return
-	}
-	if !reply || !answered {
+	if r.takeKey(peer{user: s.FromUser, device: s.FromDevice}, k, reply) {
 		r.sendKey(ctx, s.FromUser, s.FromDevice, true)
 	}
+}
+
+// takeKey keeps k, opened from a key signal of device from, for that
+// device's media; it reports whether to answer with this device's key.
+// Beyond keyAnswerRate answers a second it does not answer: a device that
+// joined during a key flood may then miss this device's key.
+func (r *Room) takeKey(from peer, k e2ee.MediaKey, reply bool) bool {
+	r.mu.Lock()
+	o := r.openerLocked(from)
+	answered := r.keySent[from]
+	r.mu.Unlock()
+	if o.SetKey(k) != nil {
+		return false
+	}
+	return (!reply || !answered) && r.answers.Allow()
 }

@@ -42,7 +42,7 @@ func (r *Room) refused(ev *clientsdk.Event) error {
 	switch s.kind {
 	case wire.SignalKey:
 		r.mu.Lock()
-		delete(r.keySent, s.device)
+		delete(r.keySent, s.to)
 		r.mu.Unlock()
 		return nil
 	case wire.SFULayer, wire.SFULeave:
@@ -79,6 +79,11 @@ func (r *Room) sfuFrame(ctx context.Context, id string, m *wire.SFU) error {
 // signal takes one signal of the call: the hub's hangup ends the room, a
 // key is kept; hangups of devices leaving and the signals of peer-to-peer
 // calls are no matter to a room.
+//
+// TODO: make a fresh media key when a device's hangup says it left, and send
+// it to the devices still in the call: a device that left keeps this key and
+// reads whatever media a compromised SFU goes on forwarding to it. The sealer
+// is shared by every LocalTrack, so they need the room's current one.
 func (r *Room) signal(ctx context.Context, s *clientsdk.Signal) error {
 	switch {
 	case s.Kind == wire.SignalHangup && s.Sealed.FromUser == "":
@@ -146,7 +151,7 @@ func (r *Room) offered(ctx context.Context, m *wire.SFU) error {
 	var missing []wire.SFUStream
 	for id, s := range m.Streams {
 		r.streams[id] = s
-		if s.Device != r.self && !r.keySent[s.Device] {
+		if s.Device != r.self && !r.keySent[peer{user: s.User, device: s.Device}] {
 			missing = append(missing, s)
 		}
 	}
