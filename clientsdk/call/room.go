@@ -60,9 +60,10 @@ type Room struct {
 	rawPayload  func(string, []byte)
 	pub, sub    *webrtc.PeerConnection
 	key         e2ee.MediaKey
-	sealer      *e2ee.MediaSealer
+	sealer      atomic.Pointer[e2ee.MediaSealer] // the current key's; tracks load it per packet
 	joined      chan error    // the hub's answer to the join; capacity 1
 	answers     *rate.Limiter // keys sent in answer to keys received
+	rekeys      *rate.Limiter // fresh keys made as devices leave
 	removeRoute func()
 	worker
 
@@ -136,7 +137,7 @@ func newRoom(ctx context.Context, c *clientsdk.Client, session, callID string,
 		rawPayload: ro.rawPayload, joined: make(chan error, 1)}
 	r.initMaps()
 	r.init()
-	if err := r.newKey(); err != nil {
+	if err := r.newKey(randomKeyID()); err != nil {
 		return nil, err
 	}
 	if r.pub, err = newPeerConnection(ctx, c, session, opts); err != nil {
@@ -166,6 +167,7 @@ func (r *Room) initMaps() {
 	r.sent, r.streams = map[string]sent{}, map[string]wire.SFUStream{}
 	r.keySent, r.openers = map[peer]bool{}, map[peer]*e2ee.MediaOpener{}
 	r.answers = rate.NewLimiter(keyAnswerRate, keyAnswerBurst)
+	r.rekeys = rate.NewLimiter(rekeyRate, rekeyBurst)
 }
 
 // ID returns the call's id within its session.

@@ -152,6 +152,19 @@ func TestRoomGroup(t *testing.T) {
 	if n := devs["patient"].other.Load(); n != 0 {
 		t.Errorf("the patient's app saw %d call signals the room should have taken", n)
 	}
+
+	// The interpreter leaves: the others make fresh keys, send them to
+	// each other, and go on opening each other's media.
+	if err := members["interpreter"].room.Leave(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, pair := range [][2]string{{"clinician", "patient"}, {"patient", "clinician"}} {
+		c := members[pair[0]].got[devs[pair[1]].DeviceID()]
+		from := c.Keyframes.Load()
+		waitFor(t, eventually, pair[0]+" opening "+pair[1]+"'s keyframes after the leave", func() bool {
+			return c.Keyframes.Load() > from+3
+		})
+	}
 }
 
 // TestRoomEcho: one device alone, with Echo, receives its own media back

@@ -58,23 +58,79 @@ func encodeKey(k e2ee.MediaKey, reply bool) []byte {
 	return b
 }
 
-// newKey makes the room's media key, under a random id so that a device
-// joining the call again is told apart, and opens its own echo with it.
-func (r *Room) newKey() error {
+// randomKeyID is the id of a room's first key: random, so that a device
+// joining the call again is told apart.
+func randomKeyID() byte {
 	var id [1]byte
 	rand.Read(id[:])
-	k, err := e2ee.NewMediaKey(nil, id[0])
+	return id[0]
+}
+
+// newKey makes the room's media key under id, seals what the tracks send
+// from the next packet on with it, and opens its own echo with it. Only
+// the room's goroutine (and its setup) calls it.
+func (r *Room) newKey(id byte) error {
+	k, err := e2ee.NewMediaKey(nil, id)
 	if err != nil {
 		return fmt.Errorf("call: media key: %w", err)
 	}
-	r.key = k
-	if r.sealer, err = e2ee.NewMediaSealer(k, e2ee.MediaContext{Session: r.session, Call: r.id,
-		Device: r.self}); err != nil {
+	s, err := e2ee.NewMediaSealer(k, e2ee.MediaContext{Session: r.session, Call: r.id, Device: r.self})
+	if err != nil {
 		return fmt.Errorf("call: media key: %w", err)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.openerLocked(peer{device: r.self}).SetKey(k)
+	if err := r.openerLocked(peer{device: r.self}).SetKey(k); err != nil {
+		return err
+	}
+	r.key = k
+	r.sealer.Store(s)
+	return nil
+}
+
+// rekeyRate and rekeyBurst bound the fresh keys a room makes as devices
+// leave: a hub forging leaves must not spend the connection's signal
+// budget on key signals.
+const (
+	rekeyRate  = 1 // per second
+	rekeyBurst = 3
+)
+
+// rotateKey makes a fresh media key once gone, a device that had this
+// device's key, has left the call, so that nothing sealed from now on
+// opens with a key gone holds. It returns the devices to send the new key
+// to: those that had the old one, but gone. Nothing happens for a device
+// that never had the key, or beyond the rekey rate (gone then keeps
+// reading what a compromised SFU forwards it, until the next rotation).
+func (r *Room) rotateKey(gone peer) ([]peer, error) {
+	r.mu.Lock()
+	had := r.keySent[gone]
+	delete(r.keySent, gone)
+	delete(r.openers, gone)
+	var rest []peer
+	for p := range r.keySent {
+		rest = append(rest, p)
+	}
+	r.mu.Unlock()
+	if !had || !r.rekeys.Allow() {
+		return nil, nil
+	}
+	if err := r.newKey(r.key.ID + 1); err != nil {
+		return nil, err
+	}
+	return rest, nil
+}
+
+// rekey rotates the key after gone left and sends the new one, as an
+// answer (not to be answered), to the devices still in the call.
+func (r *Room) rekey(ctx context.Context, gone peer) {
+	rest, err := r.rotateKey(gone)
+	if err != nil {
+		return // the old key goes on: the call is worth more than the rotation
+	}
+	for _, p := range rest {
+		r.sendKey(ctx, p.user, p.device, true)
+	}
 }
 
 // openerLocked returns the opener of from's media, made on first use; mu

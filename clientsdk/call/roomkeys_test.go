@@ -199,7 +199,43 @@ func TestRoomKeyFlood(t *testing.T) {
 }
 
 // TestRoomRekeyOnLeave: once a device has left the call, media sent after
-// must not open with any key it holds.
+// must not open with any key it holds; the devices still in the call get
+// the new key. A leave of a device that never had the key changes nothing.
 func TestRoomRekeyOnLeave(t *testing.T) {
-	t.Skip("TODO: a room keeps its media key when a device leaves (docs/e2ee.md section 13)")
+	r := &Room{session: "s1", id: "c1", self: "me-phone"}
+	r.initMaps()
+	if err := r.newKey(7); err != nil {
+		t.Fatal(err)
+	}
+	bob, carol := peer{user: "bob", device: "bob-phone"}, peer{user: "carol", device: "carol-phone"}
+	r.keySent[bob], r.keySent[carol] = true, true
+	mine := e2ee.MediaContext{Session: "s1", Call: "c1", Device: "me-phone"}
+	held := e2ee.NewMediaOpener(mine) // what carol and bob hold
+	if err := held.SetKey(r.key); err != nil {
+		t.Fatal(err)
+	}
+
+	rest, err := r.rotateKey(carol)
+	if err != nil || len(rest) != 1 || rest[0] != bob {
+		t.Fatalf("rotateKey(carol) = %v, %v; want bob only", rest, err)
+	}
+	sealed, err := r.sealer.Load().Seal(nil, []byte("after carol left"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := held.Open(nil, sealed); !errors.Is(err, e2ee.ErrNoSession) {
+		t.Fatalf("the old key opened media sealed after the leave: %v", err)
+	}
+	if err := held.SetKey(r.key); err != nil { // bob gets the new key
+		t.Fatal(err)
+	}
+	if got, err := held.Open(nil, sealed); err != nil || string(got) != "after carol left" {
+		t.Fatalf("the new key: %q, %v", got, err)
+	}
+
+	id := r.key.ID
+	if rest, err := r.rotateKey(peer{user: "x", device: "never-had-it"}); rest != nil || err != nil ||
+		r.key.ID != id {
+		t.Fatalf("a leave of a stranger rotated the key: %v %v", rest, err)
+	}
 }

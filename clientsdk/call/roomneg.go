@@ -77,17 +77,14 @@ func (r *Room) sfuFrame(ctx context.Context, id string, m *wire.SFU) error {
 }
 
 // signal takes one signal of the call: the hub's hangup ends the room, a
-// key is kept; hangups of devices leaving and the signals of peer-to-peer
-// calls are no matter to a room.
-//
-// TODO: make a fresh media key when a device's hangup says it left, and send
-// it to the devices still in the call: a device that left keeps this key and
-// reads whatever media a compromised SFU goes on forwarding to it. The sealer
-// is shared by every LocalTrack, so they need the room's current one.
+// key is kept, a device leaving gets this device's key replaced (rekey);
+// the signals of peer-to-peer calls are no matter to a room.
 func (r *Room) signal(ctx context.Context, s *clientsdk.Signal) error {
 	switch {
 	case s.Kind == wire.SignalHangup && s.Sealed.FromUser == "":
 		return &HubHangupError{Reason: s.Reason}
+	case s.Kind == wire.SignalHangup:
+		r.rekey(ctx, peer{user: s.Sealed.FromUser, device: s.Sealed.FromDevice})
 	case s.Kind == wire.SignalKey:
 		r.keyReceived(ctx, s.Sealed)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
@@ -28,7 +29,7 @@ const rtpHeader = 12
 // the device. Safe for concurrent use.
 type LocalTrack struct {
 	track  *webrtc.TrackLocalStaticRTP
-	sealer *e2ee.MediaSealer
+	sealer *atomic.Pointer[e2ee.MediaSealer] // the room's: a new key takes effect at the next packet
 	vp8    bool
 	rate   uint32 // clock rate
 
@@ -60,7 +61,7 @@ func (r *Room) NewTrack(kind webrtc.RTPCodecType, id string) (*LocalTrack, error
 		return nil, fmt.Errorf("call: add track: %w", err)
 	}
 	mtu := uint16(maxPacket - e2ee.MediaOverhead)
-	t := &LocalTrack{track: tr, sealer: r.sealer, vp8: kind == webrtc.RTPCodecTypeVideo,
+	t := &LocalTrack{track: tr, sealer: &r.sealer, vp8: kind == webrtc.RTPCodecTypeVideo,
 		rate: codec.ClockRate, keyframes: make(chan struct{}, 1),
 		packetizer: rtp.NewPacketizer(mtu, 0, 0, payloader, rtp.NewRandomSequencer(), codec.ClockRate)}
 	if !r.readRTCP(s, t.askKeyframe) {
@@ -115,7 +116,7 @@ func (t *LocalTrack) WriteRTP(p *rtp.Packet) error {
 	if t.vp8 {
 		clear = e2ee.ClearBytesVP8(p.Payload)
 	}
-	sealed, err := t.sealer.Seal(make([]byte, 0, len(p.Payload)+e2ee.MediaOverhead), p.Payload, clear)
+	sealed, err := t.sealer.Load().Seal(make([]byte, 0, len(p.Payload)+e2ee.MediaOverhead), p.Payload, clear)
 	if err != nil {
 		return fmt.Errorf("call: seal media: %w", err)
 	}
