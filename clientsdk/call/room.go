@@ -61,9 +61,9 @@ type Room struct {
 	pub, sub    *webrtc.PeerConnection
 	key         e2ee.MediaKey
 	sealer      atomic.Pointer[e2ee.MediaSealer] // the current key's; tracks load it per packet
-	joined      chan error    // the hub's answer to the join; capacity 1
-	answers     *rate.Limiter // keys sent in answer to keys received
-	rekeys      *rate.Limiter // fresh keys made as devices leave
+	joined      chan error                       // the hub's answer to the join; capacity 1
+	answers     *rate.Limiter                    // keys sent in answer to keys received
+	rekeys      *rate.Limiter                    // fresh keys made as devices leave
 	removeRoute func()
 	worker
 
@@ -74,6 +74,7 @@ type Room struct {
 
 	mu         sync.Mutex      // guards the fields below
 	sent       map[string]sent // this room's sfu frames and key signals, by id
+	sentOrder  []string        // ids in sent, oldest first (some long forgotten)
 	publishing string          // the id of the publish awaiting its answer
 	republish  bool            // tracks changed while a publish was out
 	streams    map[string]wire.SFUStream
@@ -313,12 +314,23 @@ func (r *Room) sendSFU(ctx context.Context, m wire.SFU) (string, error) {
 	return id, nil
 }
 
-// TODO: bound sent: an sfu answer or key signal the hub never refuses stays
-// in it until the room ends, so a hub sending offer after offer grows it.
+// maxSent bounds what a room remembers having sent: an answer or a key
+// that goes through is never answered, so without a bound a hub sending
+// offer after offer would grow it. The oldest go first; the hub refuses
+// within a round trip, long before 256 more frames.
+const maxSent = 256
+
+// remember keeps what the room sent under id, to take the hub's answer or
+// refusal of it.
 func (r *Room) remember(id string, s sent) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.sent[id] = s
-	r.mu.Unlock()
+	r.sentOrder = append(r.sentOrder, id)
+	for len(r.sent) > maxSent || len(r.sentOrder) > 2*maxSent {
+		delete(r.sent, r.sentOrder[0])
+		r.sentOrder = r.sentOrder[1:]
+	}
 }
 
 // forget removes and returns what the room sent under id.

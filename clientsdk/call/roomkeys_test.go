@@ -5,6 +5,7 @@ package call
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/pion/rtp"
@@ -237,5 +238,22 @@ func TestRoomRekeyOnLeave(t *testing.T) {
 	if rest, err := r.rotateKey(peer{user: "x", device: "never-had-it"}); rest != nil || err != nil ||
 		r.key.ID != id {
 		t.Fatalf("a leave of a stranger rotated the key: %v %v", rest, err)
+	}
+}
+
+// TestRoomSentBounded: a room remembers at most maxSent frames it sent,
+// however many the hub lets through unanswered, and the newest are kept.
+func TestRoomSentBounded(t *testing.T) {
+	r := &Room{}
+	r.initMaps()
+	for i := range 10 * maxSent {
+		r.remember(fmt.Sprint(i), sent{kind: wire.SFUAnswer})
+	}
+	if len(r.sent) > maxSent || len(r.sentOrder) > 2*maxSent {
+		t.Fatalf("remembers %d frames (%d ids in order), want at most %d", len(r.sent), len(r.sentOrder),
+			maxSent)
+	}
+	if _, ok := r.forget(fmt.Sprint(10*maxSent - 1)); !ok {
+		t.Fatal("the newest frame was forgotten")
 	}
 }
