@@ -3,7 +3,8 @@
 // written from docs/e2ee.md alone with the @noble primitives: no code of package e2ee.
 // It also checks that tampered inputs are refused, that its Ed25519 verification gives the
 // verdicts the file records, and, given docs/e2ee.md as a second argument, that the worked
-// examples of its section 12 match what this opener computes.
+// examples of its section 12 match what this opener computes and that media sealed by its
+// section 13 (media.mjs) gives the known answer quoted there, opens, and refuses tampering.
 //
 //   node open-golden.mjs e2ee/testdata/golden/v1.json [docs/e2ee.md]
 //
@@ -19,6 +20,10 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { sha256, sha512 } from '@noble/hashes/sha2.js';
 import { bytesToHex, concatBytes, hexToBytes, utf8ToBytes } from '@noble/hashes/utils.js';
 import { ml_kem768 } from '@noble/post-quantum/ml-kem.js';
+
+import {
+  MEDIA_OVERHEAD, MediaError, clearBytesVP8, mediaKey, openMedia, sealMedia,
+} from './media.mjs';
 
 // ---------------------------------------------------------------- notation (section 1)
 
@@ -942,6 +947,154 @@ function checkDocExample(path, traces) {
   }
 }
 
+// ---------------------------------------------------------------- media (section 13)
+
+// docMediaAnswer reads the known answer of section 13 from its own words: "secret 32 bytes
+// `01`, key id 9, session `s1`, call `c1`, device `doc-phone`, counter 0, payload `10 11 ...`
+// with 4 clear bytes seals to" and the indented hex lines that follow.
+function docMediaAnswer(path) {
+  const text = readFileSync(path, 'utf8');
+  const from = text.indexOf('## 13. Media through the SFU');
+  const s13 = text.slice(Math.max(from, 0));
+  const at = s13.indexOf('Known answer');
+  if (from < 0 || at < 0) {
+    throw new CheckError('docs: section 13 has no "Known answer" paragraph');
+  }
+  const next = s13.indexOf('\n###', at);
+  const part = s13.slice(at, next < 0 ? undefined : next);
+  const want = (re, what) => {
+    const g = part.replace(/\s+/g, ' ').match(re);
+    if (!g) throw new CheckError(`docs: section 13's known answer gives no ${what}`);
+    return g[1];
+  };
+  const secretLen = Number(want(/secret (\d+) bytes `[0-9a-f]{2}`/, 'secret length'));
+  const sealedLines = part.match(/seals to\n\n((?: {4}[0-9a-f][0-9a-f ]*\n)+)/);
+  if (!sealedLines) throw new CheckError("docs: section 13's known answer gives no sealed hex");
+  const overhead = s13.replace(/\s+/g, ' ').match(/Sealing adds (\d+) bytes/);
+  if (!overhead) throw new CheckError('docs: section 13 gives no "Sealing adds N bytes"');
+  const secretByte = parseInt(want(/secret \d+ bytes `([0-9a-f]{2})`/, 'secret'), 16);
+  return {
+    secret: new Uint8Array(secretLen).fill(secretByte),
+    overhead: Number(overhead[1]),
+    keyId: Number(want(/key id (\d+)/, 'key id')),
+    ctx: {
+      session: want(/session `([^`]+)`/, 'session'),
+      call: want(/call `([^`]+)`/, 'call'),
+      device: want(/device `([^`]+)`/, 'device'),
+    },
+    counter: Number(want(/counter (\d+)/, 'counter')),
+    payload: hexToBytes(want(/payload `([0-9a-f ]+)`/, 'payload').replaceAll(' ', '')),
+    clearLen: Number(want(/with (\d+) clear bytes? seals to/, 'clear byte count')),
+    sealed: sealedLines[1].replace(/\s+/g, ''),
+  };
+}
+
+function mediaMustRefuse(keys, sealed, what, code) {
+  try {
+    openMedia(keys, sealed);
+  } catch (e) {
+    if (!(e instanceof MediaError)) throw new CheckError(`${what}: failed for a wrong reason: ${e.stack}`);
+    if (e.code !== code) throw new CheckError(`${what}: refused with ${e.message}, want ${code}`);
+    pass(`${what}: refused (${e.message})`);
+    return;
+  }
+  throw new CheckError(`${what}: a tampered payload OPENED`);
+}
+
+// checkMedia seals section 13's known answer, opens it, and refuses it changed or out of context.
+function checkMedia(path) {
+  const a = docMediaAnswer(path);
+  const key = mediaKey(a.secret, a.keyId, a.ctx);
+  const sealed = sealMedia(key, a.keyId, a.counter, a.payload, a.clearLen);
+  if (bytesToHex(sealed) !== a.sealed) {
+    throw new CheckError(`docs: section 13's known answer is ${a.sealed}, ` +
+      `sealing gives ${bytesToHex(sealed)}`);
+  }
+  if (sealed.length - a.payload.length !== a.overhead || a.overhead !== MEDIA_OVERHEAD) {
+    throw new CheckError(`media: sealing adds ${sealed.length - a.payload.length} bytes, ` +
+      `section 13 says ${a.overhead}`);
+  }
+  pass(`media: section 13's known answer sealed byte for byte (${sealed.length} bytes, ` +
+    `${MEDIA_OVERHEAD} added)`);
+  if (clearBytesVP8(a.payload) !== a.clearLen) {
+    throw new CheckError(`media: the VP8 rule gives ${clearBytesVP8(a.payload)} clear bytes of the ` +
+      `known answer's payload, the doc ${a.clearLen}`);
+  }
+  pass(`media: the known answer's ${a.clearLen} clear bytes are the VP8 rule's (a delta frame start)`);
+
+  const keys = new Map([[a.keyId, key]]);
+  if (!equal(openMedia(keys, sealed), a.payload)) throw new CheckError('media: known answer opens wrong');
+  pass('media: the known answer opens back to its payload');
+
+  checkMediaTampered(a, keys, sealed);
+  checkVP8Rule(key, a.keyId);
+}
+
+function checkMediaTampered(a, keys, sealed) {
+  const n = sealed.length;
+  const parts = [['clear prefix', 0], ['ciphertext', a.clearLen], ['tag', n - 9],
+    ['clearLen', n - 8], ['counter', n - 2], ['key id', n - 1]];
+  const other = a.keyId ^ 0x01;
+  const both = new Map([...keys, [other, mediaKey(a.secret, other, a.ctx)]]);
+  for (const [what, at] of parts) {
+    mediaMustRefuse(both, flip(sealed, at), `media: known answer with one bit flipped in the ${what}`,
+      'Unopened');
+  }
+  mediaMustRefuse(keys, flip(sealed, n - 1), `media: known answer under key id ${other}, not held`, 'NoKey');
+
+  for (const [what, change] of [['device', { device: 'doc-tablet' }], ['call', { call: 'c2' }],
+    ['session', { session: 's2' }]]) {
+    const ctx = { ...a.ctx, ...change };
+    const wrong = new Map([[a.keyId, mediaKey(a.secret, a.keyId, ctx)]]);
+    mediaMustRefuse(wrong, sealed, `media: known answer under another ${what} (${Object.values(change)[0]})`,
+      'Unopened');
+  }
+}
+
+// VP8 payloads built from RFC 7741 section 4.2's descriptor and RFC 6386's frame tag, with the
+// clear bytes section 13's rule gives them, counted by hand.
+const VP8_KEY_TAG = [0x50, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01]; // P 0, 640x480
+const VP8_DELTA_TAG = [0x31, 0x01, 0x00]; // P 1
+const VP8_CASES = [
+  ['keyframe start, 1-byte descriptor', [0x10, ...VP8_KEY_TAG], 1 + 10],
+  ['delta frame start, 1-byte descriptor', [0x10, ...VP8_DELTA_TAG], 1 + 3],
+  ['continuation (S 0)', [0x00, ...VP8_KEY_TAG], 1],
+  ['S set in partition 1', [0x11, ...VP8_KEY_TAG], 1],
+  ['keyframe start, X with a 15-bit picture id', [0x90, 0x80, 0xab, 0xcd, ...VP8_KEY_TAG], 4 + 10],
+  ['delta frame start, X with a 15-bit picture id', [0x90, 0x80, 0x80, 0x00, ...VP8_DELTA_TAG], 4 + 3],
+  ['delta frame start, X with a 7-bit picture id', [0x90, 0x80, 0x7f, ...VP8_DELTA_TAG], 3 + 3],
+  ['continuation, X with I (15 bits), L, T and K', [0x80, 0xf0, 0x81, 0x02, 0x03, 0x60,
+    ...VP8_KEY_TAG], 6],
+  ['keyframe start, X with L and K only', [0x90, 0x50, 0x03, 0x20, ...VP8_KEY_TAG], 4 + 10],
+];
+
+function checkVP8Rule(key, keyId) {
+  const keys = new Map([[keyId, key]]);
+  VP8_CASES.forEach(([what, head, want], i) => {
+    const payload = Uint8Array.from([...head, ...utf8ToBytes('frame data')]);
+    const got = clearBytesVP8(payload);
+    if (got !== want) throw new CheckError(`media: VP8 ${what}: ${got} clear bytes, want ${want}`);
+    const sealed = sealMedia(key, keyId, i + 1, payload, got);
+    if (!equal(sealed.subarray(0, got), payload.subarray(0, got)) ||
+      !equal(openMedia(keys, sealed), payload)) {
+      throw new CheckError(`media: VP8 ${what}: sealed payload does not keep its clear bytes or open`);
+    }
+    pass(`media: VP8 ${what}: ${want} clear byte${want === 1 ? '' : 's'}, sealed and opened`);
+  });
+
+  const last = sealMedia(key, keyId, 2 ** 48 - 1, Uint8Array.of(1, 2, 3), 0);
+  if (bytesToHex(last.subarray(-7, -1)) !== 'ffffffffffff' || openMedia(keys, last)[2] !== 3) {
+    throw new CheckError('media: counter 2^48 - 1 does not seal and open');
+  }
+  try {
+    sealMedia(key, keyId, 2 ** 48, Uint8Array.of(1), 0);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    return pass('media: counter 2^48 - 1 is the last one sealed; 2^48 is refused');
+  }
+  throw new CheckError('media: counter 2^48 sealed');
+}
+
 function main() {
   const [goldenPath, docPath] = process.argv.slice(2);
   if (!goldenPath) {
@@ -953,7 +1106,10 @@ function main() {
   try {
     checkGolden(loadGolden(goldenPath), traces);
     if (process.env.CROSSCHECK_TRACE) printTraces(traces);
-    if (docPath) checkDocExample(docPath, traces);
+    if (docPath) {
+      checkDocExample(docPath, traces);
+      checkMedia(docPath);
+    }
   } catch (e) {
     const known = e instanceof OpenError || e instanceof CheckError;
     console.error(`FAIL e2ee cross-check: ${known ? e.message : e.stack ?? e}`);
