@@ -28,7 +28,8 @@ func FuzzSignalFrame(f *testing.F) {
 
 	for _, s := range []string{
 		`{"sessionId":"SID","callId":"c1","kind":"invite","id":"i1"}`,
-		`{"sessionId":"SID","callId":"c1","kind":"offer","id":"o1","toDevice":"pat-phone","header":"aGk=","body":"aGk="}`,
+		`{"sessionId":"SID","callId":"c1","kind":"offer","id":"o1","toDevice":"pat-phone",` +
+			`"header":"aGk=","body":"aGk="}`,
 		`{"sessionId":"SID","callId":"c1","kind":"hangup","id":"h1"}`,
 		`{"sessionId":"SID","callId":"../x","kind":"accept","id":"a1","toDevice":"doc-phone"}`,
 		`{"sessionId":"SID","callId":"c1","kind":"candidate","id":"","toDevice":"doc-phone","fromUser":"x"}`,
