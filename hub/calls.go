@@ -75,9 +75,12 @@ type call struct {
 // calls is the registry of calls under way on this node. mu is taken
 // alone: never with Hub.mu or conn.mu held, never while calling the store.
 type calls struct {
-	mu  sync.Mutex // guards m
+	mu  sync.Mutex // guards m and retry
 	m   map[callKey]*call
 	max int // devices in one call
+	// retry holds, by user, the reason to end their calls with, for users
+	// whose calls could not be ended when they withdrew consent.
+	retry map[string]string
 }
 
 func newCalls(cfg Config) *calls {
@@ -379,9 +382,9 @@ func (h *Hub) endCalls(end func(session string) bool, reason string) {
 func (h *Hub) endUserCalls(ctx context.Context, user, reason string) {
 	ss, err := h.store.ListSessions(ctx, user)
 	if err != nil {
-		// TODO: the calls go on until their next signal, which the
-		// consent check refuses; the SFU must check again too.
-		h.log.Error("list sessions to end calls", "err", err)
+		// The call watch tries again each second until the store answers.
+		h.calls.endLater(user, reason)
+		h.warns.warn(h.log, time.Now(), "calls of a withdrawn consent not ended yet; retrying", "err", err)
 		return
 	}
 	ids := make(map[string]bool, len(ss))

@@ -3,13 +3,17 @@ package hub_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/bedside/bedside/hub"
 	"github.com/bedside/bedside/hub/wire"
 	"github.com/bedside/bedside/storage"
+	"github.com/bedside/bedside/storage/boltstore"
 )
 
 // callEnv is a session of a clinician and a patient, both consenting to
@@ -349,6 +353,45 @@ func TestSignalFlood(t *testing.T) {
 	for range n - limited {
 		if s := ce.dws.nextSignal(); s.Kind != wire.SignalCandidate {
 			t.Fatalf("signal %+v", s)
+		}
+	}
+}
+
+// listFailStore fails ListSessions while armed.
+type listFailStore struct {
+	storage.Store
+	armed atomic.Bool
+}
+
+func (s *listFailStore) ListSessions(ctx context.Context, user string) ([]storage.Session, error) {
+	if s.armed.Load() {
+		return nil, errors.New("disk on fire")
+	}
+	return s.Store.ListSessions(ctx, user)
+}
+
+// TestCallConsentWithdrawnStoreFailing: a withdrawal of video consent that
+// cannot list the patient's sessions still ends their calls, once the
+// store answers again.
+func TestCallConsentWithdrawnStoreFailing(t *testing.T) {
+	failing := &listFailStore{}
+	e := buildEnv(t, filepath.Join(t.TempDir(), "bedside.db"), boltstore.Options{},
+		func(s storage.Store) storage.Store { failing.Store = s; return failing }, hub.Config{})
+	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
+	e.consent(pat)
+	video := e.consentScope(pat, wire.ScopeVideo)
+	ce := &callEnv{env: e, doc: doc, pat: pat, sid: e.session(doc, pat)}
+	ce.dws, ce.pws = e.dial(doc, nil), e.dial(pat, nil)
+	ce.call()
+
+	failing.armed.Store(true)
+	if code := e.do("DELETE", "/v1/consents/"+video.ID, pat.token, nil, nil); code != 200 {
+		t.Fatalf("withdraw: %d", code)
+	}
+	failing.armed.Store(false)
+	for _, c := range []*wsClient{ce.dws, ce.pws} {
+		if s := c.nextSignal(); s.Kind != wire.SignalHangup || s.Reason != wire.HangupConsentWithdrawn {
+			t.Fatalf("hangup %+v", s)
 		}
 	}
 }

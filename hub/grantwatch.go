@@ -9,7 +9,9 @@ import (
 
 // The grant watch ends the part in calls of devices whose emergency grant
 // ended, within grantCheckInterval of the end, so that media through the
-// SFU stops then and not at the call's next signal. The call registry
+// SFU stops then and not at the call's next signal. It also ends the calls
+// of a patient whose consent withdrawal found the store failing, once it
+// answers again. The call registry
 // knows when each grant of a device in a call ends (calls.arm); the watch
 // reads the session again before taking anyone out, so a grant extended
 // meanwhile keeps its device in.
@@ -49,8 +51,12 @@ func (w *grantWatch) close() {
 	<-w.done
 }
 
-// checkGrants takes out of their calls the devices whose grant has ended.
+// checkGrants takes out of their calls the devices whose grant has ended,
+// and ends the calls of users whose consent withdrawal could not end them.
 func (h *Hub) checkGrants(ctx context.Context) {
+	for user, reason := range h.calls.takeRetries() {
+		h.endUserCalls(ctx, user, reason)
+	}
 	for _, key := range h.calls.grantsEnded(h.now()) {
 		sess, err := h.store.GetSession(ctx, key.session)
 		if err != nil {
@@ -97,4 +103,24 @@ func (cs *calls) grantsEnded(now time.Time) []callKey {
 		}
 	}
 	return out
+}
+
+// endLater remembers to end user's calls with reason at the watch's next
+// round.
+func (cs *calls) endLater(user, reason string) {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.retry == nil {
+		cs.retry = make(map[string]string)
+	}
+	cs.retry[user] = reason
+}
+
+// takeRetries returns and forgets the users whose calls are to be ended.
+func (cs *calls) takeRetries() map[string]string {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	r := cs.retry
+	cs.retry = nil
+	return r
 }
