@@ -25,11 +25,7 @@ type downTrack struct {
 	sender *webrtc.RTPSender // owned by sub's negotiator
 	target atomic.Int32      // wanted layer: limit, or lower while the subscriber loses packets
 
-	layerMu sync.Mutex   // guards limit and the writes of target
-	limit   int          // the layer the subscriber asked for (SetLayer)
-	reports atomic.Int64 // receiver reports read about this track
-
-	mu          sync.Mutex // guards the fields below; taken per packet
+	mu          sync.Mutex // guards the fields below up to hdr; taken per packet
 	out         webrtc.TrackLocalWriter
 	ssrc        uint32
 	payloadType uint8
@@ -42,6 +38,10 @@ type downTrack struct {
 	lastTS      uint32 // and its timestamp
 	lastAt      int64  // and when, unix ns
 	hdr         rtp.Header
+
+	layerMu sync.Mutex   // guards limit and the writes of target
+	limit   int          // the layer the subscriber asked for (SetLayer)
+	reports atomic.Int64 // receiver reports read about this track
 }
 
 // maxLate is how far behind the newest packet of a stream a late packet
