@@ -68,6 +68,9 @@
 // it steps up blindly after a quiet period instead of probing, and a link
 // that queues rather than drops (rising delay, no loss) keeps its layer;
 // better choices need a congestion controller per subscribe connection.
+// Loss on the publisher's uplink also reaches every subscriber's reports
+// (the rewrite keeps the gaps), so it steps them all down: telling it apart
+// needs the SFU's own receive statistics per layer.
 //
 // # Leaving
 //
