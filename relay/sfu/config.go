@@ -29,6 +29,10 @@ type Config struct {
 	// KeyframeInterval is the shortest time between two keyframe requests
 	// (PLI) to one received stream. Default 500 ms.
 	KeyframeInterval time.Duration
+	// LayerRecovery is how long the receiver reports of a subscriber losing
+	// under 2 % of a video track must last before it steps up one simulcast
+	// layer (never above the layer it asked for). Default 10 s.
+	LayerRecovery time.Duration
 	// ICEFailedTimeout is how long a connection may go without connectivity
 	// before the device is removed with ReasonICEFailed. Default 15 s.
 	ICEFailedTimeout time.Duration
@@ -45,6 +49,7 @@ const (
 	DefaultMaxTracks        = 8
 	DefaultPacketCache      = 512
 	DefaultKeyframeInterval = 500 * time.Millisecond
+	DefaultLayerRecovery    = 10 * time.Second
 	DefaultICEFailedTimeout = 15 * time.Second
 	DefaultGatherTimeout    = 5 * time.Second
 )
@@ -68,6 +73,7 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	defDur(&c.KeyframeInterval, DefaultKeyframeInterval)
+	defDur(&c.LayerRecovery, DefaultLayerRecovery)
 	defDur(&c.ICEFailedTimeout, DefaultICEFailedTimeout)
 	defDur(&c.GatherTimeout, DefaultGatherTimeout)
 	return c
@@ -83,7 +89,7 @@ func (c Config) validate() error {
 	if c.PacketCache < 1 || c.PacketCache > 1<<15 || c.PacketCache&(c.PacketCache-1) != 0 {
 		return fmt.Errorf("%w: PacketCache %d is not a power of two up to 32768", ErrConfig, c.PacketCache)
 	}
-	if c.KeyframeInterval < 0 || c.ICEFailedTimeout < 0 || c.GatherTimeout < 0 {
+	if c.KeyframeInterval < 0 || c.LayerRecovery < 0 || c.ICEFailedTimeout < 0 || c.GatherTimeout < 0 {
 		return fmt.Errorf("%w: negative duration", ErrConfig)
 	}
 	for _, ip := range c.PublicIPs {

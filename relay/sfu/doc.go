@@ -56,10 +56,21 @@
 // high). A subscriber gets high by default, or the nearest layer present, and
 // may ask for another per publisher (Peer.SetLayer).
 //
+// The layer a subscriber asked for (SetLayer, or high) is a cap: the SFU
+// steps a subscriber's video down one present layer when two receiver
+// reports in a row from it show over 10 % of that track's packets lost, and
+// back up one layer, never above the cap, after Config.LayerRecovery (10 s)
+// of reports showing under 2 %. Loss in between keeps the layer and restarts
+// both counts, so that the layer does not flap; every step waits for a
+// keyframe of its layer, like a SetLayer. SetLayer starts again at the cap.
+//
 // TODO: the SFU estimates no bandwidth (no TWCC or REMB from subscribers), so
-// a subscriber on a slow link keeps the layer it asked for until it asks for
-// a lower one; automatic layer choice needs a congestion controller per
-// subscribe connection.
+// it steps up blindly after a quiet period instead of probing, and a link
+// that queues rather than drops (rising delay, no loss) keeps its layer;
+// better choices need a congestion controller per subscribe connection.
+// Loss on the publisher's uplink also reaches every subscriber's reports
+// (the rewrite keeps the gaps), so it steps them all down: telling it apart
+// needs the SFU's own receive statistics per layer.
 //
 // # Leaving
 //

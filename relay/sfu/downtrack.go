@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -22,9 +23,9 @@ type downTrack struct {
 	video  bool
 	clock  int64             // RTP clock rate, Hz
 	sender *webrtc.RTPSender // owned by sub's negotiator
-	target atomic.Int32      // wanted layer
+	target atomic.Int32      // wanted layer: limit, or lower while the subscriber loses packets
 
-	mu          sync.Mutex // guards the fields below; taken per packet
+	mu          sync.Mutex // guards the fields below up to hdr; taken per packet
 	out         webrtc.TrackLocalWriter
 	ssrc        uint32
 	payloadType uint8
@@ -37,6 +38,10 @@ type downTrack struct {
 	lastTS      uint32 // and its timestamp
 	lastAt      int64  // and when, unix ns
 	hdr         rtp.Header
+
+	layerMu sync.Mutex   // guards limit and the writes of target
+	limit   int          // the layer the subscriber asked for (SetLayer)
+	reports atomic.Int64 // receiver reports read about this track
 }
 
 // maxLate is how far behind the newest packet of a stream a late packet
@@ -48,6 +53,7 @@ func newDownTrack(pt *pubTrack, sub *Peer, layer int, serial uint64) *downTrack 
 		pt: pt, sub: sub, id: trackID(pt.kind, serial),
 		video: pt.kind == webrtc.RTPCodecTypeVideo,
 		clock: int64(max(pt.codec.ClockRate, 1)),
+		limit: layer,
 	}
 	d.target.Store(int32(layer))
 	return d
@@ -84,9 +90,13 @@ func (d *downTrack) Unbind(webrtc.TrackLocalContext) error {
 	return nil
 }
 
-// setTarget chooses the wanted layer and asks for its keyframe.
+// setTarget sets the layer the subscriber asked for, wants it and asks for
+// its keyframe.
 func (d *downTrack) setTarget(layer int) {
+	d.layerMu.Lock()
+	d.limit = layer
 	d.target.Store(int32(layer))
+	d.layerMu.Unlock()
 	d.restart()
 }
 
@@ -161,18 +171,22 @@ func (d *downTrack) switchTo(u *upTrack, p *rtp.Packet, now int64) {
 }
 
 // readRTCP reads the subscriber's RTCP on sender (the NACK responder and
-// sender reports need it read) and turns PLI and FIR into keyframe requests.
+// sender reports need it read), turns PLI and FIR into keyframe requests and
+// adapts the layer to the loss of the receiver reports.
 func (d *downTrack) readRTCP(sender *webrtc.RTPSender) {
 	defer d.sub.wg.Done()
+	var lp lossPolicy
 	for {
 		pkts, _, err := sender.ReadRTCP()
 		if err != nil {
 			return
 		}
 		for _, pkt := range pkts {
-			switch pkt.(type) {
+			switch pkt := pkt.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
 				d.restart()
+			case *rtcp.ReceiverReport:
+				d.onReport(pkt, &lp, time.Now().UnixNano())
 			}
 		}
 	}

@@ -36,15 +36,21 @@ func TestSimulcast(t *testing.T) {
 	n := video().count()
 	waitFor(t, "more low packets", func() bool { return video().count() >= n+20 })
 
-	v := video()
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	for i := 1; i < len(v.seqs); i++ {
-		if v.seqs[i] != v.seqs[i-1]+1 {
-			t.Fatalf("packet %d: sequence %d after %d", i, v.seqs[i], v.seqs[i-1])
+	video().checkContinuous(t)
+}
+
+// checkContinuous checks that the sequence numbers received went on by one
+// and the timestamps never went back.
+func (rt *recvTrack) checkContinuous(t *testing.T) {
+	t.Helper()
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	for i := 1; i < len(rt.seqs); i++ {
+		if rt.seqs[i] != rt.seqs[i-1]+1 {
+			t.Fatalf("packet %d: sequence %d after %d", i, rt.seqs[i], rt.seqs[i-1])
 		}
-		if int32(v.tss[i]-v.tss[i-1]) < 0 {
-			t.Fatalf("packet %d: timestamp %d after %d", i, v.tss[i], v.tss[i-1])
+		if int32(rt.tss[i]-rt.tss[i-1]) < 0 {
+			t.Fatalf("packet %d: timestamp %d after %d", i, rt.tss[i], rt.tss[i-1])
 		}
 	}
 }

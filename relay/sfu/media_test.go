@@ -222,11 +222,13 @@ func (st *sendTrack) sendOne(buf []byte) {
 type recvTrack struct {
 	kind   webrtc.RTPCodecType
 	stream string
+	ssrc   uint32
 
 	mu       sync.Mutex
 	packets  int
-	firstKey bool // the first video packet was a keyframe
-	layer    byte // of the last packet
+	firstKey bool   // the first video packet was a keyframe
+	layer    byte   // of the last packet
+	layerSeq []byte // the layers received, each once per run of packets
 	seqs     []uint16
 	tss      []uint32
 	seen     map[uint16]int // times each sequence number arrived
@@ -236,7 +238,8 @@ type recvTrack struct {
 }
 
 func (c *client) onTrack(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-	rt := &recvTrack{kind: tr.Kind(), stream: tr.StreamID(), seen: map[uint16]int{}}
+	rt := &recvTrack{kind: tr.Kind(), stream: tr.StreamID(), ssrc: uint32(tr.SSRC()),
+		seen: map[uint16]int{}}
 	c.mu.Lock()
 	c.tracks[tr.ID()] = rt
 	c.mu.Unlock()
@@ -266,6 +269,9 @@ func (rt *recvTrack) record(p *rtp.Packet) {
 	rt.packets++
 	if len(p.Payload) > 2 {
 		rt.layer = p.Payload[2]
+		if n := len(rt.layerSeq); n == 0 || rt.layerSeq[n-1] != rt.layer {
+			rt.layerSeq = append(rt.layerSeq, rt.layer)
+		}
 	}
 	rt.seqs = append(rt.seqs, p.SequenceNumber)
 	rt.tss = append(rt.tss, p.Timestamp)

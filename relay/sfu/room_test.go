@@ -149,6 +149,7 @@ func TestConfig(t *testing.T) {
 		{UDP: "127.0.0.1:0", PacketCache: 100},
 		{UDP: "127.0.0.1:0", MaxRooms: -1},
 		{UDP: "127.0.0.1:0", KeyframeInterval: -time.Second},
+		{UDP: "127.0.0.1:0", LayerRecovery: -time.Second},
 	} {
 		if _, err := New(context.Background(), cfg, log); !errors.Is(err, ErrConfig) {
 			t.Errorf("New(%+v): %v, want ErrConfig", cfg, err)

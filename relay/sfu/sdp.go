@@ -72,15 +72,15 @@ func mids(desc *sdp.SessionDescription) []string {
 	return out
 }
 
+// layerNames are the names of the layers, by index.
+var layerNames = [numLayers]string{LayerLow, LayerMid, LayerHigh}
+
 // parseLayer returns the layer index of a layer name.
 func parseLayer(s string) (int, error) {
-	switch s {
-	case LayerLow:
-		return layerLow, nil
-	case LayerMid:
-		return layerMid, nil
-	case LayerHigh:
-		return layerHigh, nil
+	for l, name := range layerNames {
+		if s == name {
+			return l, nil
+		}
 	}
 	return 0, fmt.Errorf("%w: %q", ErrBadLayer, s)
 }
