@@ -177,7 +177,8 @@ func TestAttackMemberBadListBlocksSession(t *testing.T) {
 		}},
 		{"junk prekey signature", func(t *testing.T, _ *testserver.Server, nurse *Client) {
 			spk := wire.PreKey{ID: 9999, Key: bytes.Repeat([]byte{9}, 32), Signature: make([]byte, 64)}
-			if _, err := nurse.UploadPreKeys(context.Background(), wire.PutPreKeysRequest{SignedPreKey: &spk}); err != nil {
+			req := wire.PutPreKeysRequest{SignedPreKey: &spk}
+			if _, err := nurse.UploadPreKeys(context.Background(), req); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -187,7 +188,8 @@ func TestAttackMemberBadListBlocksSession(t *testing.T) {
 				t.Fatal(err)
 			}
 			c, err := Open(context.Background(), Config{ServerURL: s.URL, KeyStore: ks,
-				Token: s.Token(t, "intern", wire.RoleClinician), HTTPClient: &http.Client{Transport: &http.Transport{}}})
+				Token:      s.Token(t, "intern", wire.RoleClinician),
+				HTTPClient: &http.Client{Transport: &http.Transport{}}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -197,7 +197,8 @@ func TestAttackOversizedStateBricks(t *testing.T) {
 		t.Fatal(err)
 	}
 	big := bytes.Repeat([]byte{'x'}, maxStoredBytes+1)
-	if err := ks.UpdateDevice(ctx, func([]byte) ([]byte, error) { return big, nil }); !errors.Is(err, ErrStateTooLarge) {
+	err = ks.UpdateDevice(ctx, func([]byte) ([]byte, error) { return big, nil })
+	if !errors.Is(err, ErrStateTooLarge) {
 		t.Fatalf("writing a %d-byte state: %v, want ErrStateTooLarge", len(big), err)
 	}
 	err = ks.UpdateDevice(ctx, func(b []byte) ([]byte, error) { return b, nil })

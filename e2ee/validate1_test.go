@@ -72,7 +72,8 @@ func TestPinnedKeysStillChecked(t *testing.T) {
 		p    e2ee.PublicDevice
 		want error
 	}{
-		{"exchange key cut", with(func(p *e2ee.PublicDevice) { p.ExchangeKey = p.ExchangeKey[:31] }), e2ee.ErrInvalidKey},
+		{"exchange key cut", with(func(p *e2ee.PublicDevice) { p.ExchangeKey = p.ExchangeKey[:31] }),
+			e2ee.ErrInvalidKey},
 		{"signing key cut", with(func(p *e2ee.PublicDevice) { p.SigningKey = p.SigningKey[:31] }), e2ee.ErrInvalidKey},
 		{"exchange key low order", with(func(p *e2ee.PublicDevice) { p.ExchangeKey = unhex(t, lowOrderPoints[1]) }),
 			e2ee.ErrInvalidKey},

@@ -106,7 +106,8 @@ func testCorrupt(t *testing.T, junk []byte) {
 			putRaw(t, s, bucketPreKeys, preKeyPrefix("pat", "phone", preKeyKEM), encodePreKey(storage.PreKey{ID: 2}))
 		}, func(s *Store) []error {
 			_, err := s.PreKeyCounts(t.Context(), "pat", "phone")
-			_, err2 := s.PutPreKeys(t.Context(), "pat", "phone", storage.PreKeyUpload{OneTime: []storage.PreKey{{ID: 1}}}, 9)
+			up := storage.PreKeyUpload{OneTime: []storage.PreKey{{ID: 1}}}
+			_, err2 := s.PutPreKeys(t.Context(), "pat", "phone", up, 9)
 			_, err3 := s.ClaimBundles(t.Context(), "pat", nil)
 			return []error{err, err2, err3}
 		}},
