@@ -27,13 +27,20 @@ type callEnv struct {
 
 func newCallEnv(t *testing.T) *callEnv {
 	t.Helper()
-	e := newEnv(t, hub.Config{})
+	ce, _ := callEnvOn(newEnv(t, hub.Config{}))
+	return ce
+}
+
+// callEnvOn sets the call environment up on the hub of e and returns it
+// with the patient's video consent.
+func callEnvOn(e *env) (*callEnv, wire.Consent) {
+	e.t.Helper()
 	ce := &callEnv{env: e, doc: e.user("doc", "clinician"), pat: e.user("pat", "patient")}
 	e.consent(ce.pat)
-	e.consentScope(ce.pat, wire.ScopeVideo)
+	video := e.consentScope(ce.pat, wire.ScopeVideo)
 	ce.sid = e.session(ce.doc, ce.pat)
 	ce.dws, ce.pws = e.dial(ce.doc, nil), e.dial(ce.pat, nil)
-	return ce
+	return ce, video
 }
 
 // signal sends a signal frame over c.
@@ -266,15 +273,10 @@ func TestSignalOffline(t *testing.T) {
 // TestCallConsentWithdrawn: a patient's withdrawal of video consent ends
 // their calls; every participant hears a hangup with the reason.
 func TestCallConsentWithdrawn(t *testing.T) {
-	e := newEnv(t, hub.Config{})
-	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
-	e.consent(pat)
-	video := e.consentScope(pat, wire.ScopeVideo)
-	ce := &callEnv{env: e, doc: doc, pat: pat, sid: e.session(doc, pat)}
-	ce.dws, ce.pws = e.dial(doc, nil), e.dial(pat, nil)
+	ce, video := callEnvOn(newEnv(t, hub.Config{}))
 	ce.call()
 
-	if code := e.do("DELETE", "/v1/consents/"+video.ID, pat.token, nil, nil); code != 200 {
+	if code := ce.do("DELETE", "/v1/consents/"+video.ID, ce.pat.token, nil, nil); code != 200 {
 		t.Fatalf("withdraw: %d", code)
 	}
 	for _, c := range []*wsClient{ce.dws, ce.pws} {
@@ -284,7 +286,7 @@ func TestCallConsentWithdrawn(t *testing.T) {
 		}
 	}
 	signalFrame(ce.dws, wire.Signal{SessionID: ce.sid, CallID: "c1", Kind: wire.SignalOffer, ID: "x",
-		ToDevice: pat.device})
+		ToDevice: ce.pat.device})
 	ce.dws.wantError("x", wire.CodeConsentRequired)
 }
 
@@ -377,15 +379,11 @@ func TestCallConsentWithdrawnStoreFailing(t *testing.T) {
 	failing := &listFailStore{}
 	e := buildEnv(t, filepath.Join(t.TempDir(), "bedside.db"), boltstore.Options{},
 		func(s storage.Store) storage.Store { failing.Store = s; return failing }, hub.Config{})
-	doc, pat := e.user("doc", "clinician"), e.user("pat", "patient")
-	e.consent(pat)
-	video := e.consentScope(pat, wire.ScopeVideo)
-	ce := &callEnv{env: e, doc: doc, pat: pat, sid: e.session(doc, pat)}
-	ce.dws, ce.pws = e.dial(doc, nil), e.dial(pat, nil)
+	ce, video := callEnvOn(e)
 	ce.call()
 
 	failing.armed.Store(true)
-	if code := e.do("DELETE", "/v1/consents/"+video.ID, pat.token, nil, nil); code != 200 {
+	if code := e.do("DELETE", "/v1/consents/"+video.ID, ce.pat.token, nil, nil); code != 200 {
 		t.Fatalf("withdraw: %d", code)
 	}
 	failing.armed.Store(false)

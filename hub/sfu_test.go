@@ -36,12 +36,7 @@ func newSFUEnvLogs(t testing.TB, max int, logs io.Writer) (*callEnv, *sfu.SFU, w
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
-	e := newEnv(t, hub.Config{}, func(o *hub.Options) { o.SFU = s })
-	ce := &callEnv{env: e, doc: e.user("doc", "clinician"), pat: e.user("pat", "patient")}
-	e.consent(ce.pat)
-	video := e.consentScope(ce.pat, wire.ScopeVideo)
-	ce.sid = e.session(ce.doc, ce.pat)
-	ce.dws, ce.pws = e.dial(ce.doc, nil), e.dial(ce.pat, nil)
+	ce, video := callEnvOn(newEnv(t, hub.Config{}, func(o *hub.Options) { o.SFU = s }))
 	return ce, s, video
 }
 
