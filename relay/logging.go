@@ -13,31 +13,43 @@ import (
 
 // PionLoggerFactory returns a pion LoggerFactory that writes to log, as the
 // TURN relay does (below); the SFU (relay/sfu) uses it too.
-func PionLoggerFactory(log *slog.Logger) logging.LoggerFactory { return pionLogs{log} }
+func PionLoggerFactory(log *slog.Logger) logging.LoggerFactory { return newPionLogs(log) }
 
 // pionLogs hands pion's loggers to slog. Everything pion says goes to Debug:
 // its errors are about single packets or clients (a bad message, a failed
 // write), which must not flood an operator's log; lifecycle lines come from
 // this package.
-type pionLogs struct{ log *slog.Logger }
-
-func (p pionLogs) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{p.log.With("scope", scope)}
+type pionLogs struct {
+	log      *slog.Logger
+	refusals *rateWindow // shared by the factory's loggers
 }
 
-type pionLogger struct{ log *slog.Logger }
+func newPionLogs(log *slog.Logger) pionLogs { return pionLogs{log: log, refusals: &rateWindow{}} }
+
+func (p pionLogs) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{log: p.log.With("scope", scope), refusals: p.refusals}
+}
+
+type pionLogger struct {
+	log      *slog.Logger
+	refusals *rateWindow
+}
+
+// enabled is checked first: pion logs per packet, and at Info nothing
+// more (no map lookup, no formatting) should happen then.
+func (l pionLogger) enabled() bool { return l.log.Enabled(context.Background(), slog.LevelDebug) }
 
 func (l pionLogger) debug(msg string) {
-	if !perPacket[msg] {
+	if l.enabled() && !perPacket[msg] {
 		l.log.Debug(withheld(msg))
 	}
 }
 
 func (l pionLogger) debugf(format string, args ...any) {
-	if perPacket[format] || !l.log.Enabled(context.Background(), slog.LevelDebug) {
+	if !l.enabled() || perPacket[format] {
 		return
 	}
-	if refusals[format] && !refusalLogs.allow(time.Now()) {
+	if refusals[format] && !l.refusals.allow(time.Now()) {
 		return
 	}
 	l.log.Debug(withheld(fmt.Sprintf(format, args...)))
@@ -51,8 +63,6 @@ var refusals = map[string]bool{
 }
 
 const refusalBurst = 5
-
-var refusalLogs rateWindow
 
 // rateWindow allows refusalBurst events per wall-clock second.
 type rateWindow struct {

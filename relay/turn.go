@@ -145,7 +145,7 @@ func (t *TURN) serverConfig() turn.ServerConfig {
 		}}
 	}
 	sc := turn.ServerConfig{
-		LoggerFactory: pionLogs{t.log},
+		LoggerFactory: newPionLogs(t.log),
 		Realm:         t.cfg.Realm,
 		AuthHandler:   t.authenticate,
 		QuotaHandler:  t.underQuota,
