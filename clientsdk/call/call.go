@@ -335,23 +335,12 @@ func (c *Call) Done() <-chan struct{} { return c.done }
 // route is the call's clientsdk.SignalRoute: it takes the signals of this
 // call, and the hub's refusals of signals it sent.
 func (c *Call) route(ev clientsdk.Event) bool {
-	if ev.Kind != clientsdk.EventError && c.hasEnded() {
-		return false // a new call of the same id is another's
-	}
-	switch {
-	case ev.Kind == clientsdk.EventSignal:
-		s := ev.Signal.Sealed
-		if s.SessionID != c.session || s.CallID != c.id {
-			return false
-		}
-	case ev.Kind == clientsdk.EventError:
+	ours := func(id string) bool {
 		c.mu.Lock()
-		ours := c.sent[ev.SignalID]
-		c.mu.Unlock()
-		if !ours {
-			return false
-		}
-	default:
+		defer c.mu.Unlock()
+		return c.sent[id]
+	}
+	if !c.takes(ev, c.session, c.id, false, ours) {
 		return false
 	}
 	c.post(item{ev: &ev})

@@ -270,27 +270,13 @@ func (r *Room) stats() Stats {
 // route is the room's clientsdk.SignalRoute: it takes the sfu frames and
 // signals of this call, and the hub's refusals of what the room sent.
 func (r *Room) route(ev clientsdk.Event) bool {
-	if ev.Kind != clientsdk.EventError && r.hasEnded() {
-		return false // a new room of the same call id is another's
-	}
-	switch {
-	case ev.Kind == clientsdk.EventSFU:
-		if ev.SFU.SessionID != r.session || ev.SFU.CallID != r.id {
-			return false
-		}
-	case ev.Kind == clientsdk.EventSignal:
-		s := ev.Signal.Sealed
-		if s.SessionID != r.session || s.CallID != r.id {
-			return false
-		}
-	case ev.Kind == clientsdk.EventError:
+	ours := func(id string) bool {
 		r.mu.Lock()
-		_, ours := r.sent[ev.SignalID]
-		r.mu.Unlock()
-		if !ours {
-			return false
-		}
-	default:
+		defer r.mu.Unlock()
+		_, ok := r.sent[id]
+		return ok
+	}
+	if !r.takes(ev, r.session, r.id, true, ours) {
 		return false
 	}
 	r.post(item{ev: &ev})

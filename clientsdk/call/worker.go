@@ -104,6 +104,25 @@ const routeGrace = 10 * time.Second
 // or room's route takes only the hub's errors about what it sent.
 func retireRoute(remove func()) { time.AfterFunc(routeGrace, remove) }
 
+// takes reports whether the call or room of session and callID that owns
+// w takes ev: its signals, its sfu frames when sfu is set, and the hub's
+// errors about what it sent (ours). An ended one takes only those errors:
+// a new call of the same id is another's.
+func (w *worker) takes(ev clientsdk.Event, session, callID string, sfu bool, ours func(id string) bool) bool {
+	switch {
+	case ev.Kind == clientsdk.EventError:
+		return ours(ev.SignalID)
+	case w.hasEnded():
+		return false
+	case ev.Kind == clientsdk.EventSFU && sfu:
+		return ev.SFU.SessionID == session && ev.SFU.CallID == callID
+	case ev.Kind == clientsdk.EventSignal:
+		s := ev.Signal.Sealed
+		return s.SessionID == session && s.CallID == callID
+	}
+	return false
+}
+
 // hasEnded reports whether the worker has ended.
 func (w *worker) hasEnded() bool {
 	w.mu.Lock()
