@@ -318,15 +318,7 @@ func (c *Call) track(t *webrtc.TrackRemote, r *webrtc.RTPReceiver) {
 // the media and waits for the call's goroutines, or for ctx. Err then
 // returns ErrHungUp, or what ended the call first. Calling it twice is
 // harmless.
-func (c *Call) Hangup(ctx context.Context) error {
-	c.post(item{end: ErrHungUp})
-	select {
-	case <-c.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (c *Call) Hangup(ctx context.Context) error { return c.stop(ctx, ErrHungUp) }
 
 // Done is closed when the call has ended and its goroutines have returned
 // (but for OnTrack functions still reading, whose reads then fail).

@@ -242,15 +242,7 @@ func (r *Room) SetLayer(ctx context.Context, publisherDevice, layer string) erro
 // Leave takes this device out of the room: it tells the hub, closes the
 // media and waits for the room's goroutines, or for ctx. Err then returns
 // ErrLeft, or what ended the room first. Calling it twice is harmless.
-func (r *Room) Leave(ctx context.Context) error {
-	r.post(item{end: ErrLeft})
-	select {
-	case <-r.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (r *Room) Leave(ctx context.Context) error { return r.stop(ctx, ErrLeft) }
 
 // Done is closed when the room has ended and its goroutines have returned
 // (but for OnTrack functions still reading, whose reads then fail).

@@ -123,6 +123,17 @@ func (w *worker) takes(ev clientsdk.Event, session, callID string, sfu bool, our
 	return false
 }
 
+// stop asks the worker to end with err and waits until it has, or for ctx.
+func (w *worker) stop(ctx context.Context, err error) error {
+	w.post(item{end: err})
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // hasEnded reports whether the worker has ended.
 func (w *worker) hasEnded() bool {
 	w.mu.Lock()
